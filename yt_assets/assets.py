@@ -1,0 +1,235 @@
+"""Asset factories: S3 listings stored as YT tables, and the YT map that processes the listed objects.
+
+Usage::
+
+    listing = build_s3_listing_asset("events_listing", bucket="my-bucket", prefix="events/")
+    processed = build_s3_processing_asset("events_processed", listing=listing)
+    defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import dagster as dg
+import yt.wrapper as yt
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
+from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
+from yt_assets.resources import YTResource
+from yt_assets.s3_listing import iter_s3_objects
+from yt_assets.s3_settings import S3_ENV_VARS
+from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
+from yt_assets.table_paths import escape_node_name
+from yt_assets.yt_jobs.s3_processing import S3ObjectMapper, process_object
+from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
+
+ASSET_KINDS = {"s3", "ytsaurus"}
+SECURE_VAULT_ACCESS_KEY = "S3_ACCESS_KEY"
+SECURE_VAULT_SECRET_KEY = "S3_SECRET_KEY"
+
+
+def config_with_defaults(config_class: type[dg.Config], name: str, **defaults: Any) -> type[dg.Config]:
+    """A subclass of ``config_class`` whose fields default to ``defaults`` (shown in the launchpad)."""
+    fields = config_class.model_fields
+    unknown = sorted(set(defaults) - set(fields))
+    if unknown:
+        raise TypeError(f"{config_class.__name__} has no field(s) {', '.join(unknown)}")
+    namespace: dict[str, Any] = {
+        "__annotations__": {key: fields[key].annotation for key in defaults},
+        "__module__": config_class.__module__,
+        "__doc__": config_class.__doc__,
+    }
+    for key, value in defaults.items():
+        namespace[key] = Field(default=value, description=fields[key].description)
+    return type(name, (config_class,), namespace)
+
+
+def build_s3_listing_asset(
+    name: str = "s3_listing",
+    *,
+    bucket: str | None = None,
+    prefix: str = "",
+    extension: str | None = None,
+    max_files: int | None = None,
+    key_prefix: Sequence[str] | None = None,
+    group_name: str = "s3",
+    partitions_def: dg.PartitionsDefinition | None = None,
+    prefix_for_partition: Callable[[str, str], str] | None = None,
+    s3_resource_key: str = "s3",
+) -> dg.AssetsDefinition:
+    """An asset listing S3 objects into a YT table (``bucket, path, size, etag, last_modified``).
+
+    The arguments are the defaults of its run config (:class:`S3ListingConfig`). With partitions,
+    ``prefix_for_partition(config_prefix, partition_key)`` gives the prefix each partition lists
+    (default: the partition key itself).
+
+    Example::
+
+        listing = build_s3_listing_asset("logs_listing", bucket="logs", prefix="2026/", extension=".json")
+    """
+    defaults: dict[str, Any] = {"prefix": prefix, "extension": extension, "max_files": max_files}
+    if bucket is not None:
+        defaults["bucket"] = bucket
+    config_class = config_with_defaults(S3ListingConfig, f"{_camel(name)}Config", **defaults)
+    partition_prefix = prefix_for_partition or (lambda _configured, key: key)
+
+    @dg.asset(
+        name=name,
+        key_prefix=list(key_prefix) if key_prefix else None,
+        group_name=group_name,
+        kinds=ASSET_KINDS,
+        partitions_def=partitions_def,
+        required_resource_keys={s3_resource_key},
+        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(LISTING_COLUMNS)},
+        description="S3 objects under a prefix, one row each, stored as a YT static table.",
+    )
+    def _listing(context: dg.AssetExecutionContext, config: config_class) -> Iterator[dict[str, Any]]:  # type: ignore[valid-type]
+        s3: S3Resource = getattr(context.resources, s3_resource_key)
+        listed_prefix = (
+            partition_prefix(config.prefix, context.partition_key)
+            if context.has_partition_key
+            else config.prefix
+        )
+        context.log.info(
+            f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
+            f"max_files={config.max_files!r})"
+        )
+        objects = iter_s3_objects(
+            s3.get_client(),
+            config.bucket,
+            listed_prefix,
+            extension=config.extension,
+            max_files=config.max_files,
+            logger=context.log,
+        )
+        return (listing_row(config.bucket, obj) for obj in objects)
+
+    return _listing
+
+
+def build_s3_processing_asset(
+    name: str = "s3_objects_processed",
+    *,
+    listing: dg.AssetsDefinition,
+    processor: Callable[..., dict[str, Any]] = process_object,
+    output_columns: Sequence[ColumnSpec] = PROCESSING_COLUMNS,
+    group_name: str = "s3",
+    partitions_def: dg.PartitionsDefinition | None = None,
+    s3_resource_key: str = "s3",
+    yt_resource_key: str = "yt_cluster",
+    **config_defaults: Any,
+) -> dg.AssetsDefinition:
+    """An asset running a YT map over a listing table: every job downloads its objects and applies
+    ``processor(body_stream, key) -> row``; the rows follow ``output_columns``.
+
+    The S3 download keys reach the jobs only through the operation's ``secure_vault``.
+
+    Example::
+
+        def count_bytes(body, key):
+            return {"path": key, "bytes": sum(len(chunk) for chunk in iter(lambda: body.read(1 << 20), b""))}
+
+        sizes = build_s3_processing_asset(
+            "sizes", listing=listing, processor=count_bytes,
+            output_columns=[ColumnSpec("path", "string", required=True), ColumnSpec("bytes", "uint64")],
+        )
+    """
+    config_class = config_with_defaults(
+        S3ProcessingConfig, f"{_camel(name)}Config", **config_defaults
+    )
+    output_schema = yt_schema(output_columns)
+
+    @dg.asset(
+        name=name,
+        ins={"listing_table": dg.AssetIn(key=listing.key)},
+        group_name=group_name,
+        kinds=ASSET_KINDS,
+        partitions_def=partitions_def,
+        required_resource_keys={s3_resource_key, yt_resource_key},
+        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(output_columns)},
+        description="Every listed S3 object downloaded and processed by a YT map operation.",
+    )
+    def _processed(
+        context: dg.AssetExecutionContext,
+        config: config_class,  # type: ignore[valid-type]
+        listing_table: YTTable,
+    ) -> WrittenTable:
+        s3: S3Resource = getattr(context.resources, s3_resource_key)
+        yt_cluster: YTResource = getattr(context.resources, yt_resource_key)
+        mapper = S3ObjectMapper(
+            endpoint_url=s3.endpoint_url,
+            region_name=s3.region_name,
+            on_error=config.on_error,
+            downloads_in_flight=config.downloads_in_flight,
+            processor=processor,
+        )
+        settings = MapSettings(
+            job_count=config.job_count,
+            max_failed_job_count=config.max_failed_job_count,
+            memory_limit_mb=config.memory_limit_mb,
+            docker_image=config.docker_image,
+            pool=config.pool,
+            title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run_id[:8]})",
+        )
+        destination = _scratch_table(yt_cluster, context)
+        with yt_cluster.get_client() as client:
+            operation = start_map(
+                client,
+                mapper,
+                listing_table.path,
+                destination,
+                output_schema,
+                settings,
+                secure_vault=_download_keys(s3),
+            )
+            context.log.info(f"YT operation {operation.id} started: {operation.url}")
+            context.add_output_metadata(
+                {"yt_operation_id": operation.id, "yt_operation_url": dg.MetadataValue.url(operation.url)}
+                if operation.url
+                else {"yt_operation_id": operation.id}
+            )
+            try:
+                wait_or_abort(operation)
+            except yt.YtOperationFailedError as error:
+                excerpt = stderr_excerpt(error)
+                raise dg.Failure(
+                    description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
+                    f"Job stderr (excerpt):\n{excerpt}",
+                    metadata={"yt_operation_id": operation.id, "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```")},
+                ) from None
+        return WrittenTable(path=destination)
+
+    return _processed
+
+
+def _download_keys(s3: S3Resource) -> dict[str, str]:
+    access_variable, secret_variable = S3_ENV_VARS["download"]
+    missing = [
+        variable
+        for variable, value in ((access_variable, s3.aws_access_key_id), (secret_variable, s3.aws_secret_access_key))
+        if not value
+    ]
+    if missing:
+        raise dg.Failure(description=f"S3 download keys are not set: {', '.join(missing)}")
+    assert s3.aws_access_key_id and s3.aws_secret_access_key
+    return {
+        SECURE_VAULT_ACCESS_KEY: s3.aws_access_key_id,
+        SECURE_VAULT_SECRET_KEY: s3.aws_secret_access_key,
+    }
+
+
+def _scratch_table(yt_cluster: YTResource, context: dg.AssetExecutionContext) -> str:
+    parts = [*context.asset_key.path]
+    if context.has_partition_key:
+        parts.append(context.partition_key)
+    name = ".".join(escape_node_name(part) for part in parts)
+    return f"{yt_cluster.scratch_root}/{context.run_id}/{name}"
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))

@@ -1,0 +1,223 @@
+"""``YTTableIOManager``: assets stored as YT static tables, one table per asset (or per partition).
+
+The Dagster half only: paths come from :mod:`yt_assets.table_paths`, the atomic publication and
+table descriptions from :mod:`yt_assets.yt_tables`.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import yt.type_info as ti
+import yt.yson as yson
+from pydantic import Field
+
+from yt_assets.resources import YTResource
+from yt_assets.table_paths import DEFAULT_ROOT, asset_table_path
+from yt_assets.yt_tables import (
+    ColumnSpec,
+    Row,
+    YTTable,
+    describe_table,
+    markdown_preview,
+    publish_rows,
+    publish_table,
+    read_rows,
+    yt_schema,
+)
+
+SCHEMA_METADATA_KEY = "dagster/column_schema"
+PATH_METADATA_KEY = "yt_path"
+
+
+class WrittenTable(YTTable):
+    """An asset's output already written to a YT table (e.g. by an operation), to be moved into place."""
+
+
+def dagster_table_schema(columns: Sequence[ColumnSpec]) -> dg.TableSchema:
+    """The Dagster ``TableSchema`` shown in the UI for declared YT columns (types are YT type names)."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=column.name,
+                type=column.type,
+                description=column.description or None,
+                constraints=dg.TableColumnConstraints(nullable=not column.required),
+            )
+            for column in columns
+        ]
+    )
+
+
+def columns_from_dagster_schema(schema: dg.TableSchema) -> list[ColumnSpec]:
+    """Inverse of :func:`dagster_table_schema`."""
+    return [
+        ColumnSpec(
+            name=column.name,
+            type=column.type,
+            required=not column.constraints.nullable,
+            description=column.description or "",
+        )
+        for column in schema.columns
+    ]
+
+
+def _wants_row_iterator(typing_type: Any) -> bool:
+    origin = typing.get_origin(typing_type) or typing_type
+    return origin in (
+        collections.abc.Iterator,
+        collections.abc.Iterable,
+        collections.abc.Generator,
+        typing.Iterator,
+        typing.Iterable,
+    )
+
+
+class YTTableIOManager(dg.ConfigurableIOManager):
+    """Stores asset outputs as YT static tables and loads them for downstream assets.
+
+    Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
+    ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
+    is atomic. Inputs: a :class:`YTTable` reference by default, rows when annotated ``Iterator[dict]``.
+
+    Example::
+
+        import dagster as dg
+import yt.type_info as ti
+import yt.yson as yson
+        from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
+        from yt_assets.resources import YTResource
+        from yt_assets.yt_tables import ColumnSpec
+
+        @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
+        def words():
+            return ({"word": w} for w in ["a", "b"])
+
+        yt_cluster = YTResource()
+        defs = dg.Definitions(
+            assets=[words],
+            resources={"yt_cluster": yt_cluster, "io_manager": YTTableIOManager(yt_cluster=yt_cluster)},
+        )
+    """
+
+    yt_cluster: dg.ResourceDependency[YTResource]
+    root: str = Field(default=DEFAULT_ROOT, description="Cypress directory holding the asset tables.")
+
+    def table_path(
+        self,
+        asset_key: dg.AssetKey,
+        metadata: Mapping[str, Any] | None,
+        partition_key: str | None = None,
+    ) -> str:
+        override = (metadata or {}).get(PATH_METADATA_KEY)
+        return asset_table_path(
+            self.root, asset_key.path, partition_key=partition_key, override=override
+        )
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        partition_key = context.asset_partition_key if context.has_asset_partitions else None
+        path = self.table_path(context.asset_key, context.definition_metadata, partition_key)
+        with self.yt_cluster.get_client() as client:
+            if isinstance(obj, WrittenTable):
+                table = publish_table(client, obj.path, path)
+            elif isinstance(obj, Iterable) and not isinstance(obj, (str, bytes, Mapping)):
+                schema = self._declared_schema(context)
+                table = publish_rows(client, path, obj, schema)
+            else:
+                raise dg.DagsterInvariantViolationError(
+                    f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
+                    f"{context.asset_key.to_user_string()} returned {type(obj).__name__}"
+                )
+        context.add_output_metadata(self._materialization_metadata(table, partition_key))
+
+    def _declared_schema(self, context: dg.OutputContext) -> Any:
+        declared = context.definition_metadata.get(SCHEMA_METADATA_KEY)
+        if isinstance(declared, dg.TableSchemaMetadataValue):
+            declared = declared.schema
+        if not isinstance(declared, dg.TableSchema):
+            raise dg.DagsterInvariantViolationError(
+                f"Asset {context.asset_key.to_user_string()} must declare its YT schema in metadata "
+                f"'{SCHEMA_METADATA_KEY}' (see yt_assets.io_manager.dagster_table_schema)"
+            )
+        return yt_schema(columns_from_dagster_schema(declared))
+
+    def _materialization_metadata(
+        self, table: YTTable, partition_key: str | None
+    ) -> dict[str, Any]:
+        row_count_key = "dagster/partition_row_count" if partition_key else "dagster/row_count"
+        metadata: dict[str, Any] = {
+            "dagster/table_name": table.path,
+            row_count_key: dg.MetadataValue.int(table.row_count),
+            "data_size_bytes": dg.MetadataValue.int(table.data_size),
+            "preview": dg.MetadataValue.md(markdown_preview(table.preview)),
+        }
+        if partition_key:
+            metadata["dagster/row_count"] = dg.MetadataValue.int(table.row_count)
+        if table.schema is not None:
+            metadata[SCHEMA_METADATA_KEY] = dg.MetadataValue.table_schema(
+                dagster_table_schema(
+                    [
+                        ColumnSpec(c.name, _type_name(c.type), required=_is_required(c.type))
+                        for c in table.schema.columns
+                    ]
+                )
+            )
+        url = self.yt_cluster.web_url(table.path)
+        if url:
+            metadata["dagster/uri"] = dg.MetadataValue.url(url)
+        return metadata
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        upstream_metadata = context.upstream_output.definition_metadata if context.upstream_output else {}
+        paths = self._input_paths(context, upstream_metadata)
+        wants_rows = _wants_row_iterator(context.dagster_type.typing_type)
+        if wants_rows:
+            return self._iter_rows(paths)
+        with self.yt_cluster.get_client() as client:
+            self._check_exist(client, paths, context)
+            tables = [describe_table(client, path, preview_rows=0) for path in paths]
+        if context.has_asset_partitions and len(tables) != 1:
+            return {key: table for key, table in zip(context.asset_partition_keys, tables, strict=True)}
+        return tables[0]
+
+    def _input_paths(self, context: dg.InputContext, metadata: Mapping[str, Any]) -> list[str]:
+        if not context.has_asset_partitions:
+            return [self.table_path(context.asset_key, metadata)]
+        return [
+            self.table_path(context.asset_key, metadata, key) for key in context.asset_partition_keys
+        ]
+
+    def _check_exist(self, client: Any, paths: Sequence[str], context: dg.InputContext) -> None:
+        missing = [path for path in paths if not client.exists(path)]
+        if missing:
+            raise dg.DagsterInvariantViolationError(
+                f"Input {context.name!r} of {context.asset_key.to_user_string()}: no YT table at "
+                + ", ".join(missing)
+                + " (materialise the upstream asset or partition first)"
+            )
+
+    def _iter_rows(self, paths: Sequence[str]) -> Iterator[Row]:
+        with self.yt_cluster.get_client() as client:
+            for path in paths:
+                yield from read_rows(client, path)
+
+
+def _is_required(column_type: Any) -> bool:
+    return getattr(column_type, "name", "") != "Optional"
+
+
+def _type_name(column_type: Any) -> str:
+    """The YT type of a column as declared (``uint64``, or type_v3 YSON), optional stripped."""
+    inner = column_type if _is_required(column_type) else column_type.item
+    text = yson.dumps(yson.loads(ti.serialize_yson(inner)), yson_format="text").decode()
+    return text.strip('"')

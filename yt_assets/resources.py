@@ -1,0 +1,157 @@
+"""Dagster resources: the YT client and the two S3 clients (download and upload keys).
+
+``YTResource`` hands out a configured ``yt.wrapper.YtClient``. With no proxy (or ``proxy="local"``) it
+starts, or reuses, the embedded local YT under ``local_root``: production and local runs share one
+code path and differ only in the proxy address.
+
+The S3 side reuses dagster-aws's ``S3Resource`` unchanged; :func:`build_s3_resources` fills it from
+``S3_*`` environment variables (and ``configs/secrets.env``), passing secrets as ``EnvVar`` so that
+the Dagster UI shows their names, never their values.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import dagster as dg
+import yt.wrapper as yt
+from dagster_aws.s3 import S3Resource
+from pydantic import Field
+
+from yt_assets.s3_settings import S3_ENV_VARS, apply_secrets_file
+
+LOCAL_PROXY = "local"
+DEFAULT_LOCAL_ROOT = ".yt_local"
+
+
+class YTResource(dg.ConfigurableResource):
+    """A YTsaurus cluster, or the embedded local YT when ``proxy`` is unset or ``"local"``.
+
+    Example::
+
+        import dagster as dg
+        from yt_assets.resources import YTResource
+
+        @dg.asset
+        def table_names(yt_cluster: YTResource) -> list[str]:
+            with yt_cluster.get_client() as client:
+                return client.list("//home")
+
+        defs = dg.Definitions(
+            assets=[table_names],
+            resources={"yt_cluster": YTResource(proxy=dg.EnvVar("YT_PROXY"), token=dg.EnvVar("YT_TOKEN"))},
+        )
+    """
+
+    proxy: str | None = Field(
+        default=None,
+        description="YT HTTP proxy (e.g. 'hahn' or 'https://yt.example.com'). Unset or 'local': the "
+        "embedded local YT under local_root, started on demand and shared by the runs of that root.",
+    )
+    token: str | None = Field(default=None, description="YT OAuth token (pass as EnvVar('YT_TOKEN')).")
+    local_root: str = Field(
+        default=DEFAULT_LOCAL_ROOT, description="State directory of the embedded local YT."
+    )
+    scratch_root: str = Field(
+        default="//tmp/yt_assets",
+        description="Cypress directory for tables being built (e.g. operation outputs) before they "
+        "are moved into place.",
+    )
+    web_ui: str | None = Field(
+        default=None,
+        description="Base URL of the cluster's web UI (e.g. 'https://yt.example.com/hahn'), used to "
+        "link tables and operations from Dagster metadata.",
+    )
+    request_timeout_ms: int = Field(default=60_000, ge=1, description="Timeout of light requests.")
+    heavy_request_timeout_ms: int = Field(
+        default=300_000, ge=1, description="Timeout of heavy requests (table reads and writes)."
+    )
+    retries_total_timeout_ms: int = Field(
+        default=120_000, ge=0, description="How long failed requests are retried in all."
+    )
+    write_chunk_size_mb: int = Field(
+        default=16,
+        ge=1,
+        description="Rows are buffered and retried per chunk of this size on write: memory per write "
+        "stays about this large whatever the table size.",
+    )
+
+    @property
+    def is_local(self) -> bool:
+        return self.proxy in (None, "", LOCAL_PROXY)
+
+    def proxy_url(self) -> str:
+        """The proxy address clients use; starts the embedded local YT if this resource is local."""
+        if not self.is_local:
+            assert self.proxy is not None
+            return self.proxy
+        from yt_assets.local_yt import ensure_local_yt
+
+        return ensure_local_yt(Path(self.local_root).resolve())
+
+    def client_config(self) -> dict[str, Any]:
+        """The ``YtClient`` config this resource applies (no secrets in it)."""
+        config = yt.default_config.get_config_from_env()
+        config["proxy"]["request_timeout"] = self.request_timeout_ms
+        config["proxy"]["heavy_request_timeout"] = self.heavy_request_timeout_ms
+        config["proxy"]["retries"]["total_timeout"] = self.retries_total_timeout_ms
+        config["write_retries"]["chunk_size"] = self.write_chunk_size_mb * 1024 * 1024
+        config["pickling"]["ignore_system_modules"] = True
+        # A failed transaction ping must not raise KeyboardInterrupt inside a Dagster step: the
+        # commit that follows fails with the YT error instead.
+        config["ping_failed_mode"] = "pass"
+        if self.is_local:
+            config["proxy"]["enable_proxy_discovery"] = False
+        return config
+
+    @contextmanager
+    def get_client(self) -> Iterator[yt.YtClient]:
+        """A configured ``YtClient``; one per thread (the client is not thread-safe)."""
+        client = yt.YtClient(
+            proxy=self.proxy_url(), token=self.token or None, config=self.client_config()
+        )
+        yield client
+
+    def web_url(self, path: str) -> str | None:
+        """A link to ``path`` in the YT web UI, when the UI is known."""
+        base = self.web_ui or os.environ.get("YT_WEB_UI")
+        if not base:
+            return None
+        return f"{base.rstrip('/')}/navigation?path={quote(path, safe='/')}"
+
+
+def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3Resource:
+    """dagster-aws's ``S3Resource`` for ``role`` ("download" or "upload") from ``S3_*`` variables.
+
+    Keys are passed as ``EnvVar``: Dagster resolves them at launch and shows only their names. A
+    missing key fails the run that needs it with an error naming the variable.
+    """
+    env = os.environ if environ is None else environ
+    access_var, secret_var = S3_ENV_VARS[role]
+    return S3Resource(
+        endpoint_url=env.get("S3_ENDPOINT") or None,
+        region_name=env.get("S3_REGION") or "us-east-1",
+        aws_access_key_id=dg.EnvVar(access_var),
+        aws_secret_access_key=dg.EnvVar(secret_var),
+    )
+
+
+def build_resources(secrets_file: Path | None = None) -> dict[str, Any]:
+    """All resources of the code location, from the environment (and ``configs/secrets.env``)."""
+    apply_secrets_file(secrets_file)
+    token = os.environ.get("YT_TOKEN")
+    return {
+        "yt_cluster": YTResource(
+            proxy=os.environ.get("YT_PROXY") or None,
+            token=dg.EnvVar("YT_TOKEN") if token else None,
+            local_root=os.environ.get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT),
+            web_ui=os.environ.get("YT_WEB_UI") or None,
+        ),
+        "s3": build_s3_resource("download"),
+        "s3_upload": build_s3_resource("upload"),
+    }
