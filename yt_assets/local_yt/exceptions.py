@@ -71,3 +71,9 @@ class NoSuchCommand(YtLocalError):
     """The command is not known to (or not emulated by) the local YT."""
 
     code = 1  # real proxies answer an unknown command with a generic error naming it
+
+
+class NoSuchJob(YtLocalError):
+    """NYT::NScheduler::EErrorCode::NoSuchJob (``YtResponseError.is_no_such_job()``)."""
+
+    code = 203
