@@ -1,0 +1,55 @@
+"""A local YT: a loopback server speaking the YT HTTP proxy API v4, for development and tests.
+
+The unmodified ``yt.wrapper.YtClient`` and the ``yt`` CLI work against it. State (Cypress tree,
+tables, files, transactions) lives in one root directory and survives restarts and crashes;
+operations run as local processes.
+
+Usage::
+
+    from yt_assets.local_yt import LocalYT
+
+    with LocalYT(root=tmp_path / "yt") as local_yt:          # a server subprocess on a free port
+        client = local_yt.client()                            # a configured yt.wrapper.YtClient
+        client.write_table("//tmp/t", [{"a": 1}])
+        assert list(client.read_table("//tmp/t")) == [{"a": 1}]
+
+    proxy_url = ensure_local_yt(Path(".yt_local"))            # one shared server per root
+
+Command line: ``python -m yt_assets.local_yt serve [--root DIR] [--port N]`` (also
+``yt-assets local-yt serve``), then ``yt --proxy <URL> list /``.
+
+Layout (moto-like split): ``cluster.py`` and its modules hold state and semantics with no HTTP;
+``operations.py``/``jobs.py`` run operations; ``commands.py`` maps API commands onto them;
+``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
+``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
+``launcher.py`` starts and stops servers.
+
+KNOWN GAPS of the HTTP surface (what is not emulated):
+
+- Only API v4; commands not listed by ``GET /api/v4`` (dynamic tables, ``link``, ``unlock``,
+  ``alter_table``, ``get_table_columnar_statistics``, ``partition_tables``, ACL and account
+  commands, query tracker, ``read_table_partition``...) are unknown: the client refuses them with
+  "Command X is not supported by api/v4"; a raw request gets a YT error naming the command.
+- A parameter outside a command's allowlist is rejected with an error naming it, even when a real
+  cluster would accept it (the list covers what ``yt.wrapper`` 0.13 sends).
+- Formats: ``yson`` (binary/text/pretty), ``json`` (``encode_utf8``, text/pretty) and ``dsv`` only;
+  ``skiff``, ``arrow``, ``protobuf``, ``schemaful_dsv``, ``yamr`` fail with an error naming them.
+  JSON carries no types: a uint64 read back through JSON is an int64 unless the schema says so.
+- ``read_table`` control attributes: ``enable_row_index``/``enable_range_index`` emit one control
+  row at the start of the read (single-range reads); per-range control rows are not produced.
+- ``execute_batch`` runs its subrequests one after another (``concurrency`` is ignored).
+- Request compression: ``gzip``/``deflate`` (zlib or gzip framing), ``identity``; ``br`` only when
+  the ``brotli`` module is importable; ``z-lz4`` is refused. Responses are never compressed.
+- No authentication: tokens are ignored; the user is ``X-YT-User-Name`` or ``root``.
+- The mutation-id cache (idempotent retries of light mutations) lives in memory: a retry that
+  crosses a server restart is applied again.
+- ``read_file`` / ``read_table`` responses carry ``start_row_index`` only (no ``id``/``revision``,
+  ``approximate_row_count``).
+- Proxy discovery: ``/hosts`` is always ``[]`` (the client keeps using the same proxy).
+"""
+
+from __future__ import annotations
+
+from .launcher import LocalYT, LocalYtStartError, ensure_local_yt, running_server, stop_local_yt
+
+__all__ = ["LocalYT", "LocalYtStartError", "ensure_local_yt", "running_server", "stop_local_yt"]

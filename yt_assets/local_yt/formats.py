@@ -1,0 +1,482 @@
+"""Wire formats of the local YT: table rows (``yson``, ``json``, ``dsv``) and structured values.
+
+A *row* on the server side is a ``dict`` whose keys are ``str`` column names and whose string
+values are ``bytes`` (YT strings are byte strings; the state layer checks ``utf8`` columns).
+Other values are plain Python / ``yt.yson`` values: ``int``, ``float``, ``bool``, ``None``,
+:class:`yt.yson.YsonUint64`, lists and maps (nested map keys stay ``bytes`` as loaded).
+
+A *control row* (``<row_index=10>#`` in YSON, ``{"$value": null, "$attributes": {...}}`` in JSON)
+is a :class:`yt.yson.YsonEntity` carrying ``attributes``; dumpers write it, loaders skip it.
+
+Usage::
+
+    fmt = parse_format(yson.loads(b'<format=text>yson'))
+    fmt.dump_rows([{"a": 1, "b": b"x"}], stream)
+    rows = list(fmt.load_rows(stream))
+
+Structured values (command parameters, ``get`` results, ``set`` input) go through
+:func:`dump_structured` / :func:`load_structured`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, BinaryIO
+
+import yt.yson as yson
+
+from .exceptions import GenericError
+from .interfaces import Row
+
+__all__ = [
+    "DsvFormat",
+    "FormatError",
+    "JsonFormat",
+    "YsonFormat",
+    "dump_structured",
+    "format_name",
+    "load_structured",
+    "make_control_row",
+    "parse_format",
+]
+
+
+class FormatError(GenericError):
+    """A format is unknown, misconfigured, or the data does not parse in it."""
+
+
+def format_name(spec: Any) -> str:
+    """The bare name of a format spec (``"yson"`` for ``<format=text>yson``)."""
+    if isinstance(spec, bytes):
+        return spec.decode("ascii", errors="replace")
+    if isinstance(spec, Mapping) and not hasattr(spec, "attributes"):
+        raise FormatError(f"Format must be a string with attributes, got a map: {dict(spec)!r}")
+    return str(spec)
+
+
+def _format_attributes(spec: Any) -> dict[str, Any]:
+    attributes = getattr(spec, "attributes", None) or {}
+    return {_as_str(k): v for k, v in attributes.items()}
+
+
+def _as_str(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, (bytes, str)):
+        return _as_str(value).lower() == "true"
+    return bool(value)
+
+
+def _check_attributes(name: str, attributes: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(attributes) - allowed)
+    if unknown:
+        raise FormatError(
+            f"Format {name!r} attribute(s) {', '.join(map(repr, unknown))} are not supported by "
+            f"the local YT (supported: {', '.join(sorted(allowed))})",
+            format=name,
+        )
+
+
+def make_control_row(**attributes: Any) -> yson.YsonEntity:
+    """A control row such as ``<row_index=10>#``."""
+    entity = yson.YsonEntity()
+    entity.attributes = dict(attributes)
+    return entity
+
+
+def _is_control_row(row: Any) -> bool:
+    return isinstance(row, yson.YsonEntity)
+
+
+def _row_from_loaded(loaded: Mapping[Any, Any]) -> Row:
+    return {_as_str(key): value for key, value in loaded.items()}
+
+
+# --------------------------------------------------------------------------------------- YSON
+
+
+class YsonFormat:
+    """Rows as a YSON list fragment (``binary``, ``text`` or ``pretty``)."""
+
+    name = "yson"
+    _ALLOWED = frozenset(
+        {
+            "format",
+            "ignore_inner_attributes",
+            "always_create_attributes",
+            "lazy",
+            "sort_keys",
+            "require_yson_bindings",
+        }
+    )
+
+    def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
+        attributes = dict(attributes or {})
+        _check_attributes(self.name, attributes, self._ALLOWED)
+        self.yson_format = _as_str(attributes.get("format", "binary"))
+        if self.yson_format not in ("binary", "text", "pretty"):
+            raise FormatError(f"Unknown YSON format flavour {self.yson_format!r}")
+
+    def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
+        yson.dump(
+            rows,
+            stream,
+            yson_type="list_fragment",
+            yson_format=self.yson_format,
+            encoding="utf-8",
+        )
+
+    def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        try:
+            for loaded in yson.load(stream, yson_type="list_fragment", encoding=None):
+                if _is_control_row(loaded):
+                    continue
+                if not isinstance(loaded, Mapping):
+                    raise FormatError(f"Table row must be a map, got {type(loaded).__name__}")
+                yield _row_from_loaded(loaded)
+        except yson.YsonError as error:
+            raise FormatError(f"Error parsing YSON rows: {error}") from None
+
+
+# --------------------------------------------------------------------------------------- JSON
+
+
+def _json_string_to_bytes(text: str, encode_utf8: bool) -> bytes:
+    if encode_utf8:
+        try:
+            return text.encode("latin1")
+        except UnicodeEncodeError:
+            raise FormatError(
+                "JSON string contains characters above U+00FF while encode_utf8 is enabled"
+            ) from None
+    return text.encode("utf-8")
+
+
+def _bytes_to_json_string(value: bytes | str, encode_utf8: bool) -> str:
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if encode_utf8:
+        return data.decode("latin1")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(
+            "Cannot write a non-UTF-8 string in JSON with encode_utf8=%false"
+        ) from None
+
+
+def json_to_value(node: Any, encode_utf8: bool) -> Any:
+    """A decoded JSON document as a YSON value (``$attributes``/``$value``/``$type`` honoured)."""
+    if isinstance(node, str):
+        return yson.YsonString(_json_string_to_bytes(node, encode_utf8))
+    if isinstance(node, list):
+        return [json_to_value(item, encode_utf8) for item in node]
+    if isinstance(node, dict):
+        if "$value" in node:
+            value = _typed_json_value(node, encode_utf8)
+            attributes = node.get("$attributes")
+            if attributes:
+                value = yson.to_yson_type(
+                    value,
+                    attributes={
+                        _as_str(_json_string_to_bytes(k, encode_utf8)): json_to_value(
+                            v, encode_utf8
+                        )
+                        for k, v in attributes.items()
+                    },
+                )
+            return value
+        return {
+            _json_string_to_bytes(key, encode_utf8): json_to_value(value, encode_utf8)
+            for key, value in node.items()
+        }
+    if node is None:
+        return yson.YsonEntity()
+    return node
+
+
+def _typed_json_value(node: dict[str, Any], encode_utf8: bool) -> Any:
+    raw = node["$value"]
+    type_name = node.get("$type")
+    if type_name is None:
+        return json_to_value(raw, encode_utf8)
+    converters = {
+        "int64": lambda v: yson.YsonInt64(int(v)),
+        "uint64": lambda v: yson.YsonUint64(int(v)),
+        "double": lambda v: yson.YsonDouble(float(v)),
+        "boolean": lambda v: yson.YsonBoolean(_as_bool(v)),
+        "string": lambda v: yson.YsonString(_json_string_to_bytes(v, encode_utf8)),
+    }
+    if type_name not in converters:
+        raise FormatError(f"Unknown JSON $type {type_name!r}")
+    return converters[type_name](raw)
+
+
+def value_to_json(value: Any, encode_utf8: bool) -> Any:
+    """A YSON value as a JSON-serialisable document (attributes as ``$attributes``/``$value``)."""
+    attributes = getattr(value, "attributes", None)
+    plain = _plain_value_to_json(value, encode_utf8)
+    if attributes:
+        return {
+            "$attributes": {
+                _bytes_to_json_string(k, encode_utf8): value_to_json(v, encode_utf8)
+                for k, v in attributes.items()
+            },
+            "$value": plain,
+        }
+    return plain
+
+
+def _plain_value_to_json(value: Any, encode_utf8: bool) -> Any:
+    if isinstance(value, (bytes, str)):
+        return _bytes_to_json_string(value, encode_utf8)
+    if isinstance(value, (bool, yson.YsonBoolean)):
+        return bool(value)
+    if isinstance(value, yson.YsonEntity) or value is None:
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {
+            _bytes_to_json_string(k, encode_utf8): value_to_json(v, encode_utf8)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [value_to_json(item, encode_utf8) for item in value]
+    raise FormatError(f"Cannot represent {type(value).__name__} in JSON")
+
+
+class JsonFormat:
+    """Rows as JSON lines; ``encode_utf8`` (default true) maps each byte to a code point."""
+
+    name = "json"
+    _ALLOWED = frozenset({"encode_utf8", "format"})
+
+    def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
+        attributes = dict(attributes or {})
+        _check_attributes(self.name, attributes, self._ALLOWED)
+        self.encode_utf8 = _as_bool(attributes.get("encode_utf8", True))
+        self.pretty = _as_str(attributes.get("format", "text")) == "pretty"
+
+    def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
+        batch: list[bytes] = []
+        size = 0
+        for row in rows:
+            line = self.dumps_row(row)
+            batch.append(line)
+            size += len(line)
+            if size >= 1 << 16:
+                stream.write(b"".join(batch))
+                batch.clear()
+                size = 0
+        if batch:
+            stream.write(b"".join(batch))
+
+    def dumps_row(self, row: Any) -> bytes:
+        document = value_to_json(row, self.encode_utf8)
+        indent = 4 if self.pretty else None
+        return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii") + b"\n"
+
+    def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        for line in stream:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                document = json.loads(line)
+            except ValueError as error:
+                raise FormatError(f"Error parsing JSON row: {error}") from None
+            if not isinstance(document, dict):
+                raise FormatError(f"JSON row must be an object, got {type(document).__name__}")
+            if "$value" in document and document["$value"] is None:
+                continue  # control row
+            yield {
+                _json_string_to_bytes(key, self.encode_utf8).decode("utf-8"): json_to_value(
+                    value, self.encode_utf8
+                )
+                for key, value in document.items()
+            }
+
+
+# ---------------------------------------------------------------------------------------- DSV
+
+_DSV_UNESCAPE = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"0": b"\0"}
+_DSV_ESCAPE_RE = re.compile(rb"\\(.)", re.DOTALL)
+_DSV_KEY_RE = re.compile(rb"(?:\\.|[^\\=])*", re.DOTALL)
+
+
+def _dsv_unescape(field: bytes) -> bytes:
+    return _DSV_ESCAPE_RE.sub(lambda m: _DSV_UNESCAPE.get(m.group(1), m.group(1)), field)
+
+
+def _dsv_escape(data: bytes, is_key: bool) -> bytes:
+    data = data.replace(b"\\", b"\\\\")
+    data = data.replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\t", b"\\t")
+    data = data.replace(b"\0", b"\\0")
+    if is_key:
+        data = data.replace(b"=", b"\\=")
+    return data
+
+
+class DsvFormat:
+    """Tab-separated ``key=value`` lines, escaped as YT does (``\\=`` too in keys)."""
+
+    name = "dsv"
+    _ALLOWED = frozenset({"enable_escaping", "enable_table_index", "table_index_column"})
+
+    def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
+        attributes = dict(attributes or {})
+        _check_attributes(self.name, attributes, self._ALLOWED)
+        self.enable_escaping = _as_bool(attributes.get("enable_escaping", True))
+        if _as_bool(attributes.get("enable_table_index", False)):
+            raise FormatError("DSV enable_table_index is only meaningful inside operations")
+
+    def _scalar_bytes(self, column: str, value: Any) -> bytes | None:
+        if isinstance(value, (bytes, str)):
+            return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if value is None or isinstance(value, yson.YsonEntity):
+            return None
+        if isinstance(value, (bool, yson.YsonBoolean)):
+            return b"true" if value else b"false"
+        if isinstance(value, (int, float)):
+            return repr(value).encode("ascii") if isinstance(value, float) else b"%d" % value
+        raise FormatError(f"DSV cannot represent the composite value of column {column!r}")
+
+    def dumps_row(self, row: Mapping[str, Any]) -> bytes:
+        fields = []
+        for key, value in row.items():
+            data = self._scalar_bytes(key, value)
+            if data is None:
+                continue
+            key_bytes = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+            if self.enable_escaping:
+                key_bytes = _dsv_escape(key_bytes, is_key=True)
+                data = _dsv_escape(data, is_key=False)
+            fields.append(key_bytes + b"=" + data)
+        return b"\t".join(fields) + b"\n"
+
+    def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
+        batch: list[bytes] = []
+        size = 0
+        for row in rows:
+            if _is_control_row(row):
+                continue
+            line = self.dumps_row(row)
+            batch.append(line)
+            size += len(line)
+            if size >= 1 << 16:
+                stream.write(b"".join(batch))
+                batch.clear()
+                size = 0
+        if batch:
+            stream.write(b"".join(batch))
+
+    def loads_row(self, line: bytes) -> Row:
+        row: Row = {}
+        for field in line.rstrip(b"\n").split(b"\t"):
+            if not field:
+                continue
+            if self.enable_escaping:
+                key = _DSV_KEY_RE.match(field).group(0)  # type: ignore[union-attr]
+                if len(key) == len(field):
+                    raise FormatError(f"DSV field without '=': {field[:100]!r}")
+                value = field[len(key) + 1 :]
+                row[_dsv_unescape(key).decode("utf-8")] = yson.YsonString(_dsv_unescape(value))
+            else:
+                if b"=" not in field:
+                    raise FormatError(f"DSV field without '=': {field[:100]!r}")
+                key, value = field.split(b"=", 1)
+                row[key.decode("utf-8")] = yson.YsonString(value)
+        return row
+
+    def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        for line in stream:
+            if line.strip(b"\n"):
+                yield self.loads_row(line)
+
+
+# ------------------------------------------------------------------------------------ factory
+
+_ROW_FORMATS = {"yson": YsonFormat, "json": JsonFormat, "dsv": DsvFormat}
+
+
+def parse_format(spec: Any) -> YsonFormat | JsonFormat | DsvFormat:
+    """Build a row format from its YSON spec (``"json"``, ``<format=text>yson``...)."""
+    if spec is None:
+        raise FormatError("Format is not specified")
+    name = format_name(spec)
+    if name not in _ROW_FORMATS:
+        raise FormatError(
+            f"Format {name!r} is not supported by the local YT "
+            f"(supported: {', '.join(sorted(_ROW_FORMATS))})",
+            format=name,
+        )
+    return _ROW_FORMATS[name](_format_attributes(spec))
+
+
+# ------------------------------------------------------------------------------ structured I/O
+
+_STRUCTURED_FORMATS = frozenset({"yson", "json"})
+
+
+def dump_structured(value: Any, spec: Any) -> bytes:
+    """A structured value (``get`` result, command output) in the requested format."""
+    name = format_name(spec) if spec is not None else "json"
+    attributes = _format_attributes(spec) if spec is not None else {}
+    if name == "yson":
+        fmt = YsonFormat(attributes)
+        return yson.dumps(value, yson_format=fmt.yson_format, encoding="utf-8")
+    if name == "json":
+        json_format = JsonFormat(attributes)
+        document = value_to_json(value, json_format.encode_utf8)
+        indent = 4 if json_format.pretty else None
+        return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii")
+    raise FormatError(
+        f"Format {name!r} is not supported for structured data (supported: yson, json)",
+        format=name,
+    )
+
+
+def load_structured(data: bytes, spec: Any) -> Any:
+    """A structured value (``set`` input, parameters body) parsed from the given format."""
+    name = format_name(spec) if spec is not None else "yson"
+    attributes = _format_attributes(spec) if spec is not None else {}
+    try:
+        if name == "yson":
+            YsonFormat(attributes)
+            return yson.loads(data)
+        if name == "json":
+            json_format = JsonFormat(attributes)
+            return decode_json_strings(json_to_value(json.loads(data), json_format.encode_utf8))
+    except (yson.YsonError, ValueError) as error:
+        raise FormatError(f"Error parsing {name} input: {error}") from None
+    raise FormatError(
+        f"Format {name!r} is not supported for structured data (supported: yson, json)",
+        format=name,
+    )
+
+
+def decode_json_strings(value: Any) -> Any:
+    """Turn UTF-8 byte strings into ``str`` so JSON input matches what YSON input yields."""
+    attributes = getattr(value, "attributes", None)
+    if isinstance(value, bytes):
+        try:
+            result: Any = yson.YsonUnicode(value.decode("utf-8"))
+        except UnicodeDecodeError:
+            result = yson.YsonString(value)
+    elif isinstance(value, Mapping):
+        result = yson.YsonMap({_as_str(k): decode_json_strings(v) for k, v in value.items()})
+    elif isinstance(value, list):
+        result = yson.YsonList([decode_json_strings(v) for v in value])
+    else:
+        result = value
+    if attributes:
+        result = yson.to_yson_type(
+            result, attributes={k: decode_json_strings(v) for k, v in attributes.items()}
+        )
+    return result
