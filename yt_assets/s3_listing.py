@@ -1,0 +1,495 @@
+"""List S3 objects page by page, and publish the keys as a YT table.
+
+The core is :func:`iter_s3_objects`: a generator over ``ListObjectsV2`` pages that never holds more
+than one page (1,000 keys) in memory. :func:`list_s3_files` and :func:`save_s3_paths_to_table` keep
+yt-framework's names and arguments with fixed semantics (see each docstring).
+
+Layout, so that a faster lister can slot in later behind the same API:
+
+- a *page fetcher* (:class:`PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`;
+  :class:`Boto3PageFetcher` is the only one today (a signed-urllib3 fetcher with its own XML
+  parsing, and a fan-out over ``CommonPrefixes``, are planned);
+- :func:`iter_listing_pages` follows continuation tokens and refuses malformed pagination;
+- :func:`iter_s3_objects` applies folder-marker skipping, the extension filter, ``max_files`` and
+  progress reporting, whatever fetched the pages.
+
+Extension filter: ``extension`` may be given as ``".json"`` or ``"json"``; a key matches when it
+ends with ``"." + extension``, compared case-insensitively. So ``"json"`` matches ``a.json`` and
+``A.JSON`` but not ``foo.notjson`` nor ``json``; multi-part extensions work (``"tar.gz"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+__all__ = [
+    "LIST_PAGE_SIZE",
+    "PATHS_TABLE_SCHEMA",
+    "Boto3PageFetcher",
+    "ListingPage",
+    "ListingProgress",
+    "PageFetcher",
+    "S3ListingError",
+    "S3Object",
+    "iter_listing_pages",
+    "iter_s3_objects",
+    "key_matches_extension",
+    "list_s3_files",
+    "normalize_extension",
+    "resolve_s3_client",
+    "save_s3_paths_to_table",
+]
+
+LIST_PAGE_SIZE = 1000
+"""Keys per ``ListObjectsV2`` request (the S3 maximum)."""
+
+PATHS_TABLE_SCHEMA: list[dict[str, Any]] = [
+    {"name": "bucket", "type": "string", "required": True},
+    {"name": "path", "type": "string", "required": True},
+]
+"""Strict YT schema of the table written by :func:`save_s3_paths_to_table`."""
+
+_DEFAULT_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class S3Object:
+    """One listed object.
+
+    Example::
+
+        obj = S3Object(key="raw/a.json", size=12, etag="9b2cf5", last_modified=datetime.now(UTC))
+        assert obj.key.endswith(".json")
+    """
+
+    key: str
+    size: int
+    etag: str
+    """The entity tag without its surrounding double quotes."""
+    last_modified: datetime
+    """Timezone-aware, in UTC."""
+
+
+class S3ListingError(Exception):
+    """Listing a bucket failed: missing bucket, denied access, bad pagination, unreachable server.
+
+    The message names the bucket, the prefix and an error code (the S3 error code such as
+    ``NoSuchBucket`` or ``AccessDenied``, or the exception type for network errors); never keys or
+    secrets. The original exception, if any, is chained as ``__cause__``.
+
+    Example::
+
+        try:
+            list_s3_files(client, "no-such-bucket", "")
+        except S3ListingError as error:
+            print(error.bucket, error.code)  # no-such-bucket NoSuchBucket
+    """
+
+    def __init__(self, bucket: str, prefix: str, code: str, detail: str = "") -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self.code = code
+        self.detail = detail
+        message = f"Listing s3://{bucket}/{prefix} failed: {code}"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPage:
+    """One ``ListObjectsV2`` response, reduced to what the listing needs."""
+
+    objects: list[S3Object]
+    is_truncated: bool
+    next_continuation_token: str | None
+
+
+class PageFetcher(Protocol):
+    """Fetches one listing page; raises :class:`S3ListingError` on any failure."""
+
+    def __call__(
+        self, *, bucket: str, prefix: str, continuation_token: str | None, max_keys: int
+    ) -> ListingPage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ListingProgress:
+    """A progress report: how far a listing got and how fast."""
+
+    bucket: str
+    prefix: str
+    pages: int
+    keys_listed: int
+    """Keys S3 returned so far, before filters."""
+    keys_matched: int
+    """Keys yielded so far (after skipping folder markers and the extension filter)."""
+    elapsed_seconds: float
+    finished: bool
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.keys_listed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+def resolve_s3_client(s3_client: Any) -> Any:
+    """Return a boto3 S3 client from a boto3 client, dagster-aws's ``S3Resource``, or
+    yt-framework's ``S3Client`` wrapper (duck typing, no imports of either)."""
+    if hasattr(s3_client, "list_objects_v2"):
+        return s3_client
+    get_client = getattr(s3_client, "get_client", None)
+    if callable(get_client):
+        return get_client()
+    wrapped = getattr(s3_client, "client", None)
+    if hasattr(wrapped, "list_objects_v2"):
+        return wrapped
+    raise TypeError(
+        "s3_client must be a boto3 S3 client or have a get_client() method "
+        f"(like dagster-aws's S3Resource), got {type(s3_client).__name__}"
+    )
+
+
+def normalize_extension(extension: str | None) -> str | None:
+    """``".JSON"``/``"json"`` -> ``"json"``; ``None`` or ``""`` -> ``None`` (no filter)."""
+    if extension is None or extension == "":
+        return None
+    normalized = extension.removeprefix(".").lower()
+    if not normalized or "/" in normalized:
+        raise ValueError(f"extension must look like 'json' or '.json', got {extension!r}")
+    return normalized
+
+
+def key_matches_extension(key: str, normalized_extension: str | None) -> bool:
+    """Whether ``key`` ends with ``"." + normalized_extension``, case-insensitively."""
+    if normalized_extension is None:
+        return True
+    return key.lower().endswith("." + normalized_extension)
+
+
+def _validate_max_files(max_files: int | None) -> None:
+    if max_files is None:
+        return
+    if isinstance(max_files, bool) or not isinstance(max_files, int):
+        raise TypeError(f"max_files must be an int or None, got {type(max_files).__name__}")
+    if max_files < 0:
+        raise ValueError(f"max_files must be >= 0 (or None for no limit), got {max_files}")
+
+
+def _s3_object_from_boto3(entry: dict[str, Any]) -> S3Object:
+    last_modified: datetime = entry["LastModified"]
+    return S3Object(
+        key=entry["Key"],
+        size=int(entry["Size"]),
+        etag=str(entry.get("ETag", "")).strip('"'),
+        last_modified=last_modified.astimezone(UTC),
+    )
+
+
+class Boto3PageFetcher:
+    """Fetches listing pages with a boto3 client's ``list_objects_v2``.
+
+    boto3 asks for ``encoding-type=url`` itself and decodes the keys, so keys with spaces, ``+``,
+    ``%``, unicode or control characters come back exact.
+
+    Example::
+
+        fetch = Boto3PageFetcher(boto3.client("s3"))
+        page = fetch(bucket="b", prefix="raw/", continuation_token=None, max_keys=1000)
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __call__(
+        self, *, bucket: str, prefix: str, continuation_token: str | None, max_keys: int
+    ) -> ListingPage:
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if continuation_token is not None:
+            request["ContinuationToken"] = continuation_token
+        try:
+            response = self._client.list_objects_v2(**request)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code") or "UnknownError")
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise S3ListingError(
+                bucket, prefix, code, f"HTTP {status}" if status else ""
+            ) from error
+        except BotoCoreError as error:
+            raise S3ListingError(bucket, prefix, type(error).__name__) from error
+        return ListingPage(
+            objects=[_s3_object_from_boto3(entry) for entry in response.get("Contents", ())],
+            is_truncated=bool(response.get("IsTruncated", False)),
+            next_continuation_token=response.get("NextContinuationToken") or None,
+        )
+
+
+def iter_listing_pages(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    *,
+    max_keys: Callable[[], int] = lambda: LIST_PAGE_SIZE,
+) -> Iterator[ListingPage]:
+    """Yield pages, following continuation tokens until a page is not truncated.
+
+    Raises :class:`S3ListingError` when a page is marked truncated without a continuation token,
+    or when the server hands back a token it already gave (either would loop or stop silently).
+    ``max_keys`` is asked before each request (lets the caller shrink the last page).
+    """
+    token: str | None = None
+    seen_tokens: set[str] = set()
+    while True:
+        page = fetch_page(
+            bucket=bucket, prefix=prefix, continuation_token=token, max_keys=max_keys()
+        )
+        yield page
+        if not page.is_truncated:
+            return
+        token = page.next_continuation_token
+        if token is None:
+            raise S3ListingError(
+                bucket,
+                prefix,
+                "TruncatedWithoutContinuationToken",
+                "the server marked a page truncated but sent no NextContinuationToken",
+            )
+        if token in seen_tokens:
+            raise S3ListingError(
+                bucket, prefix, "RepeatedContinuationToken", "the server sent the same token twice"
+            )
+        seen_tokens.add(token)
+
+
+class _ProgressReporter:
+    """Emits :class:`ListingProgress` every N pages or S seconds, whichever comes first."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        on_progress: Callable[[ListingProgress], None] | None,
+        logger: logging.Logger | None,
+        every_pages: int | None,
+        every_seconds: float | None,
+    ) -> None:
+        self._bucket = bucket
+        self._prefix = prefix
+        self._on_progress = on_progress
+        self._logger = logger
+        self._every_pages = every_pages
+        self._every_seconds = every_seconds
+        self._started = time.monotonic()
+        self._last_report = self._started
+        self.pages = 0
+        self.keys_listed = 0
+        self.keys_matched = 0
+
+    def page_done(self, keys_in_page: int) -> None:
+        self.pages += 1
+        self.keys_listed += keys_in_page
+        now = time.monotonic()
+        due_by_pages = self._every_pages is not None and self.pages % self._every_pages == 0
+        due_by_time = (
+            self._every_seconds is not None and now - self._last_report >= self._every_seconds
+        )
+        if due_by_pages or due_by_time:
+            self._report(now, finished=False)
+
+    def finish(self) -> None:
+        self._report(time.monotonic(), finished=True)
+
+    def _report(self, now: float, *, finished: bool) -> None:
+        self._last_report = now
+        if self._on_progress is None and self._logger is None:
+            return
+        progress = ListingProgress(
+            bucket=self._bucket,
+            prefix=self._prefix,
+            pages=self.pages,
+            keys_listed=self.keys_listed,
+            keys_matched=self.keys_matched,
+            elapsed_seconds=now - self._started,
+            finished=finished,
+        )
+        if self._logger is not None:
+            self._logger.info(
+                "%s s3://%s/%s: %d keys listed, %d matched, %d pages, %.0f keys/s",
+                "Listed" if finished else "Listing",
+                self._bucket,
+                self._prefix,
+                progress.keys_listed,
+                progress.keys_matched,
+                progress.pages,
+                progress.keys_per_second,
+            )
+        if self._on_progress is not None:
+            self._on_progress(progress)
+
+
+def iter_s3_objects(
+    s3_client: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    extension: str | None = None,
+    max_files: int | None = None,
+    on_progress: Callable[[ListingProgress], None] | None = None,
+    logger: logging.Logger | None = None,
+    progress_every_pages: int | None = 100,
+    progress_every_seconds: float | None = 10.0,
+) -> Iterator[S3Object]:
+    """Yield the objects under ``s3://bucket/prefix``, one listing page at a time.
+
+    Keys come in the order S3 returns them (lexicographic by UTF-8 bytes). Folder markers (keys
+    ending in ``/``) are skipped. ``extension`` filters by suffix (module docstring).
+    ``max_files=0`` yields nothing without any request; ``max_files < 0`` raises ``ValueError``.
+    Progress goes to ``on_progress`` and/or ``logger`` every ``progress_every_pages`` pages or
+    ``progress_every_seconds`` seconds, and once at the end.
+
+    ``s3_client``: a boto3 client, or anything with ``get_client()`` (dagster-aws ``S3Resource``).
+    Arguments are checked when called, before the first ``next()``.
+
+    Raises :class:`S3ListingError` (missing bucket, denied access, malformed pagination).
+
+    Example::
+
+        for obj in iter_s3_objects(client, "my-bucket", "raw/2024/", extension="json"):
+            print(obj.key, obj.size)
+    """
+    if not isinstance(bucket, str) or not bucket:
+        raise ValueError("bucket must be a non-empty string")
+    _validate_max_files(max_files)
+    normalized_extension = normalize_extension(extension)
+    prefix = prefix or ""
+    if max_files == 0:
+        return iter(())
+    fetch_page = Boto3PageFetcher(resolve_s3_client(s3_client))
+    reporter = _ProgressReporter(
+        bucket, prefix, on_progress, logger, progress_every_pages, progress_every_seconds
+    )
+    return _iter_matching_objects(
+        fetch_page, bucket, prefix, normalized_extension, max_files, reporter
+    )
+
+
+def _iter_matching_objects(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    normalized_extension: str | None,
+    max_files: int | None,
+    reporter: _ProgressReporter,
+) -> Iterator[S3Object]:
+    def next_page_size() -> int:
+        # Without a filter, ask for no more keys than still wanted (folder markers may still
+        # make us ask again).
+        if max_files is None or normalized_extension is not None:
+            return LIST_PAGE_SIZE
+        return max(1, min(LIST_PAGE_SIZE, max_files - reporter.keys_matched))
+
+    for page in iter_listing_pages(fetch_page, bucket, prefix, max_keys=next_page_size):
+        reporter.page_done(len(page.objects))
+        for obj in page.objects:
+            if obj.key.endswith("/") or not key_matches_extension(obj.key, normalized_extension):
+                continue
+            reporter.keys_matched += 1
+            yield obj
+            if max_files is not None and reporter.keys_matched >= max_files:
+                reporter.finish()
+                return
+    reporter.finish()
+
+
+def list_s3_files(
+    s3_client: Any,
+    bucket: str,
+    prefix: str,
+    logger: logging.Logger | None = None,
+    extension: str | None = None,
+    max_files: int | None = None,
+) -> list[str]:
+    """List object keys (not ``s3://`` URLs) under a prefix: yt-framework's API, fixed.
+
+    Differences from yt-framework: ``extension=".json"`` works (and ``"json"``, any case);
+    folder markers are skipped; ``max_files=0`` returns ``[]``, negative raises; errors raise
+    :class:`S3ListingError` naming the bucket. Prefer :func:`iter_s3_objects` for large
+    listings: this holds every key in memory.
+
+    Example::
+
+        keys = list_s3_files(client, "my-bucket", "raw/", extension="json", max_files=100)
+    """
+    log = logger or _DEFAULT_LOGGER
+    log.info("Listing files from S3: s3://%s/%s", bucket, prefix)
+    keys = [
+        obj.key
+        for obj in iter_s3_objects(
+            s3_client, bucket, prefix, extension=extension, max_files=max_files, logger=log
+        )
+    ]
+    log.info("Found %d files", len(keys))
+    return keys
+
+
+def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[dict[str, str]]:
+    for path in paths:
+        key = path.key if isinstance(path, S3Object) else path
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"paths must be non-empty str keys or S3Object, got {type(key).__name__}"
+            )
+        yield {"bucket": bucket, "path": key}
+
+
+def save_s3_paths_to_table(
+    yt_client: Any,
+    bucket: str,
+    paths: Iterable[str | S3Object],
+    output_table: str,
+    logger: logging.Logger | None = None,
+) -> int:
+    """Replace ``output_table`` with rows ``{bucket, path}``, atomically; return the row count.
+
+    ``path`` is the object key (not an ``s3://`` URL). ``paths`` may be any iterable (a generator
+    from :func:`iter_s3_objects` included); it is streamed, never turned into a list. Inside one
+    YT transaction: create the parent directories, write a temporary table with the strict
+    :data:`PATHS_TABLE_SCHEMA`, then ``move(force=True)`` it over ``output_table``. Readers see the
+    old table or the new one, never a missing or partial one; on error nothing changes.
+
+    Memory: ``write_table`` buffers up to the client's ``write_retries/chunk_size`` per chunk.
+
+    Example::
+
+        objects = iter_s3_objects(s3, "my-bucket", "raw/", extension="json")
+        save_s3_paths_to_table(yt_client, "my-bucket", objects, "//home/me/raw_paths")
+    """
+    from yt.wrapper.ypath import ypath_dirname
+
+    log = logger or _DEFAULT_LOGGER
+    rows_written = 0
+
+    def counted_rows() -> Iterator[dict[str, str]]:
+        nonlocal rows_written
+        for row in _paths_table_rows(bucket, paths):
+            rows_written += 1
+            yield row
+
+    parent = str(ypath_dirname(output_table))
+    temp_table = f"{output_table}.tmp-{uuid.uuid4().hex}"
+    log.info("Saving S3 paths of bucket %s to YT table %s", bucket, output_table)
+    with yt_client.Transaction():
+        if parent not in ("/", "//"):
+            yt_client.create("map_node", parent, recursive=True, ignore_existing=True)
+        yt_client.create("table", temp_table, attributes={"schema": PATHS_TABLE_SCHEMA})
+        yt_client.write_table(temp_table, counted_rows())
+        yt_client.move(temp_table, output_table, force=True)
+    log.info("Saved %d paths to %s", rows_written, output_table)
+    return rows_written

@@ -1,0 +1,293 @@
+"""yt_assets.s3_listing against moto's S3 server and a canned real HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from yt_assets.s3_listing import (
+    ListingProgress,
+    S3ListingError,
+    S3Object,
+    iter_s3_objects,
+    key_matches_extension,
+    list_s3_files,
+    normalize_extension,
+    save_s3_paths_to_table,
+)
+from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
+
+
+def put_objects(server: S3TestServer, bucket: str, bodies: dict[str, bytes]) -> None:
+    client = server.client(max_pool_connections=8)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]),
+                bodies.items(),
+            )
+        )
+
+
+def count_list_requests(client: Any) -> list[dict[str, Any]]:
+    """Record the parameters of every ListObjectsV2 call the client makes (botocore event hook)."""
+    calls: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.s3.ListObjectsV2", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
+def keys_of(objects: Iterable[S3Object]) -> list[str]:
+    return [obj.key for obj in objects]
+
+
+BIG_BUCKET_BODIES = {
+    f"data/{index:05d}.{'json' if index % 3 == 0 else 'txt'}": b"x" * (index % 97)
+    for index in range(2500)
+}
+
+
+@pytest.fixture(scope="module")
+def big_bucket(s3_server: S3TestServer) -> str:
+    """2,500 objects under ``data/`` (every third one ``.json``), shared read-only by tests."""
+    bucket = s3_server.create_bucket("big")
+    put_objects(s3_server, bucket, BIG_BUCKET_BODIES)
+    return bucket
+
+
+def test_lists_2500_keys_over_several_pages_with_exact_sizes_and_etags(
+    s3_server: S3TestServer, big_bucket: str
+) -> None:
+    client = s3_server.client()
+    calls = count_list_requests(client)
+    progress: list[ListingProgress] = []
+
+    objects = list(
+        iter_s3_objects(
+            client, big_bucket, "data/", on_progress=progress.append, progress_every_pages=1
+        )
+    )
+
+    bodies = BIG_BUCKET_BODIES
+    assert keys_of(objects) == sorted(bodies)
+    assert [obj.size for obj in objects] == [len(bodies[obj.key]) for obj in objects]
+    assert [obj.etag for obj in objects] == [
+        hashlib.md5(bodies[obj.key]).hexdigest() for obj in objects
+    ]
+    assert all(obj.last_modified.tzinfo is UTC for obj in objects)
+    assert len(calls) == 3
+    assert [p.keys_listed for p in progress] == [1000, 2000, 2500, 2500]
+    assert progress[-1].finished and progress[-1].keys_matched == 2500
+    assert not any(p.finished for p in progress[:-1])
+
+
+def test_unusual_keys_come_back_exact(s3_server: S3TestServer, s3_bucket: str) -> None:
+    keys = [
+        "odd/with space.txt",
+        "odd/plus+sign.txt",
+        "odd/percent%20literal.txt",
+        "odd/percent%2Bplus",
+        "odd/100%",
+        "odd/unicodé/ключ/日本語.json",
+        "odd/emoji-😀.txt",
+        "odd/a//double-slash",
+        "odd/amp&lt;<>'\"",
+        "odd/question?hash#",
+        "odd/tilde~ and trailing space ",
+        "odd/tab\there",
+    ]
+    put_objects(s3_server, s3_bucket, {key: b"1" for key in keys})
+
+    listed = list_s3_files(s3_server.client(), s3_bucket, "odd/")
+
+    assert listed == sorted(keys, key=lambda key: key.encode())
+
+
+@pytest.mark.parametrize("extension", [".json", "json", "JSON", ".Json"])
+def test_extension_accepts_dot_or_not_and_any_case(
+    s3_server: S3TestServer, s3_bucket: str, extension: str
+) -> None:
+    keys = ["a.json", "b.JSON", "c.notjson", "d.jsonl", "json", "e.json.gz", "f/x.json", "g.json/"]
+    put_objects(s3_server, s3_bucket, {key: b"{}" for key in keys})
+
+    listed = list_s3_files(s3_server.client(), s3_bucket, "", extension=extension)
+
+    assert listed == ["a.json", "b.JSON", "f/x.json"]
+
+
+def test_multi_part_extension(s3_server: S3TestServer, s3_bucket: str) -> None:
+    put_objects(s3_server, s3_bucket, {"a.tar.gz": b"", "b.gz": b"", "c.TAR.GZ": b""})
+
+    assert list_s3_files(s3_server.client(), s3_bucket, "", extension="tar.gz") == [
+        "a.tar.gz",
+        "c.TAR.GZ",
+    ]
+
+
+def test_extension_rules_as_pure_functions() -> None:
+    assert normalize_extension(None) is None
+    assert normalize_extension("") is None
+    assert normalize_extension(".JSON") == "json"
+    assert key_matches_extension("x/Y.Json", "json")
+    assert not key_matches_extension("foo.notjson", "json")
+    with pytest.raises(ValueError, match="extension"):
+        normalize_extension(".")
+
+
+def test_folder_markers_are_skipped(s3_server: S3TestServer, s3_bucket: str) -> None:
+    put_objects(
+        s3_server, s3_bucket, {"dir/": b"", "dir/sub/": b"", "dir/sub/file.txt": b"abc", "top": b""}
+    )
+
+    assert list_s3_files(s3_server.client(), s3_bucket, "") == ["dir/sub/file.txt", "top"]
+
+
+def test_max_files_zero_returns_nothing_without_a_request(
+    s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    put_objects(s3_server, s3_bucket, {"a": b"", "b": b""})
+    client = s3_server.client()
+    calls = count_list_requests(client)
+
+    assert list_s3_files(client, s3_bucket, "", max_files=0) == []
+    assert calls == []
+
+
+@pytest.mark.parametrize("max_files", [-1, -100])
+def test_negative_max_files_raises_at_call_time(max_files: int) -> None:
+    with pytest.raises(ValueError, match="max_files"):
+        iter_s3_objects(object(), "bucket", "", max_files=max_files)
+
+
+def test_max_files_stops_early_and_asks_only_for_what_it_needs(
+    s3_server: S3TestServer, big_bucket: str
+) -> None:
+    client = s3_server.client()
+    calls = count_list_requests(client)
+    all_keys = sorted(BIG_BUCKET_BODIES)
+
+    assert list_s3_files(client, big_bucket, "data/", max_files=5) == all_keys[:5]
+    assert [call["MaxKeys"] for call in calls] == [5]
+
+    calls.clear()
+    assert list_s3_files(client, big_bucket, "data/", max_files=1200) == all_keys[:1200]
+    assert [call["MaxKeys"] for call in calls] == [1000, 200]
+
+
+def test_max_files_counts_matching_keys_only(s3_server: S3TestServer, big_bucket: str) -> None:
+    client = s3_server.client()
+    calls = count_list_requests(client)
+
+    keys = list_s3_files(client, big_bucket, "data/", extension="json", max_files=500)
+
+    assert keys == sorted(key for key in BIG_BUCKET_BODIES if key.endswith(".json"))[:500]
+    assert [call["MaxKeys"] for call in calls] == [1000, 1000]
+
+
+def test_missing_bucket_raises_error_naming_it_and_its_code(s3_server: S3TestServer) -> None:
+    with pytest.raises(S3ListingError) as caught:
+        list_s3_files(s3_server.client(), "no-such-bucket-here", "raw/")
+
+    error = caught.value
+    assert (error.bucket, error.prefix, error.code) == (
+        "no-such-bucket-here",
+        "raw/",
+        "NoSuchBucket",
+    )
+    assert "no-such-bucket-here" in str(error) and "NoSuchBucket" in str(error)
+    assert s3_server.secret_key not in str(error) and s3_server.access_key not in str(error)
+
+
+def test_access_denied_raises_error_naming_bucket_without_secrets() -> None:
+    def deny(_request_number: int, _path: str) -> tuple[int, str]:
+        return 403, error_xml("AccessDenied", "Access Denied")
+
+    with canned_s3_server(deny) as server:
+        client = server.client(access_key="AKIDSECRETLOOKING", secret_key="very-secret-value")
+        with pytest.raises(S3ListingError) as caught:
+            list(iter_s3_objects(client, "private-bucket", "x/"))
+
+    message = str(caught.value)
+    assert caught.value.code == "AccessDenied"
+    assert "private-bucket" in message and "AccessDenied" in message and "403" in message
+    assert "very-secret-value" not in message and "AKIDSECRETLOOKING" not in message
+
+
+def test_truncated_page_without_continuation_token_raises_instead_of_looping() -> None:
+    def truncated_page(_request_number: int, _path: str) -> tuple[int, str]:
+        return 200, list_page_xml(["a", "b"], truncated=True, next_token=None)
+
+    with canned_s3_server(truncated_page) as server:
+        seen: list[str] = []
+        with pytest.raises(S3ListingError) as caught:
+            seen.extend(obj.key for obj in iter_s3_objects(server.client(), "bucket", ""))
+
+    assert caught.value.code == "TruncatedWithoutContinuationToken"
+    assert seen == ["a", "b"]
+    assert len(server.requests) == 1
+
+
+def test_repeated_continuation_token_raises_instead_of_looping() -> None:
+    def same_token(request_number: int, _path: str) -> tuple[int, str]:
+        return 200, list_page_xml([f"k{request_number}"], truncated=True, next_token="tok")
+
+    with canned_s3_server(same_token) as server, pytest.raises(S3ListingError) as caught:
+        list(iter_s3_objects(server.client(), "bucket", ""))
+
+    assert caught.value.code == "RepeatedContinuationToken"
+    assert len(server.requests) == 2
+
+
+def test_progress_is_logged(
+    s3_server: S3TestServer, s3_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    put_objects(s3_server, s3_bucket, {f"k{index}": b"" for index in range(10)})
+    logger = logging.getLogger("test_s3_listing.progress")
+
+    with caplog.at_level(logging.INFO, logger=logger.name):
+        list_s3_files(s3_server.client(), s3_bucket, "", logger=logger)
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("10 keys listed" in message and "keys/s" in message for message in messages)
+    assert messages[-1] == "Found 10 files"
+
+
+def test_accepts_dagster_aws_s3_resource(s3_server: S3TestServer, s3_bucket: str) -> None:
+    dagster_aws_s3 = pytest.importorskip("dagster_aws.s3")
+    put_objects(s3_server, s3_bucket, {"a.json": b"{}", "b.txt": b""})
+    resource = dagster_aws_s3.S3Resource(
+        endpoint_url=s3_server.endpoint_url,
+        region_name=s3_server.region,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+    )
+
+    assert list_s3_files(resource, s3_bucket, "", extension="json") == ["a.json"]
+
+
+def test_save_s3_paths_to_table_replaces_atomically(
+    s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    local_yt = pytest.importorskip("yt_assets.local_yt")
+    if not hasattr(local_yt, "LocalYT"):
+        pytest.skip("yt_assets.local_yt.LocalYT is not available yet")
+    pytest.skip("LocalYT exists now: write this test against its real API")
+
+
+def test_save_s3_paths_rejects_non_string_paths_before_touching_yt() -> None:
+    from yt_assets.s3_listing import _paths_table_rows
+
+    rows = _paths_table_rows("b", ["a", S3Object("k", 1, "e", None), 3])  # type: ignore[arg-type, list-item]
+    assert next(rows) == {"bucket": "b", "path": "a"}
+    assert next(rows) == {"bucket": "b", "path": "k"}
+    with pytest.raises(TypeError):
+        next(rows)
+    assert save_s3_paths_to_table is not None
