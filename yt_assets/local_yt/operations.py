@@ -43,6 +43,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import pickle
@@ -328,6 +329,7 @@ class OperationEngine:
         self.max_parallel_jobs = max_parallel_jobs or os.cpu_count() or 1
         self.operations_dir = self.root / "operations"
         self.operations_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_directory(self.operations_dir)
         self.sandboxes_dir = self.operations_dir / "_sandboxes"
         shutil.rmtree(self.sandboxes_dir, ignore_errors=True)
         self.sandboxes_dir.mkdir()
@@ -459,6 +461,8 @@ class OperationEngine:
         for operation in running:
             operation.finished.wait(ABORT_WAIT_SECONDS)
         self._job_pool.shutdown(wait=True, cancel_futures=True)
+        if not self._lock_file.closed:
+            self._lock_file.close()  # releases the flock
 
     # ------------------------------------------------------------------------ records & views
 
@@ -1004,6 +1008,19 @@ class OperationEngine:
             with contextlib.suppress(Exception):
                 self.store.abort_transaction(output_transaction)
             raise
+
+
+def _lock_directory(directory: Path) -> BinaryIO:
+    """Hold an exclusive ``flock`` on ``directory/.lock``: one engine per root at a time."""
+    lock_file = open(directory / ".lock", "ab")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        raise GenericError(
+            f"The operations of {directory.parent} are in use by another local YT server"
+        ) from None
+    return lock_file
 
 
 class _JobsFailed(Exception):
