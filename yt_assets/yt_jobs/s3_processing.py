@@ -1,0 +1,560 @@
+"""Download and process S3 objects inside a YT map job.
+
+This module ships to YT job nodes: it imports only the standard library, boto3 and botocore.
+
+The job reads rows ``{bucket, path, ...}`` (``path`` is the object key) and writes one result row
+per input row, in input order. :class:`S3ObjectMapper` is the entry point for ``yt.wrapper``; it
+reads the download keys from the operation's secure vault at run time (the job sees them as
+``YT_SECURE_VAULT_S3_ACCESS_KEY`` / ``YT_SECURE_VAULT_S3_SECRET_KEY``) and carries only
+non-secret parameters. ``python -m yt_assets.yt_jobs.s3_processing`` is the same job for a
+command operation with ``format="json"``.
+
+Default result (:func:`process_object`, schema :data:`PROCESSED_COLUMNS`):
+
+- ``size``, ``sha256``: of the bytes read; the object is streamed in 1 MiB chunks.
+- ``lines``: ``wc -l`` semantics, the number of ``\\n`` bytes (a last line without a newline is
+  not counted; an empty object has 0 lines).
+- ``records``, ``parse_errors``: only for ``.json``, ``.jsonl``, ``.ndjson`` keys (any case),
+  otherwise null. Every non-empty line (after stripping whitespace) is one JSON document: a line
+  that parses is a record, one that doesn't is a parse error; blank lines count as neither. For
+  ``.json`` keys, additionally: a file whose only document is a JSON array counts its elements;
+  and when the first non-empty line is not valid JSON alone, the whole object (if at most
+  ``MAX_JSON_DOCUMENT_BYTES``) is tried as one pretty-printed document (an array counts its
+  elements, anything else is 1 record). Lines longer than ``MAX_JSON_DOCUMENT_BYTES`` are parse
+  errors and are never held in memory.
+- ``error``: null on success; on failure (missing key, denied access, network error, exception
+  in the processor) a short message naming the S3 error code or exception type. Corrupt JSON is
+  not an error: it shows in ``parse_errors``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, ClassVar, Literal, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+__all__ = [
+    "CHUNK_SIZE",
+    "JSON_EXTENSIONS",
+    "MAX_JSON_DOCUMENT_BYTES",
+    "PROCESSED_COLUMNS",
+    "SECURE_VAULT_ACCESS_KEY",
+    "SECURE_VAULT_SECRET_KEY",
+    "JsonRecordCounter",
+    "MissingCredentialsError",
+    "ObjectProcessor",
+    "S3Credentials",
+    "S3ObjectError",
+    "S3ObjectMapper",
+    "describe_error",
+    "make_s3_client",
+    "process_object",
+    "process_rows",
+]
+
+CHUNK_SIZE = 1 << 20
+"""Bytes read from an object body at a time."""
+
+MAX_JSON_DOCUMENT_BYTES = 16 << 20
+"""Longest JSON line (or pretty-printed ``.json`` document) parsed; longer ones are errors."""
+
+JSON_EXTENSIONS = (".json", ".jsonl", ".ndjson")
+
+SECURE_VAULT_ACCESS_KEY = "S3_ACCESS_KEY"
+"""Secure vault key of the S3 access key (the job sees ``YT_SECURE_VAULT_S3_ACCESS_KEY``)."""
+SECURE_VAULT_SECRET_KEY = "S3_SECRET_KEY"
+"""Secure vault key of the S3 secret key (the job sees ``YT_SECURE_VAULT_S3_SECRET_KEY``)."""
+
+_VAULT_ENV_PREFIX = "YT_SECURE_VAULT_"
+
+OnError = Literal["record", "fail"]
+
+PROCESSED_COLUMNS: list[dict[str, Any]] = [
+    {"name": "bucket", "type": "string", "required": True, "description": "S3 bucket"},
+    {"name": "path", "type": "string", "required": True, "description": "Object key"},
+    {"name": "size", "type": "int64", "required": False, "description": "Bytes read"},
+    {"name": "sha256", "type": "string", "required": False, "description": "SHA-256, hex"},
+    {"name": "lines", "type": "int64", "required": False, "description": "Newlines (wc -l)"},
+    {
+        "name": "records",
+        "type": "int64",
+        "required": False,
+        "description": "JSON records (JSON keys only)",
+    },
+    {
+        "name": "parse_errors",
+        "type": "int64",
+        "required": False,
+        "description": "Unparsable JSON lines (JSON keys only)",
+    },
+    {
+        "name": "error",
+        "type": "string",
+        "required": False,
+        "description": "Why the object could not be processed; null on success",
+    },
+]
+"""YT schema of the default result rows, as plain column dicts (``name``, ``type``,
+``required``, ``description``)."""
+
+_PROCESSED_RESULT_NAMES = ("size", "sha256", "lines", "records", "parse_errors")
+
+
+class BodyStream(Protocol):
+    def read(self, amt: int | None = ..., /) -> bytes: ...
+
+
+class ObjectProcessor(Protocol):
+    """Turns one object's body into result columns; called as ``processor(body, key=key)``.
+
+    ``body`` has ``read(n)``; read it in chunks, don't hold the whole object. The returned dict
+    is merged into the row after ``bucket`` and ``path``.
+    """
+
+    def __call__(self, body_stream: Any, /, *, key: str) -> Mapping[str, Any]: ...
+
+
+class MissingCredentialsError(LookupError):
+    """A secure vault variable with an S3 key is not set in the job. Names the variable."""
+
+
+class S3ObjectError(Exception):
+    """Processing one object failed (``on_error="fail"``). Names bucket, key and the cause."""
+
+    def __init__(self, bucket: str, key: str, description: str) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.description = description
+        super().__init__(f"Processing s3://{bucket}/{key} failed: {description}")
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """S3 keys inside a job, read from the secure vault; ``repr`` never shows them.
+
+    Example::
+
+        # driver side: spec secure_vault=S3Credentials("AKID", "SECRET").secure_vault()
+        credentials = S3Credentials.from_secure_vault(os.environ)  # job side
+    """
+
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+    ACCESS_KEY_VARIABLE: ClassVar[str] = _VAULT_ENV_PREFIX + SECURE_VAULT_ACCESS_KEY
+    SECRET_KEY_VARIABLE: ClassVar[str] = _VAULT_ENV_PREFIX + SECURE_VAULT_SECRET_KEY
+
+    def __repr__(self) -> str:
+        return "S3Credentials(access_key='***', secret_key='***')"
+
+    @classmethod
+    def from_secure_vault(cls, environ: Mapping[str, str] | None = None) -> S3Credentials:
+        """Read ``YT_SECURE_VAULT_S3_ACCESS_KEY``/``..._SECRET_KEY``; errors name the variable."""
+        environ = os.environ if environ is None else environ
+        values = []
+        for variable in (cls.ACCESS_KEY_VARIABLE, cls.SECRET_KEY_VARIABLE):
+            value = environ.get(variable)
+            if not value:
+                raise MissingCredentialsError(
+                    f"{variable} is not set: pass the S3 keys in the operation's secure_vault"
+                )
+            values.append(value)
+        return cls(access_key=values[0], secret_key=values[1])
+
+    def secure_vault(self) -> dict[str, str]:
+        """The operation spec's ``secure_vault`` entries that :meth:`from_secure_vault` reads."""
+        return {SECURE_VAULT_ACCESS_KEY: self.access_key, SECURE_VAULT_SECRET_KEY: self.secret_key}
+
+
+def make_s3_client(
+    credentials: S3Credentials,
+    *,
+    endpoint_url: str | None = None,
+    region_name: str = "us-east-1",
+    max_pool_connections: int = 10,
+    addressing_style: str | None = None,
+) -> Any:
+    """A boto3 S3 client for job use: standard retries, a connection pool of the given size.
+
+    ``addressing_style`` defaults to ``"path"`` with a custom endpoint, ``"auto"`` on AWS.
+    """
+    style = addressing_style or ("path" if endpoint_url else "auto")
+    config = Config(
+        s3={"addressing_style": style},
+        max_pool_connections=max_pool_connections,
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=10,
+        read_timeout=120,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        region_name=region_name,
+    )
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class JsonRecordCounter:
+    """Counts JSON records and parse errors of a byte stream fed in chunks (module docstring).
+
+    Example::
+
+        counter = JsonRecordCounter(whole_document=False)
+        counter.feed(b'{"a": 1}\\nnot json\\n')
+        assert counter.finish() == (1, 1)
+    """
+
+    def __init__(
+        self, *, whole_document: bool, max_document_bytes: int = MAX_JSON_DOCUMENT_BYTES
+    ) -> None:
+        self._max = max_document_bytes
+        self._pending = bytearray()
+        self._skipping_long_line = False
+        self._nonempty_lines = 0
+        self._records = 0
+        self._parse_errors = 0
+        self._single_document_elements: int | None = None
+        # The whole object, while it may still need parsing as one pretty-printed document.
+        self._document: bytearray | None = bytearray() if whole_document else None
+        self._whole_document = whole_document
+
+    def feed(self, chunk: bytes) -> None:
+        if self._document is not None:
+            if len(self._document) + len(chunk) > self._max:
+                self._document = None
+            else:
+                self._document += chunk
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            self._extend_pending(piece)
+            self._end_line()
+        self._extend_pending(pieces[-1])
+
+    def finish(self) -> tuple[int, int]:
+        """(records, parse_errors) once the whole stream was fed."""
+        self._end_line()
+        records, parse_errors = self._records, self._parse_errors
+        if self._whole_document:
+            if self._nonempty_lines == 1 and self._single_document_elements is not None:
+                records = self._single_document_elements
+            elif self._document is not None:
+                parsed_whole = _parse_json_document(bytes(self._document))
+                if parsed_whole is not None:
+                    records, parse_errors = parsed_whole, 0
+        self._document = None
+        return records, parse_errors
+
+    def _extend_pending(self, piece: bytes) -> None:
+        if self._skipping_long_line:
+            return
+        if len(self._pending) + len(piece) > self._max:
+            self._pending.clear()
+            self._skipping_long_line = True
+            return
+        self._pending += piece
+
+    def _end_line(self) -> None:
+        if self._skipping_long_line:
+            self._skipping_long_line = False
+            self._nonempty_lines += 1
+            self._parse_errors += 1
+            return
+        line = bytes(self._pending).strip()
+        self._pending.clear()
+        if not line:
+            return
+        self._nonempty_lines += 1
+        try:
+            value = json.loads(line)
+        except ValueError:
+            self._parse_errors += 1
+            return
+        self._records += 1
+        if self._nonempty_lines == 1:
+            # The first line parsed alone: no pretty-printed document to try later.
+            self._document = None
+            if isinstance(value, list):
+                self._single_document_elements = len(value)
+
+
+def _parse_json_document(document: bytes) -> int | None:
+    """Records in one JSON document (array: its length; else 1), or None if it doesn't parse."""
+    if not document.strip():
+        return None
+    try:
+        value = json.loads(document)
+    except ValueError:
+        return None
+    return len(value) if isinstance(value, list) else 1
+
+
+def _json_kind(key: str) -> str | None:
+    lowered = key.lower()
+    return next((ext for ext in JSON_EXTENSIONS if lowered.endswith(ext)), None)
+
+
+def process_object(
+    body_stream: BodyStream, *, key: str, chunk_size: int = CHUNK_SIZE
+) -> dict[str, Any]:
+    """Size, SHA-256, line count and (JSON keys) record counts of one object, streamed.
+
+    Memory stays at about ``chunk_size`` (plus one JSON line for JSON keys), whatever the size.
+
+    Example::
+
+        import io
+        process_object(io.BytesIO(b'{"a":1}\\n'), key="x.jsonl")
+        # {'size': 8, 'sha256': '...', 'lines': 1, 'records': 1, 'parse_errors': 0}
+    """
+    hasher = hashlib.sha256()
+    size = 0
+    lines = 0
+    kind = _json_kind(key)
+    counter = JsonRecordCounter(whole_document=kind == ".json") if kind else None
+    while chunk := body_stream.read(chunk_size):
+        hasher.update(chunk)
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+        if counter is not None:
+            counter.feed(chunk)
+    records, parse_errors = counter.finish() if counter is not None else (None, None)
+    return {
+        "size": size,
+        "sha256": hasher.hexdigest(),
+        "lines": lines,
+        "records": records,
+        "parse_errors": parse_errors,
+    }
+
+
+def describe_error(error: BaseException, redact: Sequence[str] = ()) -> str:
+    """A short, secret-free description: the S3 error code (and HTTP status), or the type."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code") or "UnknownError"
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        text = f"{code} (HTTP {status})" if status else str(code)
+    else:
+        detail = str(error).strip()
+        text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
+    for secret in redact:
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:500]
+
+
+def _row_location(row: Mapping[str, Any]) -> tuple[str, str]:
+    location = []
+    for column in ("bucket", "path"):
+        value = row.get(column)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"input row has no {column!r} string column")
+        location.append(value)
+    return location[0], location[1]
+
+
+def _download_and_process(
+    s3_client: Any, bucket: str, key: str, processor: ObjectProcessor
+) -> dict[str, Any]:
+    response = s3_client.get_object(Bucket=bucket, Key=key)
+    body = response["Body"]
+    try:
+        result = processor(body, key=key)
+    finally:
+        body.close()
+    if not isinstance(result, Mapping):
+        raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
+    return {"bucket": bucket, "path": key, **result, "error": None}
+
+
+def _project(row: dict[str, Any], columns: Sequence[str] | None) -> dict[str, Any]:
+    if columns is None:
+        return row
+    return {column: row.get(column) for column in columns}
+
+
+def _validate_processing_args(
+    on_error: str, downloads_in_flight: int, output_columns: Sequence[str] | None
+) -> None:
+    if on_error not in ("record", "fail"):
+        raise ValueError(f"on_error must be 'record' or 'fail', got {on_error!r}")
+    if isinstance(downloads_in_flight, bool) or not isinstance(downloads_in_flight, int):
+        raise TypeError("downloads_in_flight must be an int")
+    if downloads_in_flight < 1:
+        raise ValueError(f"downloads_in_flight must be >= 1, got {downloads_in_flight}")
+    if output_columns is not None and on_error == "record" and "error" not in output_columns:
+        raise ValueError("on_error='record' needs an 'error' column in output_columns")
+
+
+def process_rows(
+    rows: Iterable[Mapping[str, Any]],
+    s3_client: Any,
+    *,
+    processor: ObjectProcessor = process_object,
+    on_error: OnError = "record",
+    downloads_in_flight: int = 8,
+    output_columns: Sequence[str] | None = None,
+    redact: Sequence[str] = (),
+) -> Iterator[dict[str, Any]]:
+    """Download and process the object of every row; yield result rows in input order.
+
+    Up to ``downloads_in_flight`` objects are downloaded at once by a thread pool sharing
+    ``s3_client`` (give it ``max_pool_connections >= downloads_in_flight``); at most twice that
+    many rows are pending, so memory depends on the window, not on the number of objects.
+
+    Rows are ``{"bucket", "path", **processor_result, "error": None}``. With
+    ``on_error="record"`` a failed object gives ``{"bucket", "path", "error": description}`` (the
+    default processor's columns set to null) and processing goes on; with ``"fail"`` the first
+    failure in input order raises :class:`S3ObjectError` naming bucket and key. An input row
+    without ``bucket``/``path`` always raises ``ValueError``. ``output_columns``, when given, is
+    the exact column list of every row (missing ones null). Messages never contain the strings
+    in ``redact``.
+
+    Example::
+
+        client = make_s3_client(credentials, endpoint_url=url, max_pool_connections=8)
+        for row in process_rows([{"bucket": "b", "path": "a.jsonl"}], client):
+            print(row["sha256"], row["records"])
+    """
+    _validate_processing_args(on_error, downloads_in_flight, output_columns)
+    return _process_rows_in_order(
+        rows, s3_client, processor, on_error, downloads_in_flight, output_columns, tuple(redact)
+    )
+
+
+def _process_rows_in_order(
+    rows: Iterable[Mapping[str, Any]],
+    s3_client: Any,
+    processor: ObjectProcessor,
+    on_error: OnError,
+    downloads_in_flight: int,
+    output_columns: Sequence[str] | None,
+    redact: tuple[str, ...],
+) -> Iterator[dict[str, Any]]:
+    failed_row_defaults = (
+        dict.fromkeys(_PROCESSED_RESULT_NAMES) if processor is process_object else {}
+    )
+
+    def finished_row(bucket: str, key: str, future: Future[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            row = future.result()
+        except Exception as error:
+            description = describe_error(error, redact)
+            if on_error == "fail":
+                raise S3ObjectError(bucket, key, description) from error
+            row = {"bucket": bucket, "path": key, **failed_row_defaults, "error": description}
+        return _project(row, output_columns)
+
+    max_pending = 2 * downloads_in_flight
+    pending: deque[tuple[str, str, Future[dict[str, Any]]]] = deque()
+    executor = ThreadPoolExecutor(max_workers=downloads_in_flight, thread_name_prefix="s3-get")
+    try:
+        for row in rows:
+            bucket, key = _row_location(row)
+            future = executor.submit(_download_and_process, s3_client, bucket, key, processor)
+            pending.append((bucket, key, future))
+            if len(pending) >= max_pending:
+                yield finished_row(*pending.popleft())
+        while pending:
+            yield finished_row(*pending.popleft())
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class S3ObjectMapper:
+    """A ``yt.wrapper`` mapper that processes the S3 object of every input row.
+
+    It is an aggregator (``attributes = {"is_aggregator": True}``, what ``@yt.wrapper.aggregator``
+    sets), so one download pool spans all rows of a job. It holds no secrets: the keys are read
+    from the secure vault in the job. Picklable by dill.
+
+    Example::
+
+        mapper = S3ObjectMapper(endpoint_url="http://s3.local:9000", downloads_in_flight=8)
+        client.run_map(
+            mapper, "//home/me/listing", TablePath("//home/me/processed", schema=schema),
+            spec={"secure_vault": S3Credentials(access_key, secret_key).secure_vault()},
+        )
+    """
+
+    endpoint_url: str | None = None
+    region_name: str = "us-east-1"
+    on_error: OnError = "record"
+    downloads_in_flight: int = 8
+    processor: ObjectProcessor = process_object
+    output_columns: tuple[str, ...] | None = None
+    addressing_style: str | None = None
+
+    attributes: ClassVar[dict[str, bool]] = {"is_aggregator": True}
+
+    def __post_init__(self) -> None:
+        if self.output_columns is not None:
+            object.__setattr__(self, "output_columns", tuple(self.output_columns))
+        _validate_processing_args(self.on_error, self.downloads_in_flight, self.output_columns)
+
+    def __call__(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        credentials = S3Credentials.from_secure_vault(os.environ)
+        client = make_s3_client(
+            credentials,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            max_pool_connections=max(10, self.downloads_in_flight),
+            addressing_style=self.addressing_style,
+        )
+        processed = errors = 0
+        for row in process_rows(
+            rows,
+            client,
+            processor=self.processor,
+            on_error=self.on_error,
+            downloads_in_flight=self.downloads_in_flight,
+            output_columns=self.output_columns,
+            redact=(credentials.access_key, credentials.secret_key),
+        ):
+            processed += 1
+            errors += row.get("error") is not None
+            yield row
+        print(f"s3_processing: {processed} objects, {errors} errors", file=sys.stderr)
+
+
+def _main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
+    """Command job: JSON rows on stdin, JSON result rows on stdout (``format="json"``)."""
+    parser = argparse.ArgumentParser(prog="python -m yt_assets.yt_jobs.s3_processing")
+    parser.add_argument("--endpoint-url", default=None)
+    parser.add_argument("--region-name", default="us-east-1")
+    parser.add_argument("--on-error", choices=("record", "fail"), default="record")
+    parser.add_argument("--downloads-in-flight", type=int, default=8)
+    args = parser.parse_args(argv)
+    mapper = S3ObjectMapper(
+        endpoint_url=args.endpoint_url,
+        region_name=args.region_name,
+        on_error=args.on_error,
+        downloads_in_flight=args.downloads_in_flight,
+    )
+    source = stdin if stdin is not None else sys.stdin.buffer
+    rows = (json.loads(line) for line in source if line.strip())
+    try:
+        for row in mapper(rows):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+    except (S3ObjectError, MissingCredentialsError, ValueError) as error:
+        print(f"s3_processing: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
