@@ -29,7 +29,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 S3_TEST_REGION = "us-east-1"
 S3_TEST_ACCESS_KEY = "test-access-key-id"
@@ -70,6 +69,8 @@ class S3TestServer:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3TestServer]:
     """moto's S3 server on 127.0.0.1 (free port), in this process, for the whole session."""
+    from moto.server import ThreadedMotoServer  # imported here: only S3 tests pay for it
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -87,7 +88,6 @@ def s3_bucket(s3_server: S3TestServer) -> str:
 
 _SUBPROCESS_SERVER_SCRIPT = """
 import sys
-from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
@@ -273,21 +274,67 @@ def test_accepts_dagster_aws_s3_resource(s3_server: S3TestServer, s3_bucket: str
     assert list_s3_files(resource, s3_bucket, "", extension="json") == ["a.json"]
 
 
-def test_save_s3_paths_to_table_replaces_atomically(
-    s3_server: S3TestServer, s3_bucket: str
+@pytest.fixture(scope="module")
+def yt_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A client of a local YT server (in this process); skips while the local YT can't import."""
+    local_yt_module = pytest.importorskip("yt_assets.local_yt")
+    server = local_yt_module.LocalYT(root=tmp_path_factory.mktemp("yt"), in_process=True)
+    try:
+        server.start()
+    except ImportError as error:
+        pytest.skip(f"the local YT server is not ready yet: {error}")
+    try:
+        yield server.client()
+    finally:
+        server.stop()
+
+
+def read_paths_table(yt_client: Any, table: str) -> list[dict[str, Any]]:
+    return [dict(row) for row in yt_client.read_table(table)]
+
+
+def test_save_s3_paths_streams_a_listing_into_a_strict_table(
+    yt_client: Any, s3_server: S3TestServer, big_bucket: str
 ) -> None:
-    local_yt = pytest.importorskip("yt_assets.local_yt")
-    if not hasattr(local_yt, "LocalYT"):
-        pytest.skip("yt_assets.local_yt.LocalYT is not available yet")
-    pytest.skip("LocalYT exists now: write this test against its real API")
+    table = f"//tmp/s3_listing_{uuid.uuid4().hex}/deep/dir/paths"
+    objects = iter_s3_objects(s3_server.client(), big_bucket, "data/", extension="json")
+
+    written = save_s3_paths_to_table(yt_client, big_bucket, objects, table)
+
+    expected = sorted(key for key in BIG_BUCKET_BODIES if key.endswith(".json"))
+    assert written == len(expected)
+    assert read_paths_table(yt_client, table) == [
+        {"bucket": big_bucket, "path": key} for key in expected
+    ]
+    schema = yt_client.get(f"{table}/@schema")
+    assert [(c["name"], c["type"], c["required"]) for c in schema] == [
+        ("bucket", "string", True),
+        ("path", "string", True),
+    ]
+    assert schema.attributes["strict"] is True
+    assert yt_client.list(table.rsplit("/", 1)[0]) == ["paths"]
 
 
-def test_save_s3_paths_rejects_non_string_paths_before_touching_yt() -> None:
-    from yt_assets.s3_listing import _paths_table_rows
+def test_save_s3_paths_replaces_the_table_or_leaves_it_untouched(yt_client: Any) -> None:
+    directory = f"//tmp/s3_listing_{uuid.uuid4().hex}"
+    table = f"{directory}/paths"
+    save_s3_paths_to_table(yt_client, "b", ["old/1", "old/2"], table)
 
-    rows = _paths_table_rows("b", ["a", S3Object("k", 1, "e", None), 3])  # type: ignore[arg-type, list-item]
-    assert next(rows) == {"bucket": "b", "path": "a"}
-    assert next(rows) == {"bucket": "b", "path": "k"}
-    with pytest.raises(TypeError):
-        next(rows)
-    assert save_s3_paths_to_table is not None
+    assert save_s3_paths_to_table(yt_client, "b", iter(["new/1"]), table) == 1
+    assert read_paths_table(yt_client, table) == [{"bucket": "b", "path": "new/1"}]
+
+    def listing_that_breaks() -> Iterator[str]:
+        yield "half/1"
+        raise RuntimeError("listing broke")
+
+    with pytest.raises(RuntimeError, match="listing broke"):
+        save_s3_paths_to_table(yt_client, "b", listing_that_breaks(), table)
+    assert read_paths_table(yt_client, table) == [{"bucket": "b", "path": "new/1"}]
+    assert yt_client.list(directory) == ["paths"]
+
+
+def test_save_s3_paths_rejects_what_is_not_a_key(yt_client: Any) -> None:
+    table = f"//tmp/s3_listing_{uuid.uuid4().hex}/paths"
+    with pytest.raises(TypeError, match="paths must be"):
+        save_s3_paths_to_table(yt_client, "b", ["a", 3], table)  # type: ignore[list-item]
+    assert not yt_client.exists(table)
