@@ -79,6 +79,14 @@ def _known_partitions_lookup(
     return from_all_keys
 
 
+def _s3_client(resource: Any) -> Any:
+    """The boto3 client of a resource under ``required_resource_keys``: Dagster puts the result of
+    ``S3Resource.get_client()`` there (one client per tick); a plain resource is asked for one."""
+    if hasattr(resource, "list_objects_v2"):
+        return resource
+    return resource.get_client()
+
+
 def build_s3_prefix_sensor(
     name: str = "s3_prefix_sensor",
     *,
@@ -108,7 +116,7 @@ def build_s3_prefix_sensor(
       ``name`` s must be unique in a code location, and two sensors should not watch the same root
       with the same ``partitions_def``.
     - Per tick: at most ``pages_per_tick`` listing pages of ``page_size`` prefixes and
-      ``max_checks_per_tick`` marker ``HEAD`` s (8 at a time); one ``get_client()`` of the
+      ``max_checks_per_tick`` marker ``HEAD`` s (8 at a time); one client per tick from the
       ``S3Resource`` under ``s3_resource_key``; one database query per page for known partitions.
     - The cursor is JSON (:class:`yt_assets.s3_prefixes.ScanCursor`): the resume position and
       counters of the current pass, never a list of prefixes. Exactness comes from the dynamic
@@ -162,7 +170,7 @@ def build_s3_prefix_sensor(
         except ValueError as error:
             context.log.warning(f"Starting a new pass: {error}")
             cursor = ScanCursor.start(bucket, root)
-        client = getattr(context.resources, s3_resource_key).get_client()
+        client = _s3_client(getattr(context.resources, s3_resource_key))
         check_ready = (
             None
             if ready_marker is None
