@@ -73,6 +73,59 @@ class NoSuchCommand(YtLocalError):
     code = 1  # real proxies answer an unknown command with a generic error naming it
 
 
+# ---- State layer (cluster.py and friends). Codes are YT's own, from the ytsaurus sources:
+# NYT::NCypressClient::EErrorCode (400-405), NYT::NYTree::EErrorCode (500-...),
+# NYT::NTableClient::EErrorCode (301-327), NYT::NTransactionClient::EErrorCode (11000).
+
+
+class SameTransactionLockConflict(YtLocalError):
+    """A transaction asks for a lock its own snapshot lock forbids (e.g. writing a snapshot-locked node)."""
+
+    code = 400
+
+
+class InvalidYPath(YtLocalError):
+    """The path (or rich path) does not parse. Real YT answers with a generic error."""
+
+    code = 1
+
+
+class TableSortOrderViolation(YtLocalError):
+    """NYT::NTableClient::EErrorCode::SortOrderViolation: rows (or appended chunks) out of key order."""
+
+    code = 301
+
+
+class UniqueKeyViolation(YtLocalError):
+    """Duplicate key in a table whose schema has ``unique_keys=%true``."""
+
+    code = 306
+
+
+class SchemaViolation(YtLocalError):
+    """NYT::NTableClient::EErrorCode::SchemaViolation: a row does not match the table's schema."""
+
+    code = 307
+
+
+class IncompatibleKeyColumns(YtLocalError):
+    """``sorted_by`` names a column a strict schema does not have."""
+
+    code = 311
+
+
+class InvalidSchema(YtLocalError):
+    """A schema given in ``@schema`` / ``<schema=...>`` is malformed (generic error in real YT)."""
+
+    code = 1
+
+
+class InvalidNodeType(YtLocalError):
+    """A command applied to a node of the wrong type (list of a table, read_table of a file...)."""
+
+    code = 1
+
+
 class NoSuchJob(YtLocalError):
     """NYT::NScheduler::EErrorCode::NoSuchJob (``YtResponseError.is_no_such_job()``)."""
 
