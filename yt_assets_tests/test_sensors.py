@@ -133,7 +133,7 @@ class SensorTicker:
         return keys
 
     def tick_until_skip(self, max_ticks: int = 50) -> list[list[str]]:
-        ticks = []
+        ticks: list[list[str]] = []
         while len(ticks) < max_ticks:
             keys = self.tick()
             if not keys:
@@ -424,10 +424,14 @@ def test_list_child_prefixes_pages_past_objects_and_decodes_unusual_names(
 
 
 def memory_lister(prefixes: set[str], page_size: int) -> Any:
-    """``list_page`` over an in-memory set, with S3's ordering and ``StartAfter`` semantics."""
+    """``list_page`` over an in-memory set, with S3's ordering and ``StartAfter`` semantics.
+
+    Each prefix holds one key, ``prefix + "x"``; like S3 (and unlike moto, which compares the
+    prefix itself), a prefix is listed when a key under it sorts after ``StartAfter``.
+    """
 
     def list_page(start_after: str | None) -> PrefixPage:
-        after = sorted(p for p in prefixes if start_after is None or p > start_after)
+        after = sorted(p for p in prefixes if start_after is None or p + "x" > start_after)
         page = tuple(after[:page_size])
         more = len(after) > page_size
         resume = start_after_prefix(page[-1]) if page else None
