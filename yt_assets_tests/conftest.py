@@ -88,6 +88,7 @@ def s3_bucket(s3_server: S3TestServer) -> str:
 
 _SUBPROCESS_SERVER_SCRIPT = """
 import sys
+from moto.server import ThreadedMotoServer
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
