@@ -28,7 +28,11 @@ from yt_assets.s3_prefixes import (
     scan_step,
     start_after_prefix,
 )
-from yt_assets.sensors import build_s3_prefix_sensor, unusable_partition_keys
+from yt_assets.sensors import (
+    _known_partitions_lookup,
+    build_s3_prefix_sensor,
+    unusable_partition_keys,
+)
 from yt_assets_tests.conftest import S3TestServer
 
 S3_REQUESTS: list[tuple[str, dict[str, Any]]] = []
@@ -214,6 +218,11 @@ def test_restart_with_saved_cursor_requests_nothing_again(
     put_keys(s3_server, s3_bucket, ["r/f/_SUCCESS"])
     assert lost.tick() == ["r/f/"]
     assert restarted.tick() == []  # the other "process" sees it as a partition already
+
+    # A cursor that is not ours (edited by hand, older format) starts a new pass, nothing twice.
+    restarted.cursor = "not json"
+    assert restarted.tick() == []
+    assert json.loads(restarted.cursor or "")["cycle"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -418,6 +427,22 @@ def test_list_child_prefixes_pages_past_objects_and_decodes_unusual_names(
     assert by_token.prefixes == second.prefixes
     assert prefix_is_ready(client, s3_bucket, "r/z/", "y/x")
     assert not prefix_is_ready(client, s3_bucket, "r/z/", "_SUCCESS")
+
+
+def test_known_partitions_lookup_batches_per_page_or_falls_back_to_all_keys(
+    instance: dg.DagsterInstance,
+) -> None:
+    instance.add_dynamic_partitions("s3_prefixes", ["r/a/", "r/b/"])
+
+    class InstanceWithoutBatchLookup:  # e.g. an older or proxied instance
+        def get_dynamic_partitions(self, name: str) -> Sequence[str]:
+            return instance.get_dynamic_partitions(name)
+
+    for store in (instance, InstanceWithoutBatchLookup()):
+        lookup = _known_partitions_lookup(store, "s3_prefixes")  # type: ignore[arg-type]
+        assert lookup(["r/a/", "r/c/"]) == {"r/a/"}
+        assert lookup([]) == set()
+        assert lookup(["r/b/"]) == {"r/b/"}
 
 
 # --- the pure cursor logic, without S3 ----------------------------------------------------------
