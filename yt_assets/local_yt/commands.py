@@ -341,9 +341,7 @@ def _transaction_id_or_fail(r: CommandRequest) -> str:
 
 
 def _ping_transaction(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    d.cluster.ping_transaction(
-        _transaction_id_or_fail(r), ping_ancestors=r.flag("ping_ancestor_transactions")
-    )
+    d.cluster.ping_transaction(_transaction_id_or_fail(r))
     return StructuredResult(None)
 
 

@@ -20,6 +20,7 @@ Structured values (command parameters, ``get`` results, ``set`` input) go throug
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -156,8 +157,21 @@ def _json_string_to_bytes(text: str, encode_utf8: bool) -> bytes:
     return text.encode("utf-8")
 
 
-def _bytes_to_json_string(value: bytes | str, encode_utf8: bool) -> str:
-    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+def _is_string_proxy(value: Any) -> bool:
+    """A non-UTF-8 string as ``yson.load(..., encoding="utf-8")`` returns it."""
+    return isinstance(value, yson.YsonStringProxy)
+
+
+def _string_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if _is_string_proxy(value):
+        return bytes(yson.get_bytes(value))
+    return bytes(value)
+
+
+def _bytes_to_json_string(value: Any, encode_utf8: bool) -> str:
+    data = _string_bytes(value)
     if encode_utf8:
         return data.decode("latin1")
     try:
@@ -231,7 +245,7 @@ def value_to_json(value: Any, encode_utf8: bool) -> Any:
 
 
 def _plain_value_to_json(value: Any, encode_utf8: bool) -> Any:
-    if isinstance(value, (bytes, str)):
+    if isinstance(value, (bytes, str)) or _is_string_proxy(value):
         return _bytes_to_json_string(value, encode_utf8)
     if isinstance(value, (bool, yson.YsonBoolean)):
         return bool(value)
@@ -283,14 +297,7 @@ class JsonFormat:
         return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii") + b"\n"
 
     def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
-        for line in stream:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                document = json.loads(line)
-            except ValueError as error:
-                raise FormatError(f"Error parsing JSON row: {error}") from None
+        for document in _iter_json_documents(stream):
             if not isinstance(document, dict):
                 raise FormatError(f"JSON row must be an object, got {type(document).__name__}")
             if "$value" in document and document["$value"] is None:
@@ -301,6 +308,41 @@ class JsonFormat:
                 )
                 for key, value in document.items()
             }
+
+
+_JSON_DECODER = json.JSONDecoder()
+_JSON_READ_SIZE = 1 << 16
+
+
+def _iter_json_documents(stream: BinaryIO) -> Iterator[Any]:
+    """JSON documents one after another, separated by whitespace or nothing (as YT accepts)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    buffer = ""
+    position = 0
+    eof = False
+    while True:
+        while position < len(buffer) and buffer[position] in " \t\r\n":
+            position += 1
+        if position >= len(buffer):
+            if eof:
+                return
+            data = stream.read(_JSON_READ_SIZE)
+            eof = not data
+            buffer, position = decoder.decode(data, final=eof), 0
+            continue
+        try:
+            document, end = _JSON_DECODER.raw_decode(buffer, position)
+        except ValueError as error:
+            if eof:
+                raise FormatError(f"Error parsing JSON row: {error}") from None
+            more = stream.read(_JSON_READ_SIZE)
+            if not more:
+                eof = True
+            buffer = buffer[position:] + decoder.decode(more, final=eof)
+            position = 0
+            continue
+        yield document
+        position = end
 
 
 # ---------------------------------------------------------------------------------------- DSV
@@ -337,8 +379,8 @@ class DsvFormat:
             raise FormatError("DSV enable_table_index is only meaningful inside operations")
 
     def _scalar_bytes(self, column: str, value: Any) -> bytes | None:
-        if isinstance(value, (bytes, str)):
-            return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if isinstance(value, (bytes, str)) or _is_string_proxy(value):
+            return _string_bytes(value)
         if value is None or isinstance(value, yson.YsonEntity):
             return None
         if isinstance(value, (bool, yson.YsonBoolean)):
