@@ -1161,10 +1161,13 @@ class Cluster:
                 conn, parent_id=parent_id, timeout_ms=timeout, title=title, attributes=attributes
             )
 
-    def ping_transaction(self, transaction_id: str) -> None:
+    def ping_transaction(self, transaction_id: str, *, ping_ancestors: bool = False) -> None:
+        """Extend the transaction's deadline (and its ancestors' with ``ping_ancestors``)."""
         with self._storage.write() as conn:
             abort_expired(conn)
-            ping_transaction(conn, transaction_id)
+            chain = transaction_chain(conn, transaction_id)
+            for tx_id in chain[:-1] if ping_ancestors else chain[:1]:
+                ping_transaction(conn, tx_id)
 
     def commit_transaction(self, transaction_id: str) -> None:
         with self._storage.write() as conn:

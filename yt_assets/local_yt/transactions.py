@@ -48,7 +48,12 @@ from .cypress import (
     merge_versions,
     now_iso,
 )
-from .exceptions import ConcurrentTransactionLockConflict, GenericError, NoSuchTransaction
+from .exceptions import (
+    ConcurrentTransactionLockConflict,
+    GenericError,
+    NoSuchTransaction,
+    SameTransactionLockConflict,
+)
 from .storage import new_object_id
 
 DEFAULT_TIMEOUT_MS = 120_000
@@ -189,6 +194,14 @@ def check_lock(
         raise GenericError(f'Invalid lock mode "{mode}"', mode=mode)
     if mode == "snapshot":
         return
+    if node.snapshot_tx is not None:
+        where = path or view.path_of(node)
+        raise SameTransactionLockConflict(
+            f'Cannot take "{mode}" lock for node {where} since this node is already locked in '
+            f'"snapshot" mode by transaction {node.snapshot_tx}',
+            path=where,
+            transaction_id=node.snapshot_tx,
+        )
     own = set(view.chain)
     for held in view.conn.execute(
         "SELECT * FROM locks WHERE node_id = ? AND mode != 'snapshot'", (node.id,)
