@@ -87,6 +87,7 @@ class JobLaunch:
     time_limit_seconds: float | None = None
     check_input_fully_consumed: bool = False
     tmpfs_path: str | None = None
+    pid_path: Path | None = None  # holds the pid while the job runs (see kill_orphaned_job)
 
     @property
     def first_output_fd(self) -> int:
@@ -274,6 +275,8 @@ class JobProcess:
                 start_new_session=True,
             )
         owned.close(stderr_write, *passed.values())
+        if launch.pid_path is not None:
+            launch.pid_path.write_text(str(self._process.pid))
         collector = _StderrCollector(
             owned.release(stderr_read), launch.stderr_path, launch.max_stderr_size
         )
@@ -292,6 +295,8 @@ class JobProcess:
             process.wait()
         # Like an exec node: nothing of the job outlives it (this also closes its stderr).
         _kill_group(process.pid)
+        if launch.pid_path is not None:
+            launch.pid_path.unlink(missing_ok=True)
         stderr_size = collector.join()
 
         with self._lock:
@@ -312,6 +317,35 @@ class JobProcess:
         return JobOutcome(
             error=error, aborted=False, exit_code=process.returncode, stderr_size=stderr_size
         )
+
+
+def kill_orphaned_job(pid_path: Path, job_id: str) -> int:
+    """Kill what is left of a job whose server died (after a restart); returns processes killed.
+
+    Only processes in the job's process group whose environment carries ``YT_JOB_ID=<job_id>`` are
+    killed, so a recycled pid is never hit.
+    """
+    try:
+        group = int(pid_path.read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    marker = f"YT_JOB_ID={job_id}".encode()
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat_fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(stat_fields[2]) != group:
+                continue
+            if marker not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            os.kill(int(entry.name), signal.SIGKILL)
+            killed += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    pid_path.unlink(missing_ok=True)
+    return killed
 
 
 class _OwnedFds:

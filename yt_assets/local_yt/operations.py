@@ -70,6 +70,7 @@ from .jobs import (
     JobOutcome,
     JobProcess,
     SandboxFile,
+    kill_orphaned_job,
     sandbox_relative_path,
     yt_error,
 )
@@ -280,12 +281,10 @@ class _Operation:
         self.record = record
         self.directory = directory
         self.secure_vault: dict[str, Any] = {}
-        self.raw_spec: dict[str, Any] = {}
         self.transaction_id: str | None = record.get("transaction_id")
         self.stop_reason: str | None = None  # "abort" or "complete"
         self.abort_message: str | None = None
         self.processes: dict[str, JobProcess] = {}
-        self.units_total = 0
         self.thread: threading.Thread | None = None
         self.finished = threading.Event()
         self.last_persist = 0.0
@@ -330,17 +329,17 @@ class OperationEngine:
         self.operations_dir = self.root / "operations"
         self.operations_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_directory(self.operations_dir)
-        self.sandboxes_dir = self.operations_dir / "_sandboxes"
-        shutil.rmtree(self.sandboxes_dir, ignore_errors=True)
-        self.sandboxes_dir.mkdir()
         self.bin_dir = python_shims(self.operations_dir / "_bin")
         self._lock = threading.RLock()
         self._operations: dict[str, _Operation] = {}
         self._closed = False
+        self._recover()
+        self.sandboxes_dir = self.operations_dir / "_sandboxes"
+        shutil.rmtree(self.sandboxes_dir, ignore_errors=True)
+        self.sandboxes_dir.mkdir()
         self._job_pool = ThreadPoolExecutor(
             max_workers=self.max_parallel_jobs, thread_name_prefix="local-yt-job"
         )
-        self._recover()
 
     # ------------------------------------------------------------------------ public API
 
@@ -382,7 +381,6 @@ class OperationEngine:
             "jobs": [],
             "units_total": 0,
             "failed_job_count": 0,
-            "aborted_job_count": 0,
         }
         directory = self.operations_dir / operation_id
         (directory / "jobs").mkdir(parents=True)
@@ -600,6 +598,8 @@ class OperationEngine:
         if output_transaction:
             with contextlib.suppress(Exception):
                 self.store.abort_transaction(output_transaction)
+        for pid_path in (operation.directory / "jobs").glob("*.pid"):
+            kill_orphaned_job(pid_path, pid_path.stem)
         finished = now_iso()
         for job in operation.jobs:
             if job["state"] == "running":
@@ -659,7 +659,6 @@ class OperationEngine:
         finally:
             shutil.rmtree(operation.work_dir, ignore_errors=True)
             operation.secure_vault = {}
-            operation.raw_spec = {}
             operation.finished.set()
 
     def _finish(self, operation: _Operation, state: str, error: dict[str, Any] | None) -> None:
@@ -678,6 +677,7 @@ class OperationEngine:
     def _plan(self, operation: _Operation) -> list[TaskPlan]:
         spec = operation.record["spec"]
         transaction_id = operation.transaction_id
+        operation.work_dir.mkdir(parents=True, exist_ok=True)
         if operation.record["type"] == "map":
             user_job = spec["mapper"]
             input_format = parse_format(
@@ -776,7 +776,6 @@ class OperationEngine:
                 for row in self.store.read_rows(path, transaction_id):
                     yield table_index, row
 
-        operation.work_dir.mkdir(parents=True, exist_ok=True)
         return write_input_splits(
             indexed_rows(),
             input_format,
@@ -906,6 +905,7 @@ class OperationEngine:
             command=str(user_job["command"]),
             sandbox=sandbox,
             stderr_path=self._stderr_path(operation, job_id),
+            pid_path=operation.directory / "jobs" / f"{job_id}.pid",
             stdin_path=unit.split.path if unit.split else None,
             output_paths=output_paths,
             files=task.files,
