@@ -812,7 +812,15 @@ class OperationEngine:
                 task, unit = running.pop(future)
                 if future.cancelled():
                     continue
-                status = future.result()
+                try:
+                    status = future.result()
+                except Exception as error:  # a bug or an I/O error: fail, but let jobs end first
+                    if failure is None:
+                        failure = yt_error(
+                            "Job scheduling failed", inner_errors=[_error_dict(error)]
+                        )
+                        self._stop_jobs(operation, running)
+                    continue
                 if status != "failed" or failure is not None:
                     continue
                 with self._lock:
@@ -1129,6 +1137,9 @@ def _validate_spec(operation_type: str, spec: Mapping[str, Any]) -> None:
 def _validate_user_job(user_job: Mapping[str, Any]) -> None:
     if _as_bool(user_job.get("use_yamr_descriptors")):
         raise GenericError("use_yamr_descriptors is not supported by the local YT")
+    for name in ("max_stderr_size", "job_time_limit", "job_count"):
+        if user_job.get(name) is not None:
+            _as_int(user_job[name], name)
     environment = user_job.get("environment") or {}
     if not isinstance(environment, dict):
         raise GenericError("Spec field 'environment' must be a map")

@@ -168,6 +168,23 @@ def test_data_weight_per_job_splits_the_input(engine: OperationEngine, cluster: 
     assert [row["n"] for row in rows_of(cluster, "//out")] == list(range(2000))
 
 
+def test_jobs_run_in_parallel(engine: OperationEngine, cluster: Cluster, tmp_path: Path) -> None:
+    # Each job announces itself, then waits for the other one: only parallel jobs both finish.
+    make_table(cluster, "//in", [{"x": 1}, {"x": 2}])
+    make_table(cluster, "//out", [])
+    command = (
+        f"cat; touch {tmp_path}/started-$YT_JOB_COOKIE; other=$((1 - YT_JOB_COOKIE)); "
+        f"for i in $(seq 600); do [ -e {tmp_path}/started-$other ] && exit 0; sleep 0.05; done; "
+        "exit 1"
+    )
+
+    operation_id = run(engine, map_spec(command, "//in", "//out", job_count=2))
+
+    assert engine.max_parallel_jobs == 2
+    assert state(engine, operation_id) == "completed"
+    assert rows_of(cluster, "//out") == [{"x": 1}, {"x": 2}]
+
+
 # ------------------------------------------------------------------ job environment
 
 
