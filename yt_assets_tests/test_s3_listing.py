@@ -311,7 +311,7 @@ def test_save_s3_paths_streams_a_listing_into_a_strict_table(
         ("bucket", "string", True),
         ("path", "string", True),
     ]
-    assert schema.attributes["strict"] is True
+    assert schema.attributes["strict"] == True  # noqa: E712 (a YsonBoolean)
     assert yt_client.list(table.rsplit("/", 1)[0]) == ["paths"]
 
 

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -437,3 +439,43 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == "['yt_assets', 'yt_assets.yt_jobs', 'yt_assets.yt_jobs.s3_processing']"
+
+
+@pytest.fixture(scope="module")
+def local_yt_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A client of a local YT server subprocess (one per module)."""
+    local_yt_module = pytest.importorskip("yt_assets.local_yt")
+    with local_yt_module.LocalYT(root=tmp_path_factory.mktemp("yt")) as server:
+        yield server.client()
+
+
+def test_mapper_runs_as_a_yt_map_over_several_jobs(
+    local_yt_client: Any, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    bodies = {f"in/{index:02d}.jsonl": b'{"n": 1}\n' * index for index in range(12)}
+    put_objects(s3_server, s3_bucket, bodies)
+    keys = [*bodies, "in/missing.jsonl"]
+    directory = f"//tmp/s3_processing_{uuid.uuid4().hex}"
+    local_yt_client.create("map_node", directory, recursive=True)
+    local_yt_client.write_table(f"{directory}/listing", rows_for(s3_bucket, keys))
+    mapper = S3ObjectMapper(
+        endpoint_url=s3_server.endpoint_url, region_name=s3_server.region, downloads_in_flight=4
+    )
+    vault = S3Credentials(s3_server.access_key, s3_server.secret_key).secure_vault()
+
+    operation = local_yt_client.run_map(
+        mapper,
+        f"{directory}/listing",
+        f"{directory}/processed",
+        spec={"secure_vault": vault, "job_count": 3},
+    )
+
+    rows = sorted(local_yt_client.read_table(f"{directory}/processed"), key=lambda r: r["path"])
+    assert [row["path"] for row in rows] == sorted(keys)
+    for row in rows[:-1]:
+        body = bodies[row["path"]]
+        assert (row["size"], row["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
+        assert (row["records"], row["parse_errors"], row["error"]) == (body.count(b"\n"), 0, None)
+    assert rows[-1]["error"] == "NoSuchKey (HTTP 404)"
+    stderrs = "".join(job.get("stderr", "") for job in operation.get_jobs_with_error_or_stderr())
+    assert "1 errors" in stderrs and s3_server.secret_key not in stderrs

@@ -181,7 +181,7 @@ def make_s3_client(
     credentials: S3Credentials,
     *,
     endpoint_url: str | None = None,
-    region_name: str = "us-east-1",
+    region_name: str | None = "us-east-1",
     max_pool_connections: int = 10,
     addressing_style: str | None = None,
 ) -> Any:
@@ -491,7 +491,7 @@ class S3ObjectMapper:
     """
 
     endpoint_url: str | None = None
-    region_name: str = "us-east-1"
+    region_name: str | None = "us-east-1"
     on_error: OnError = "record"
     downloads_in_flight: int = 8
     processor: ObjectProcessor = process_object
