@@ -46,7 +46,6 @@ import contextlib
 import fcntl
 import itertools
 import os
-import pickle
 import secrets
 import shutil
 import sys
@@ -208,24 +207,10 @@ def python_shims(bin_dir: Path) -> Path:
     return bin_dir
 
 
-def dump_pickled_rows(rows: Iterable[Row], stream: BinaryIO) -> int:
-    pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
-    count = 0
-    for row in rows:
-        pickler.dump(row)
-        pickler.clear_memo()
-        count += 1
-    return count
-
-
-def load_pickled_rows(path: Path) -> Iterator[Row]:
+def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:
+    """Rows of a file in ``row_format``, lazily (the file is open while iterating)."""
     with open(path, "rb") as stream:
-        unpickler = pickle.Unpickler(stream)
-        while True:
-            try:
-                yield unpickler.load()
-            except EOFError:
-                return
+        yield from row_format.load_rows(stream)
 
 
 def _error_dict(error: BaseException) -> dict[str, Any]:
@@ -880,8 +865,9 @@ class OperationEngine:
                 operation.processes.pop(job_id, None)
             shutil.rmtree(sandbox, ignore_errors=True)
         state, error = self._job_result(operation, task, unit, job_id, outcome, output_paths)
-        for path in output_paths:
-            path.unlink(missing_ok=True)
+        if state != "completed":
+            for path in output_paths:
+                path.unlink(missing_ok=True)
         with self._lock:
             job.update(state=state, finish_time=now_iso())
             if outcome.exit_code is not None:
@@ -984,8 +970,11 @@ class OperationEngine:
         if task.output_format is None:
             return "completed", None
         try:
-            unit.output_files = convert_job_output(task.output_format, output_paths, job_id)
-        except Exception as error:  # a malformed output fails the job, as on a cluster
+            for path in output_paths:  # parsed once now: a malformed output fails the job
+                for _row in load_rows_from(task.output_format, path):
+                    pass
+            unit.output_files = list(output_paths)
+        except Exception as error:  # as on a cluster
             inner = _error_dict(error)
             return "failed", yt_error(
                 "Error parsing job output", attributes={"job_id": job_id}, inner_errors=[inner]
@@ -1006,9 +995,12 @@ class OperationEngine:
         try:
             for task in tasks:
                 completed = [unit for unit in task.units if unit.completed_job_id is not None]
+                output_format = task.output_format
                 for table_index, path in enumerate(task.output_paths):
+                    assert output_format is not None  # a task with outputs has an output format
                     rows = itertools.chain.from_iterable(
-                        load_pickled_rows(unit.output_files[table_index]) for unit in completed
+                        load_rows_from(output_format, unit.output_files[table_index])
+                        for unit in completed
                     )
                     self.store.write_rows(path, rows, output_transaction)
             self.store.commit_transaction(output_transaction)
@@ -1095,19 +1087,6 @@ def write_input_splits(
         if stream is not None:
             stream.close()
     return splits
-
-
-def convert_job_output(
-    output_format: RowFormat, output_paths: tuple[Path, ...], job_id: str
-) -> list[Path]:
-    """Parse each output table's raw stream; store its rows pickled (parsed once, at job end)."""
-    converted = []
-    for index, raw in enumerate(output_paths):
-        target = raw.with_name(f"{job_id}.rows{index}")
-        with open(raw, "rb") as source, open(target, "wb") as sink:
-            dump_pickled_rows(output_format.load_rows(source), sink)
-        converted.append(target)
-    return converted
 
 
 # ------------------------------------------------------------------- pure helpers (specs)
