@@ -214,6 +214,6 @@ def test_operations_survive_a_server_crash(local_yt: LocalYT, tmp_path: Path) ->
     interrupted = client.get_operation(running.id)
     assert interrupted["state"] == "failed"
     assert "restarted" in interrupted["result"]["error"]["message"]
-    assert not pid_alive(job_pid)
+    wait_for(lambda: not pid_alive(job_pid), "the orphaned job to die")  # SIGKILL is async
     listed = {op["id"] for op in client.list_operations()["operations"]}
     assert {finished.id, running.id} <= listed
