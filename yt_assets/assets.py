@@ -7,9 +7,8 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
-from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -19,18 +18,27 @@ from pydantic import Field
 
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
-from yt_assets.resources import YTResource
+from yt_assets.resources import S3_KEY_VARS, YTResource
 from yt_assets.s3_listing import iter_s3_objects
-from yt_assets.s3_settings import S3_ENV_VARS
 from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
 from yt_assets.table_paths import escape_node_name
-from yt_assets.yt_jobs.s3_processing import S3ObjectMapper, process_object
+from yt_assets.yt_jobs.s3_processing import (
+    SECURE_VAULT_ACCESS_KEY,
+    SECURE_VAULT_SECRET_KEY,
+    S3ObjectMapper,
+    process_object,
+)
 from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
 from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
 ASSET_KINDS = {"s3", "ytsaurus"}
-SECURE_VAULT_ACCESS_KEY = "S3_ACCESS_KEY"
-SECURE_VAULT_SECRET_KEY = "S3_SECRET_KEY"
+
+ROWS = dg.DagsterType(
+    name="YTRows",
+    description="Row dicts streamed into a YT table by YTTableIOManager.",
+    type_check_fn=lambda _context, value: isinstance(value, Iterable),
+    typing_type=Iterator[dict[str, Any]],
+)
 
 
 def config_with_defaults(config_class: type[dg.Config], name: str, **defaults: Any) -> type[dg.Config]:
@@ -60,7 +68,6 @@ def build_s3_listing_asset(
     group_name: str = "s3",
     partitions_def: dg.PartitionsDefinition | None = None,
     prefix_for_partition: Callable[[str, str], str] | None = None,
-    s3_resource_key: str = "s3",
 ) -> dg.AssetsDefinition:
     """An asset listing S3 objects into a YT table (``bucket, path, size, etag, last_modified``).
 
@@ -84,12 +91,15 @@ def build_s3_listing_asset(
         group_name=group_name,
         kinds=ASSET_KINDS,
         partitions_def=partitions_def,
-        required_resource_keys={s3_resource_key},
         metadata={SCHEMA_METADATA_KEY: dagster_table_schema(LISTING_COLUMNS)},
+        dagster_type=ROWS,
         description="S3 objects under a prefix, one row each, stored as a YT static table.",
     )
-    def _listing(context: dg.AssetExecutionContext, config: config_class) -> Iterator[dict[str, Any]]:  # type: ignore[valid-type]
-        s3: S3Resource = getattr(context.resources, s3_resource_key)
+    def _listing(
+        context: dg.AssetExecutionContext,
+        config: config_class,  # type: ignore[valid-type]
+        s3: S3Resource,
+    ) -> dg.Output[Iterator[dict[str, Any]]]:
         listed_prefix = (
             partition_prefix(config.prefix, context.partition_key)
             if context.has_partition_key
@@ -107,7 +117,8 @@ def build_s3_listing_asset(
             max_files=config.max_files,
             logger=context.log,
         )
-        return (listing_row(config.bucket, obj) for obj in objects)
+        # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
+        return dg.Output((listing_row(config.bucket, obj) for obj in objects))
 
     return _listing
 
@@ -120,29 +131,35 @@ def build_s3_processing_asset(
     output_columns: Sequence[ColumnSpec] = PROCESSING_COLUMNS,
     group_name: str = "s3",
     partitions_def: dg.PartitionsDefinition | None = None,
-    s3_resource_key: str = "s3",
-    yt_resource_key: str = "yt_cluster",
     **config_defaults: Any,
 ) -> dg.AssetsDefinition:
     """An asset running a YT map over a listing table: every job downloads its objects and applies
-    ``processor(body_stream, key) -> row``; the rows follow ``output_columns``.
+    ``processor(body_stream, key=key) -> dict``; each result row is ``bucket``, ``path``,
+    ``error`` and the processor's fields, projected on ``output_columns`` (which must hold
+    ``bucket`` and ``path``, and ``error`` unless ``on_error="fail"``).
 
     The S3 download keys reach the jobs only through the operation's ``secure_vault``.
 
     Example::
 
-        def count_bytes(body, key):
-            return {"path": key, "bytes": sum(len(chunk) for chunk in iter(lambda: body.read(1 << 20), b""))}
+        def count_bytes(body, *, key):
+            return {"bytes": sum(len(chunk) for chunk in iter(lambda: body.read(1 << 20), b""))}
 
         sizes = build_s3_processing_asset(
             "sizes", listing=listing, processor=count_bytes,
-            output_columns=[ColumnSpec("path", "string", required=True), ColumnSpec("bytes", "uint64")],
+            output_columns=[ColumnSpec("bucket", "string", required=True),
+                            ColumnSpec("path", "string", required=True),
+                            ColumnSpec("bytes", "uint64"), ColumnSpec("error", "string")],
         )
     """
     config_class = config_with_defaults(
         S3ProcessingConfig, f"{_camel(name)}Config", **config_defaults
     )
     output_schema = yt_schema(output_columns)
+    output_names = tuple(column.name for column in output_columns)
+    missing = [name for name in ("bucket", "path") if name not in output_names]
+    if missing:
+        raise ValueError(f"output_columns of {name!r} must include {', '.join(missing)}")
 
     @dg.asset(
         name=name,
@@ -150,7 +167,6 @@ def build_s3_processing_asset(
         group_name=group_name,
         kinds=ASSET_KINDS,
         partitions_def=partitions_def,
-        required_resource_keys={s3_resource_key, yt_resource_key},
         metadata={SCHEMA_METADATA_KEY: dagster_table_schema(output_columns)},
         description="Every listed S3 object downloaded and processed by a YT map operation.",
     )
@@ -158,15 +174,16 @@ def build_s3_processing_asset(
         context: dg.AssetExecutionContext,
         config: config_class,  # type: ignore[valid-type]
         listing_table: YTTable,
+        s3: S3Resource,
+        yt_cluster: YTResource,
     ) -> WrittenTable:
-        s3: S3Resource = getattr(context.resources, s3_resource_key)
-        yt_cluster: YTResource = getattr(context.resources, yt_resource_key)
         mapper = S3ObjectMapper(
             endpoint_url=s3.endpoint_url,
             region_name=s3.region_name,
             on_error=config.on_error,
             downloads_in_flight=config.downloads_in_flight,
             processor=processor,
+            output_columns=output_names,
         )
         settings = MapSettings(
             job_count=config.job_count,
@@ -208,7 +225,7 @@ def build_s3_processing_asset(
 
 
 def _download_keys(s3: S3Resource) -> dict[str, str]:
-    access_variable, secret_variable = S3_ENV_VARS["download"]
+    access_variable, secret_variable = S3_KEY_VARS["download"]
     missing = [
         variable
         for variable, value in ((access_variable, s3.aws_access_key_id), (secret_variable, s3.aws_secret_access_key))

@@ -4,10 +4,7 @@ The Dagster half only: paths come from :mod:`yt_assets.table_paths`, the atomic 
 table descriptions from :mod:`yt_assets.yt_tables`.
 """
 
-from __future__ import annotations
 
-import collections.abc
-import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +19,7 @@ from yt_assets.yt_tables import (
     ColumnSpec,
     Row,
     YTTable,
+    YTTableRows,
     describe_table,
     markdown_preview,
     publish_rows,
@@ -66,23 +64,13 @@ def columns_from_dagster_schema(schema: dg.TableSchema) -> list[ColumnSpec]:
     ]
 
 
-def _wants_row_iterator(typing_type: Any) -> bool:
-    origin = typing.get_origin(typing_type) or typing_type
-    return origin in (
-        collections.abc.Iterator,
-        collections.abc.Iterable,
-        collections.abc.Generator,
-        typing.Iterator,
-        typing.Iterable,
-    )
-
-
 class YTTableIOManager(dg.ConfigurableIOManager):
     """Stores asset outputs as YT static tables and loads them for downstream assets.
 
     Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
     ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
-    is atomic. Inputs: a :class:`YTTable` reference by default, rows when annotated ``Iterator[dict]``.
+    is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
+    several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
 
     Example::
 
@@ -180,9 +168,8 @@ import yt.yson as yson
     def load_input(self, context: dg.InputContext) -> Any:
         upstream_metadata = context.upstream_output.definition_metadata if context.upstream_output else {}
         paths = self._input_paths(context, upstream_metadata)
-        wants_rows = _wants_row_iterator(context.dagster_type.typing_type)
-        if wants_rows:
-            return self._iter_rows(paths)
+        if context.dagster_type.typing_type is YTTableRows:
+            return YTTableRows(paths, self._iter_rows)
         with self.yt_cluster.get_client() as client:
             self._check_exist(client, paths, context)
             tables = [describe_table(client, path, preview_rows=0) for path in paths]

@@ -9,7 +9,6 @@ The S3 side reuses dagster-aws's ``S3Resource`` unchanged; :func:`build_s3_resou
 the Dagster UI shows their names, never their values.
 """
 
-from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
@@ -23,9 +22,21 @@ import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from yt_assets.s3_settings import S3_ENV_VARS, apply_secrets_file
+from yt_assets.s3_settings import (
+    DOWNLOAD_ACCESS_KEY_VAR,
+    DOWNLOAD_SECRET_KEY_VAR,
+    ENDPOINT_VAR,
+    REGION_VAR,
+    UPLOAD_ACCESS_KEY_VAR,
+    UPLOAD_SECRET_KEY_VAR,
+    apply_secrets_file,
+)
 
 LOCAL_PROXY = "local"
+S3_KEY_VARS: dict[str, tuple[str, str]] = {
+    "download": (DOWNLOAD_ACCESS_KEY_VAR, DOWNLOAD_SECRET_KEY_VAR),
+    "upload": (UPLOAD_ACCESS_KEY_VAR, UPLOAD_SECRET_KEY_VAR),
+}
 DEFAULT_LOCAL_ROOT = ".yt_local"
 
 
@@ -132,10 +143,10 @@ def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3
     missing key fails the run that needs it with an error naming the variable.
     """
     env = os.environ if environ is None else environ
-    access_var, secret_var = S3_ENV_VARS[role]
+    access_var, secret_var = S3_KEY_VARS[role]
     return S3Resource(
-        endpoint_url=env.get("S3_ENDPOINT") or None,
-        region_name=env.get("S3_REGION") or "us-east-1",
+        endpoint_url=env.get(ENDPOINT_VAR) or None,
+        region_name=env.get(REGION_VAR) or "us-east-1",
         aws_access_key_id=dg.EnvVar(access_var),
         aws_secret_access_key=dg.EnvVar(secret_var),
     )

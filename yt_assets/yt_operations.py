@@ -94,13 +94,21 @@ def wait_or_abort(operation: yt.Operation) -> None:
             raise
 
 
-def stderr_excerpt(error: yt.YtOperationFailedError, limit: int = STDERR_EXCERPT_CHARS) -> str:
-    """The first failed jobs' stderr, shortened to ``limit`` characters."""
-    parts: list[str] = []
-    for job in error.attributes.get("stderrs") or []:
-        stderr = job.get("stderr")
-        if stderr:
-            text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr)
-            parts.append(f"--- job {job.get('host', '')} {job.get('id', '')}".rstrip() + "\n" + text)
-    excerpt = "\n".join(parts).strip()
-    return excerpt if len(excerpt) <= limit else excerpt[: limit - 1] + "…"
+def stderr_excerpt(
+    error: yt.YtOperationFailedError, limit: int = STDERR_EXCERPT_CHARS, max_jobs: int = 3
+) -> str:
+    """The end of the first failed jobs' stderr (where a traceback names its cause), in at most
+    ``limit`` characters."""
+    jobs = [job for job in error.attributes.get("stderrs") or [] if job.get("stderr")][:max_jobs]
+    if not jobs:
+        return ""
+    budget = max(200, limit // len(jobs))
+    parts = []
+    for job in jobs:
+        stderr = job["stderr"]
+        text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr)
+        text = text.strip()
+        if len(text) > budget:
+            text = "…" + text[-(budget - 1) :]
+        parts.append(f"--- job {job.get('id', '')} on {job.get('host', '?')}\n{text}")
+    return "\n".join(parts)

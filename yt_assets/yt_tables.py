@@ -15,7 +15,7 @@ Usage::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,13 +60,34 @@ class YTTable:
     preview: list[Row] = field(default_factory=list)
 
 
+class YTTableRows(Iterable[Row]):
+    """The rows of YT tables, read lazily each time it is iterated (it never holds the rows).
+
+    Annotate a downstream asset's input with it to receive rows instead of a :class:`YTTable`::
+
+        @dg.asset
+        def total_size(s3_listing: YTTableRows) -> int:
+            return sum(row["size"] for row in s3_listing)
+    """
+
+    def __init__(self, paths: Sequence[str], open_rows: Callable[[Sequence[str]], Iterator[Row]]):
+        self.paths = list(paths)
+        self._open_rows = open_rows
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._open_rows(self.paths)
+
+    def __repr__(self) -> str:
+        return f"YTTableRows({', '.join(self.paths)})"
+
+
 def yt_schema(columns: Sequence[ColumnSpec], *, strict: bool = True) -> TableSchema:
     """The YT ``TableSchema`` of declared columns; a required column is non-optional."""
     schema = TableSchema(strict=strict)
     for column in columns:
         try:
-            column_type = ti.deserialize_yson(column.type)
-        except Exception as error:
+            column_type = _parse_column_type(column.type)
+        except ValueError as error:
             raise ValueError(
                 f"Column {column.name!r}: {column.type!r} is not a YT type (e.g. string, uint64, "
                 f"timestamp, or a type_v3 YSON expression): {error}"
@@ -75,6 +96,15 @@ def yt_schema(columns: Sequence[ColumnSpec], *, strict: bool = True) -> TableSch
             ColumnSchema(column.name, column_type if column.required else ti.Optional[column_type])
         )
     return schema
+
+
+def _parse_column_type(text: str) -> Any:
+    """A type_v3 name or expression (``bool``, ``{type_name=list;item=string}``), or a v1 name
+    (``boolean``, ``any``)."""
+    try:
+        return ti.deserialize_yson(text)
+    except ValueError:
+        return ti.deserialize_yson_v1(f'"{text}"', True)
 
 
 def temporary_sibling(path: str) -> str:
@@ -154,3 +184,9 @@ def _cell(value: Any, limit: int = 60) -> str:
     text = "" if value is None else str(value)
     text = text.replace("|", "\\|").replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def count_non_empty(client: yt.YtClient, path: str, column: str) -> int:
+    """Rows whose ``column`` is neither null nor empty, reading only that column."""
+    table_path = yt.TablePath(path, columns=[column])
+    return sum(1 for row in client.read_table(table_path, raw=False) if row.get(column))

@@ -23,8 +23,9 @@ Default result (:func:`process_object`, schema :data:`PROCESSED_COLUMNS`):
   elements, anything else is 1 record). Lines longer than ``MAX_JSON_DOCUMENT_BYTES`` are parse
   errors and are never held in memory.
 - ``error``: null on success; on failure (missing key, denied access, network error, exception
-  in the processor) a short message naming the S3 error code or exception type. Corrupt JSON is
-  not an error: it shows in ``parse_errors``.
+  in the processor) a short message naming the S3 error code or exception type. A JSON object
+  none of whose documents parse (a corrupt object) has an ``error`` too; a JSON Lines object with
+  only some bad lines does not: ``parse_errors`` counts them.
 """
 
 from __future__ import annotations
@@ -335,7 +336,16 @@ def process_object(
         "lines": lines,
         "records": records,
         "parse_errors": parse_errors,
+        "error": corrupt_json_error(records, parse_errors),
     }
+
+
+def corrupt_json_error(records: int | None, parse_errors: int | None) -> str | None:
+    """The ``error`` of a JSON object none of whose documents parse (a corrupt object); a JSON
+    Lines object with some bad lines is not in error: its ``parse_errors`` counts them."""
+    if records == 0 and parse_errors:
+        return f"invalid JSON: {parse_errors} unparsable document(s) and no valid record"
+    return None
 
 
 def describe_error(error: BaseException, redact: Sequence[str] = ()) -> str:
@@ -376,7 +386,7 @@ def _download_and_process(
         body.close()
     if not isinstance(result, Mapping):
         raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
-    return {"bucket": bucket, "path": key, **result, "error": None}
+    return {"bucket": bucket, "path": key, "error": None, **result}
 
 
 def _project(row: dict[str, Any], columns: Sequence[str] | None) -> dict[str, Any]:
@@ -414,7 +424,8 @@ def process_rows(
     ``s3_client`` (give it ``max_pool_connections >= downloads_in_flight``); at most twice that
     many rows are pending, so memory depends on the window, not on the number of objects.
 
-    Rows are ``{"bucket", "path", **processor_result, "error": None}``. With
+    Rows are ``{"bucket", "path", "error": None, **processor_result}`` (a processor may set
+    ``error`` itself). With
     ``on_error="record"`` a failed object gives ``{"bucket", "path", "error": description}`` (the
     default processor's columns set to null) and processing goes on; with ``"fail"`` the first
     failure in input order raises :class:`S3ObjectError` naming bucket and key. An input row

@@ -1,0 +1,352 @@
+"""The core product through Dagster: listing into YT, processing on YT, atomic publication, secrets.
+
+Real servers only: moto's S3 server and the local YT on loopback.
+"""
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import yt.wrapper as yt
+from dagster_aws.s3 import S3Resource
+
+from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
+from yt_assets.io_manager import SCHEMA_METADATA_KEY, YTTableIOManager, dagster_table_schema
+from yt_assets.local_yt import LocalYT
+from yt_assets.resources import YTResource, build_resources
+from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
+from yt_assets_tests.conftest import S3TestServer
+
+ROOT = "//home/core_tests"
+UPLOAD_ACCESS = "upload-access-key-must-not-leak"
+UPLOAD_SECRET = "upload-secret-key-must-not-leak"
+
+
+@pytest.fixture(scope="module")
+def local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalYT]:
+    with LocalYT(root=tmp_path_factory.mktemp("core_yt")) as server:
+        yield server
+
+
+@pytest.fixture
+def yt_client(local_yt: LocalYT) -> yt.YtClient:
+    return local_yt.client()
+
+
+def make_resources(local_yt: LocalYT, s3_server: S3TestServer, root: str = ROOT) -> dict[str, Any]:
+    yt_cluster = YTResource(proxy=local_yt.proxy_url)
+    return {
+        "yt_cluster": yt_cluster,
+        "io_manager": YTTableIOManager(yt_cluster=yt_cluster, root=root),
+        "s3": S3Resource(
+            endpoint_url=s3_server.endpoint_url,
+            region_name=s3_server.region,
+            aws_access_key_id=s3_server.access_key,
+            aws_secret_access_key=s3_server.secret_key,
+        ),
+        "s3_upload": S3Resource(
+            endpoint_url=s3_server.endpoint_url,
+            region_name=s3_server.region,
+            aws_access_key_id=UPLOAD_ACCESS,
+            aws_secret_access_key=UPLOAD_SECRET,
+        ),
+    }
+
+
+def put_objects(s3_server: S3TestServer, bucket: str, objects: dict[str, bytes]) -> None:
+    client = s3_server.client()
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+def listing_config(name: str, bucket: str, **config: Any) -> dict[str, Any]:
+    return {"ops": {name: {"config": {"bucket": bucket, **config}}}}
+
+
+SAMPLE_OBJECTS = {
+    "data/a.jsonl": b'{"x": 1}\n{"x": 2}\n',
+    "data/b.json": b'[{"x": 1}, {"x": 2}, {"x": 3}]',
+    "data/broken.json": b'{"x": 1, "y": ',
+    "data/notes.txt": b"one\ntwo\nthree\n",
+    "data/sub/": b"",  # a folder marker: never listed
+    "data/sub/c.JSON": b'{"nested": true}\n',
+    "other/ignored.txt": b"not under the prefix",
+}
+
+
+def test_listing_then_processing_records_every_object(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+) -> None:
+    put_objects(s3_server, s3_bucket, SAMPLE_OBJECTS)
+    listing = build_s3_listing_asset("core_listing", prefix="data/")
+    processed = build_s3_processing_asset("core_processed", listing=listing, job_count=2)
+    result = dg.materialize(
+        [listing, processed],
+        resources=make_resources(local_yt, s3_server),
+        run_config=listing_config("core_listing", s3_bucket),
+    )
+    assert result.success
+
+    listing_rows = list(yt_client.read_table(f"{ROOT}/core_listing"))
+    expected_keys = sorted(k for k in SAMPLE_OBJECTS if k.startswith("data/") and not k.endswith("/"))
+    assert [row["path"] for row in listing_rows] == expected_keys
+    assert all(row["bucket"] == s3_bucket for row in listing_rows)
+    assert {row["path"]: row["size"] for row in listing_rows} == {
+        key: len(SAMPLE_OBJECTS[key]) for key in expected_keys
+    }
+
+    processed_rows = {row["path"]: row for row in yt_client.read_table(f"{ROOT}/core_processed")}
+    assert sorted(processed_rows) == expected_keys
+    for key in expected_keys:
+        row = processed_rows[key]
+        assert row["sha256"] == hashlib.sha256(SAMPLE_OBJECTS[key]).hexdigest(), key
+        assert row["size"] == len(SAMPLE_OBJECTS[key])
+        assert row["lines"] == SAMPLE_OBJECTS[key].count(b"\n")
+    assert processed_rows["data/a.jsonl"]["records"] == 2
+    assert processed_rows["data/b.json"]["records"] == 3
+    assert processed_rows["data/sub/c.JSON"]["records"] == 1
+    assert processed_rows["data/notes.txt"]["records"] is None
+    broken = processed_rows["data/broken.json"]
+    assert broken["parse_errors"] == 1 and broken["records"] == 0
+    assert broken["error"] and "JSON" in broken["error"]
+    assert all(processed_rows[k]["error"] is None for k in expected_keys if k != "data/broken.json")
+
+    # Standard metadata on both materialisations.
+    materializations = {
+        m.asset_key.path[-1]: m.metadata
+        for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+    }
+    listing_meta = materializations["core_listing"]
+    assert listing_meta["dagster/table_name"].value == f"{ROOT}/core_listing"
+    assert listing_meta["dagster/row_count"].value == len(expected_keys)
+    assert [c.name for c in listing_meta[SCHEMA_METADATA_KEY].value.columns] == [
+        "bucket", "path", "size", "etag", "last_modified"
+    ]
+    assert "| bucket | path |" in listing_meta["preview"].value
+    processed_meta = materializations["core_processed"]
+    assert processed_meta["dagster/row_count"].value == len(expected_keys)
+    assert processed_meta["yt_operation_id"].value
+
+
+def test_extension_and_max_files_through_config(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+) -> None:
+    put_objects(s3_server, s3_bucket, SAMPLE_OBJECTS)
+    listing = build_s3_listing_asset("ext_listing")
+    resources = make_resources(local_yt, s3_server)
+    config = listing_config("ext_listing", s3_bucket, prefix="data/", extension="json")
+    assert dg.materialize([listing], resources=resources, run_config=config).success
+    paths = [row["path"] for row in yt_client.read_table(f"{ROOT}/ext_listing")]
+    assert paths == ["data/b.json", "data/broken.json", "data/sub/c.JSON"]
+
+    config = listing_config("ext_listing", s3_bucket, prefix="data/", max_files=0)
+    assert dg.materialize([listing], resources=resources, run_config=config).success
+    assert yt_client.get(f"{ROOT}/ext_listing/@row_count") == 0
+
+
+def test_emptied_prefix_gives_an_empty_table_with_its_schema(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+) -> None:
+    put_objects(s3_server, s3_bucket, {"p/1.txt": b"1", "p/2.txt": b"2"})
+    listing = build_s3_listing_asset("emptied_listing", prefix="p/")
+    resources = make_resources(local_yt, s3_server)
+    config = listing_config("emptied_listing", s3_bucket)
+    assert dg.materialize([listing], resources=resources, run_config=config).success
+    assert yt_client.get(f"{ROOT}/emptied_listing/@row_count") == 2
+
+    client = s3_server.client()
+    for key in ("p/1.txt", "p/2.txt"):
+        client.delete_object(Bucket=s3_bucket, Key=key)
+    assert dg.materialize([listing], resources=resources, run_config=config).success
+    assert list(yt_client.read_table(f"{ROOT}/emptied_listing")) == []
+    schema = yt_client.get(f"{ROOT}/emptied_listing/@schema")
+    assert [column["name"] for column in schema] == ["bucket", "path", "size", "etag", "last_modified"]
+
+
+def test_failure_in_the_middle_of_a_write_keeps_the_previous_table(
+    local_yt: LocalYT, s3_server: S3TestServer, yt_client: yt.YtClient
+) -> None:
+    fail = {"now": False}
+
+    @dg.asset(
+        name="fragile",
+        metadata={SCHEMA_METADATA_KEY: dagster_table_schema([ColumnSpec("n", "int64", required=True)])},
+        dagster_type=dg.Any,
+    )
+    def fragile() -> dg.Output[Iterator[dict[str, int]]]:
+        def rows() -> Iterator[dict[str, int]]:
+            for n in range(50_000):
+                if fail["now"] and n == 30_000:
+                    raise RuntimeError("source broke after 30,000 rows")
+                yield {"n": n}
+
+        return dg.Output(rows())
+
+    resources = make_resources(local_yt, s3_server)
+    assert dg.materialize([fragile], resources=resources).success
+    fail["now"] = True
+    result = dg.materialize([fragile], resources=resources, raise_on_error=False)
+    assert not result.success
+    assert yt_client.get(f"{ROOT}/fragile/@row_count") == 50_000
+    assert sum(1 for _ in yt_client.read_table(f"{ROOT}/fragile")) == 50_000
+    leftovers = [name for name in yt_client.list(ROOT) if name.startswith("fragile.tmp")]
+    assert leftovers == []
+
+
+def test_listing_error_names_the_bucket_and_keeps_the_previous_table(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+) -> None:
+    put_objects(s3_server, s3_bucket, {"k/1": b"1"})
+    listing = build_s3_listing_asset("missing_bucket_listing")
+    resources = make_resources(local_yt, s3_server)
+    assert dg.materialize(
+        [listing], resources=resources, run_config=listing_config("missing_bucket_listing", s3_bucket)
+    ).success
+    result = dg.materialize(
+        [listing],
+        resources=resources,
+        run_config=listing_config("missing_bucket_listing", "no-such-bucket-here"),
+        raise_on_error=False,
+    )
+    assert not result.success
+    error = str(result.get_step_failure_events()[0].step_failure_data.error)
+    assert "no-such-bucket-here" in error
+    assert yt_client.get(f"{ROOT}/missing_bucket_listing/@row_count") == 1
+
+
+def test_on_error_fail_fails_the_run_with_the_job_stderr(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    put_objects(s3_server, s3_bucket, {"f/present.txt": b"ok", "f/vanishing.txt": b"soon gone"})
+    listing = build_s3_listing_asset("fail_listing", prefix="f/")
+    processed = build_s3_processing_asset(
+        "fail_processed", listing=listing, on_error="fail", max_failed_job_count=0
+    )
+    resources = make_resources(local_yt, s3_server)
+    config = listing_config("fail_listing", s3_bucket)
+    assert dg.materialize([listing], resources=resources, run_config=config).success
+    s3_server.client().delete_object(Bucket=s3_bucket, Key="f/vanishing.txt")
+    result = dg.materialize(
+        [listing, processed],
+        resources=resources,
+        selection=[processed.key],
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data
+    text = str(failure.user_failure_data.description if failure.user_failure_data else failure.error)
+    assert "failed" in text
+    assert "f/vanishing.txt" in text  # the job's stderr names the object it could not read
+    assert "NoSuchKey" in text or "404" in text
+
+
+def _all_run_text(instance: dg.DagsterInstance, run_id: str) -> str:
+    parts = []
+    for record in instance.all_logs(run_id):
+        parts.append(record.user_message or "")
+        if record.dagster_event is not None:
+            parts.append(repr(record.dagster_event.event_specific_data))
+    return "\n".join(parts)
+
+
+def test_secrets_stay_out_of_logs_metadata_and_environment(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+) -> None:
+    put_objects(s3_server, s3_bucket, {"s/one.txt": b"1\n"})
+
+    def environment_probe(body: Any, *, key: str) -> dict[str, Any]:
+        vault = sorted(name for name in os.environ if name.startswith("YT_SECURE_VAULT"))
+        values = "\n".join(os.environ.values())
+        return {
+            "vault_names": ",".join(vault),
+            "upload_key_seen": UPLOAD_ACCESS in values or UPLOAD_SECRET in values,
+        }
+
+    listing = build_s3_listing_asset("secret_listing", prefix="s/")
+    processed = build_s3_processing_asset(
+        "secret_processed",
+        listing=listing,
+        processor=environment_probe,
+        output_columns=[
+            ColumnSpec("bucket", "string", required=True),
+            ColumnSpec("path", "string", required=True),
+            ColumnSpec("vault_names", "string"),
+            ColumnSpec("upload_key_seen", "bool"),
+            ColumnSpec("error", "string"),
+        ],
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [listing, processed],
+            resources=make_resources(local_yt, s3_server),
+            run_config=listing_config("secret_listing", s3_bucket),
+            instance=instance,
+        )
+        assert result.success
+        text = _all_run_text(instance, result.run_id)
+    for secret in (s3_server.secret_key, s3_server.access_key, UPLOAD_ACCESS, UPLOAD_SECRET):
+        assert secret not in text
+
+    [row] = list(yt_client.read_table(f"{ROOT}/secret_processed"))
+    assert row["vault_names"] == "YT_SECURE_VAULT,YT_SECURE_VAULT_S3_ACCESS_KEY,YT_SECURE_VAULT_S3_SECRET_KEY"
+    assert row["upload_key_seen"] is False
+
+    operation_id = next(
+        m.metadata["yt_operation_id"].value
+        for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+        if "yt_operation_id" in m.metadata
+    )
+    spec = yt_client.get_operation(operation_id)["spec"]
+    spec_text = json.dumps(yt.yson.convert.yson_to_json(spec), default=str)
+    for secret in (s3_server.secret_key, s3_server.access_key, UPLOAD_ACCESS, UPLOAD_SECRET):
+        assert secret not in spec_text
+    assert "environment" not in spec.get("mapper", {}) or not any(
+        secret in str(spec["mapper"]["environment"]) for secret in (s3_server.secret_key,)
+    )
+
+
+def test_missing_setting_names_the_variable(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("S3_DOWNLOAD_ACCESS_KEY", "S3_DOWNLOAD_SECRET_KEY", "S3_UPLOAD_ACCESS_KEY", "S3_UPLOAD_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("S3_ENDPOINT", s3_server.endpoint_url)
+    monkeypatch.setenv("S3_DOWNLOAD_ACCESS_KEY", s3_server.access_key)
+    resources = build_resources(secrets_file=tmp_path / "absent.env")
+    resources["yt_cluster"] = YTResource(proxy=local_yt.proxy_url)
+    resources["io_manager"] = YTTableIOManager(yt_cluster=resources["yt_cluster"], root=ROOT)
+    listing = build_s3_listing_asset("unset_listing")
+    with pytest.raises(Exception, match="S3_DOWNLOAD_SECRET_KEY") as raised:
+        dg.materialize([listing], resources=resources, run_config=listing_config("unset_listing", s3_bucket))
+    assert s3_server.access_key not in str(raised.value)
+
+
+def test_downstream_reads_rows_when_annotated(
+    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    put_objects(s3_server, s3_bucket, {"r/1": b"a", "r/2": b"bb", "r/3": b"ccc"})
+    listing = build_s3_listing_asset("rows_listing", prefix="r/")
+
+    @dg.asset(ins={"listing_table": dg.AssetIn(key=listing.key)}, io_manager_key="mem")
+    def total_size_from_rows(listing_table: YTTableRows) -> int:
+        return sum(row["size"] for row in listing_table)
+
+    @dg.asset(ins={"listing_table": dg.AssetIn(key=listing.key)}, io_manager_key="mem")
+    def row_count_from_reference(listing_table: YTTable) -> int:
+        return listing_table.row_count
+
+    resources = {**make_resources(local_yt, s3_server), "mem": dg.InMemoryIOManager()}
+    result = dg.materialize(
+        [listing, total_size_from_rows, row_count_from_reference],
+        resources=resources,
+        run_config=listing_config("rows_listing", s3_bucket),
+    )
+    assert result.success
+    assert result.output_for_node("total_size_from_rows") == 6
+    assert result.output_for_node("row_count_from_reference") == 3
