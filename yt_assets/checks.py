@@ -8,6 +8,8 @@ Usage::
 
 from collections.abc import Sequence
 
+import warnings
+
 import dagster as dg
 
 from yt_assets.resources import YTResource
@@ -33,6 +35,20 @@ def build_processing_checks(
     """
     if not 0.0 <= max_error_share <= 1.0:
         raise ValueError(f"max_error_share={max_error_share} must lie between 0 and 1")
+    with warnings.catch_warnings():
+        # Partitioned asset checks are a Dagster "preview" feature (1.13); they are what makes a
+        # check compare the same partition of both tables.
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _build_checks(processed, listing, max_error_share, error_column, yt_resource_key)
+
+
+def _build_checks(
+    processed: dg.AssetsDefinition,
+    listing: dg.AssetsDefinition,
+    max_error_share: float,
+    error_column: str,
+    yt_resource_key: str,
+) -> Sequence[dg.AssetChecksDefinition]:
     partitions_def = processed.partitions_def
     prefix = processed.key.path[-1]
 

@@ -1,38 +1,111 @@
-"""The code location: every asset, resource, sensor and schedule, assembled in one place.
+"""The code location: every asset, check, job, sensor and schedule, assembled in one place.
 
-``dagster dev`` loads ``defs`` from here (see ``pyproject.toml`` ``[tool.dagster]`` and
-``workspace.yaml``). Settings come from the environment: ``YT_PROXY`` (unset: the embedded local
-YT), ``YT_TOKEN``, ``S3_*`` (or ``configs/secrets.env``), ``S3_BUCKET`` / ``S3_PREFIX`` for the
-default listing's defaults.
+``dagster dev`` loads ``defs`` from here (``pyproject.toml`` ``[tool.dagster]`` and
+``workspace.yaml``). Everything is configured from the environment (see README):
+
+- ``YT_PROXY`` (unset: the embedded local YT under ``YT_LOCAL_ROOT``), ``YT_TOKEN``, ``YT_ROOT``.
+- ``S3_ENDPOINT``, ``S3_REGION``, ``S3_DOWNLOAD_*``, ``S3_UPLOAD_*`` (or ``configs/secrets.env``).
+- ``S3_BUCKET`` and ``S3_PREFIX``: defaults of the listings' run config.
+- ``S3_SENSOR_ROOT`` and ``S3_READY_MARKER``: what the new-prefix sensor watches (in ``S3_BUCKET``;
+  without a bucket there is no sensor).
+- ``S3_DAILY_PREFIX_TEMPLATE`` and ``DAILY_SCHEDULE_HOUR``: the daily pair and its schedule.
 """
 
-from __future__ import annotations
-
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
+from yt_assets.checks import build_processing_checks
 from yt_assets.io_manager import YTTableIOManager
+from yt_assets.partitions import daily_partitions, prefix_for_day, s3_prefix_partitions
 from yt_assets.resources import build_resources
+from yt_assets.schedules import build_daily_schedule
+from yt_assets.sensors import build_s3_prefix_sensor
 from yt_assets.table_paths import DEFAULT_ROOT
 
+DEFAULT_SENSOR_ROOT = "incoming/"
+DEFAULT_DAILY_PREFIX_TEMPLATE = "events/{date}/"
+DEFAULT_DAILY_SCHEDULE_HOUR = 2
 
-def build_definitions() -> dg.Definitions:
-    """The project's ``Definitions``, configured from the environment at load time."""
+
+def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
+    """The project's ``Definitions``, configured from ``environ`` (default: the environment)."""
+    env = os.environ if environ is None else environ
     resources = build_resources()
+    bucket = env.get("S3_BUCKET") or None
+
+    # Unpartitioned: list a prefix chosen in the launchpad, process every listed object.
     s3_listing = build_s3_listing_asset(
-        "s3_listing",
-        bucket=os.environ.get("S3_BUCKET") or None,
-        prefix=os.environ.get("S3_PREFIX", ""),
+        "s3_listing", bucket=bucket, prefix=env.get("S3_PREFIX", "")
     )
     s3_objects_processed = build_s3_processing_asset("s3_objects_processed", listing=s3_listing)
+
+    # One partition per new S3 prefix, found by the sensor.
+    prefix_listing = build_s3_listing_asset(
+        "s3_prefix_listing", bucket=bucket, partitions_def=s3_prefix_partitions
+    )
+    prefix_processed = build_s3_processing_asset(
+        "s3_prefix_processed", listing=prefix_listing, partitions_def=s3_prefix_partitions
+    )
+    prefix_job = dg.define_asset_job(
+        "s3_prefix_job", selection=[prefix_listing, prefix_processed]
+    )
+    # The sensor needs a bucket to watch: it exists when S3_BUCKET is set.
+    sensors = []
+    if bucket:
+        sensors.append(
+            build_s3_prefix_sensor(
+                "s3_prefix_sensor",
+                bucket=bucket,
+                root=env.get("S3_SENSOR_ROOT", DEFAULT_SENSOR_ROOT),
+                target=prefix_job,
+                ready_marker=env.get("S3_READY_MARKER") or None,
+            )
+        )
+
+    # One partition per day, listed from a dated prefix and run by a schedule.
+    template = env.get("S3_DAILY_PREFIX_TEMPLATE", DEFAULT_DAILY_PREFIX_TEMPLATE)
+    daily_listing = build_s3_listing_asset(
+        "daily_s3_listing",
+        bucket=bucket,
+        prefix=template,
+        partitions_def=daily_partitions,
+        prefix_for_partition=prefix_for_day,
+    )
+    daily_processed = build_s3_processing_asset(
+        "daily_s3_processed", listing=daily_listing, partitions_def=daily_partitions
+    )
+    daily_job = dg.define_asset_job("daily_s3_job", selection=[daily_listing, daily_processed])
+    daily_schedule = build_daily_schedule(
+        daily_job,
+        hour_of_day=int(env.get("DAILY_SCHEDULE_HOUR", DEFAULT_DAILY_SCHEDULE_HOUR)),
+        name="daily_s3_schedule",
+    )
+
+    checks = [
+        *build_processing_checks(s3_objects_processed, s3_listing),
+        *build_processing_checks(prefix_processed, prefix_listing),
+        *build_processing_checks(daily_processed, daily_listing),
+    ]
     return dg.Definitions(
-        assets=[s3_listing, s3_objects_processed],
+        assets=[
+            s3_listing,
+            s3_objects_processed,
+            prefix_listing,
+            prefix_processed,
+            daily_listing,
+            daily_processed,
+        ],
+        asset_checks=checks,
+        jobs=[prefix_job, daily_job],
+        sensors=sensors,
+        schedules=[daily_schedule],
         resources={
             **resources,
             "io_manager": YTTableIOManager(
-                yt_cluster=resources["yt_cluster"], root=os.environ.get("YT_ROOT", DEFAULT_ROOT)
+                yt_cluster=resources["yt_cluster"], root=env.get("YT_ROOT", DEFAULT_ROOT)
             ),
         },
     )
