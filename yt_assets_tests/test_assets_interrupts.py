@@ -1,0 +1,165 @@
+"""Killed and interrupted Dagster steps, for real: a separate process runs the step and is signalled.
+
+- SIGTERM (how Dagster terminates a run) while the processing operation runs: the operation is aborted and its jobs killed.
+- SIGKILL in the middle of a listing write: the previous table stays intact.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yt.wrapper as yt
+
+from yt_assets.local_yt import LocalYT
+from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.test_assets_core import put_objects
+
+ROOT = "//home/interrupt_tests"
+WAIT_SECONDS = 60
+
+STEP_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    import dagster as dg
+    from dagster_aws.s3 import S3Resource
+    from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
+    from yt_assets.io_manager import YTTableIOManager
+    from yt_assets.resources import YTResource
+
+    def slow_processor(body, *, key):
+        time.sleep(600)
+        return {}
+
+    def stalling_rows(bucket):
+        # 50,000 rows (several 1 MB write chunks sent to YT), then a stall until killed.
+        for i in range(50_000):
+            yield {"bucket": bucket, "path": f"stall/{i:06d}", "size": 1, "etag": "e" * 32,
+                   "last_modified": 0}
+        print("stalling", flush=True)
+        time.sleep(600)
+
+    if __name__ == "__main__":
+        settings = json.loads(sys.argv[1])
+        yt_cluster = YTResource(proxy=settings["proxy"], write_chunk_size_mb=1)
+        s3 = S3Resource(endpoint_url=settings["endpoint"], region_name="us-east-1",
+                        aws_access_key_id=settings["key"], aws_secret_access_key=settings["secret"])
+        listing = build_s3_listing_asset("listing", bucket=settings["bucket"])
+        processed = build_s3_processing_asset("processed", listing=listing, processor=slow_processor)
+        if settings["mode"] == "stall":
+            import yt_assets.assets as assets_module
+            assets_module.listing_row = lambda bucket, obj: obj
+            assets_module.iter_s3_objects = lambda *args, **kwargs: stalling_rows(settings["bucket"])
+            listing = build_s3_listing_asset("listing", bucket=settings["bucket"])
+        assets = [listing, processed] if settings["mode"] == "process" else [listing]
+        print("starting", flush=True)
+        dg.materialize(assets, resources={"yt_cluster": yt_cluster, "s3": s3,
+                       "io_manager": YTTableIOManager(yt_cluster=yt_cluster, root=settings["root"])})
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalYT]:
+    with LocalYT(root=tmp_path_factory.mktemp("interrupt_yt")) as server:
+        yield server
+
+
+def start_step(
+    tmp_path: Path, local_yt: LocalYT, s3_server: S3TestServer, bucket: str, mode: str
+) -> subprocess.Popen[str]:
+    script = tmp_path / "step.py"
+    script.write_text(STEP_SCRIPT)
+    settings = {
+        "proxy": local_yt.proxy_url,
+        "endpoint": s3_server.endpoint_url,
+        "key": s3_server.access_key,
+        "secret": s3_server.secret_key,
+        "bucket": bucket,
+        "root": ROOT,
+        "mode": mode,
+    }
+    return subprocess.Popen(
+        [sys.executable, str(script), json.dumps(settings)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def wait_until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    if process.poll() is None:
+        process.kill()
+    output, _ = process.communicate(timeout=WAIT_SECONDS)
+    return output
+
+
+def test_interrupting_the_step_aborts_the_operation(
+    tmp_path: Path, local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    put_objects(s3_server, s3_bucket, {"slow/1": b"1"})
+    client = local_yt.client()
+    before = {op["id"] for op in client.list_operations()["operations"]}
+    step = start_step(tmp_path, local_yt, s3_server, s3_bucket, "process")
+    try:
+
+        def running_operation() -> str | None:
+            for op in client.list_operations()["operations"]:
+                if op["id"] not in before and op["state"] == "running":
+                    jobs = client.list_jobs(op["id"])["jobs"]
+                    if any(job["state"] == "running" for job in jobs):
+                        return str(op["id"])
+            return None
+
+        wait_until(lambda: running_operation() is not None, "the map operation to run a job")
+        operation_id = running_operation()
+        assert operation_id is not None
+        step.send_signal(signal.SIGTERM)  # what terminating a Dagster run sends its worker
+        wait_until(
+            lambda: client.get_operation(operation_id, attributes=["state"])["state"] == "aborted",
+            "the operation to be aborted",
+        )
+        step.wait(timeout=WAIT_SECONDS)
+    finally:
+        output = stop(step)
+    jobs = client.list_jobs(operation_id)["jobs"]
+    assert jobs and all(job["state"] != "running" for job in jobs), output
+    assert not client.exists(f"{ROOT}/processed")
+
+
+def test_killing_the_step_mid_write_keeps_the_previous_table(
+    tmp_path: Path, local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    client = local_yt.client()
+    put_objects(s3_server, s3_bucket, {f"k/{i:04d}": b"x" for i in range(10)})
+    first = start_step(tmp_path, local_yt, s3_server, s3_bucket, "list")
+    assert first.wait(timeout=WAIT_SECONDS) == 0, stop(first)
+    assert client.get(f"{ROOT}/listing/@row_count") == 10
+    original = list(client.read_table(f"{ROOT}/listing"))
+
+    second = start_step(tmp_path, local_yt, s3_server, s3_bucket, "stall")
+    try:
+        assert second.stdout is not None
+        lines = iter(second.stdout.readline, "")
+        assert any(line.strip() == "stalling" for line in lines), "the step never reached the stall"
+        os.kill(second.pid, signal.SIGKILL)
+    finally:
+        stop(second)
+    assert list(client.read_table(f"{ROOT}/listing")) == original
+    assert [name for name in client.list(ROOT) if name != "listing"] == []
