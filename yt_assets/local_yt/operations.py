@@ -24,9 +24,13 @@ descriptor only (fd 1, 4, 7...): table switches inside one output stream are not
 are ``row_index``/``range_index`` control attributes on input.
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
-and ``YT_SECURE_VAULT``); ``get_operation`` never shows them. Operation records and job stderrs
-are kept under ``<root>/operations/<id>/``, so finished operations survive a restart; an operation
-that was running when the server stopped is reported as ``failed`` after the restart.
+and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
+Operation records (``operation.yson``: YSON keeps the attributes of rich paths and formats) and job
+stderrs are kept under ``<root>/operations/<id>/``, so finished operations survive a restart; an
+operation that was running when the server died is reported as ``failed`` after the restart (its
+output transaction is aborted, and job processes left over from the dead server are killed).
+The user transaction is not watched: an operation whose transaction was aborted fails when it
+commits its output (a cluster would abort it at once).
 
 Usage::
 
@@ -165,7 +169,7 @@ def _as_int(value: Any, name: str) -> int:
 
 def env_value(value: Any) -> str | None:
     """A scalar YSON value as an environment string (``None`` for composite values)."""
-    if isinstance(value, bool):
+    if isinstance(value, (bool, yson.YsonBoolean)):
         return "true" if value else "false"
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
