@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, MutableMapping
 from copy import deepcopy
 from pathlib import Path
 from types import TracebackType
@@ -66,9 +66,9 @@ def _quick_backoff(retries: Any, *, start_ms: int, max_ms: int) -> None:
     policy["max_timeout"] = max_ms
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: Any, overrides: Mapping[str, Any]) -> Any:
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(base.get(key), MutableMapping):
             _merge(base[key], value)
         else:
             base[key] = value

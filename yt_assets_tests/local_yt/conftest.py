@@ -12,6 +12,7 @@ directory, and tests of local-only behaviour (faults, SIGKILL, restart) skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -91,10 +92,8 @@ def yt_env(yt_server: LocalYT | None) -> Iterator[YtEnv]:
         yield env
     finally:
         if yt_server is None or yt_server.pid is not None:
-            try:
+            with contextlib.suppress(yt.YtError):
                 client.remove(directory, recursive=True, force=True)
-            except yt.YtError:
-                pass
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Static tables through the real ``yt.wrapper`` client: schemas, formats, ranges, parallel write."""
+"""Static tables through the real ``yt.wrapper`` client: schemas, formats, ranges, parallelism."""
 
 from __future__ import annotations
 
