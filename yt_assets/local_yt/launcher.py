@@ -96,12 +96,20 @@ def server_command(
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not; our own exited child is reaped here)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        reaped, _status = os.waitpid(pid, os.WNOHANG)
+        if reaped == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
     return True
 
 
