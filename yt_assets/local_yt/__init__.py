@@ -35,8 +35,9 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 - Formats: ``yson`` (binary/text/pretty), ``json`` (``encode_utf8``, text/pretty) and ``dsv`` only;
   ``skiff``, ``arrow``, ``protobuf``, ``schemaful_dsv``, ``yamr`` fail with an error naming them.
   JSON carries no types: a uint64 read back through JSON is an int64 unless the schema says so.
-- ``read_table`` control attributes: ``enable_row_index``/``enable_range_index`` emit one control
-  row at the start of the read (single-range reads); per-range control rows are not produced.
+- ``read_table`` control attributes: only ``enable_row_index``/``enable_range_index`` (a control
+  row at the start of each range, as the client's read retries need); ``enable_key_switch``,
+  ``enable_tablet_index`` and per-row indexes are not produced.
 - ``execute_batch`` runs its subrequests one after another (``concurrency`` is ignored).
 - Request compression: ``gzip``/``deflate`` (zlib or gzip framing), ``identity``; ``br`` only when
   the ``brotli`` module is importable; ``z-lz4`` is refused. Responses are never compressed.

@@ -25,6 +25,7 @@ import yt.yson as yson
 
 from .exceptions import GenericError, NoSuchCommand, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
+from .ypath import RichPath, parse_rich_path
 
 NULL_TRANSACTION_ID = "0-0-0-0"
 
@@ -191,17 +192,6 @@ def _v4_value(request: CommandRequest, value: Any) -> StructuredResult:
     if request.flag("return_only_value"):
         return StructuredResult(value)
     return StructuredResult({"value": value})
-
-
-def _rows_with_control_attributes(
-    request: CommandRequest, start_row_index: int, rows: Iterable[Any]
-) -> Iterator[Any]:
-    control = request.param("control_attributes") or {}
-    if _as_bool(control.get("enable_range_index")):
-        yield make_control_row(range_index=0)
-    if _as_bool(control.get("enable_row_index")):
-        yield make_control_row(row_index=start_row_index)
-    yield from rows
 
 
 def _as_bool(value: Any) -> bool:
@@ -372,13 +362,29 @@ def _write_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 
 def _read_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     parse_format(r.required("output_format"))  # fail early on an unsupported format
-    start_row_index, rows = d.cluster.read_table(
-        r.required("path"), transaction_id=r.transaction_id
-    )
-    return TabularResult(
-        rows=_rows_with_control_attributes(r, start_row_index, rows),
-        response_parameters={"start_row_index": start_row_index},
-    )
+    control = r.param("control_attributes") or {}
+    with_range_index = _as_bool(control.get("enable_range_index"))
+    with_row_index = _as_bool(control.get("enable_row_index"))
+    path = r.required("path")
+    rich = parse_rich_path(path)
+    if (with_range_index or with_row_index) and len(rich.ranges) > 1:
+        # One read per range, so each range starts with its own control rows.
+        segments = [
+            RichPath(rich.path, {**rich.attributes, "ranges": [range_]}) for range_ in rich.ranges
+        ]
+    else:
+        segments = [path]
+    reads = [d.cluster.read_table(segment, transaction_id=r.transaction_id) for segment in segments]
+
+    def rows() -> Iterator[Any]:
+        for range_index, (start_row_index, segment_rows) in enumerate(reads):
+            if with_range_index:
+                yield make_control_row(range_index=range_index)
+            if with_row_index:
+                yield make_control_row(row_index=start_row_index)
+            yield from segment_rows
+
+    return TabularResult(rows=rows(), response_parameters={"start_row_index": reads[0][0]})
 
 
 # -------------------------------------------------------------------------------- files

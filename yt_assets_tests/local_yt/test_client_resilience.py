@@ -203,3 +203,17 @@ def test_client_errors_are_yt_errors_after_server_death(local_yt: LocalYT) -> No
     local_yt.kill()
     with pytest.raises((yt.YtError, OSError)):
         client.exists("//tmp")
+
+
+def test_multi_range_read_resumes_after_dropped_connections(local_yt: LocalYT) -> None:
+    client = local_yt.client()
+    table = "//tmp/ranges"
+    client.write_table(table, ({"n": n, "pad": "z" * 100} for n in range(30_000)))
+    ranges = [
+        {"lower_limit": {"row_index": 100}, "upper_limit": {"row_index": 5_000}},
+        {"lower_limit": {"row_index": 20_000}, "upper_limit": {"row_index": 29_000}},
+    ]
+    local_yt.set_faults([{"command": "read_table", "mode": "drop_after", "count": 4}])
+    numbers = [row["n"] for row in client.read_table(yt.TablePath(table, ranges=ranges))]
+    assert numbers == list(range(100, 5_000)) + list(range(20_000, 29_000))
+    assert local_yt.get_faults()[0]["hits"] == 4
