@@ -53,7 +53,9 @@ def current_rss_mb(pid: int) -> float:
 
 def run_once(client: yt.YtClient, pid: int, rows: int, schema: TableSchema) -> dict[str, float]:
     path = f"//tmp/bench/table_{rows}"
-    client.create("table", path, recursive=True, force=True, attributes={"schema": schema.to_yson_type()})
+    client.create(
+        "table", path, recursive=True, force=True, attributes={"schema": schema.to_yson_type()}
+    )
     started = time.perf_counter()
     client.write_table(yt.TablePath(path, append=True), listing_rows(rows))
     write_seconds = time.perf_counter() - started
@@ -78,8 +80,10 @@ def main() -> None:
     parser.add_argument("--small-rows", type=int, default=100_000)
     args = parser.parse_args()
     schema = yt_schema(LISTING_COLUMNS)
-    print(f"# local YT tables benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-          f"python {platform.python_version()}")
+    print(
+        f"# local YT tables benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+        f"python {platform.python_version()}"
+    )
     for rows in (args.small_rows, args.rows):
         # A fresh server per size, so each peak RSS belongs to one size only.
         with tempfile.TemporaryDirectory() as root, LocalYT(root=Path(root)) as local_yt:

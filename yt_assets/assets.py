@@ -7,9 +7,8 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
-
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import yt.wrapper as yt
@@ -41,7 +40,9 @@ ROWS = dg.DagsterType(
 )
 
 
-def config_with_defaults(config_class: type[dg.Config], name: str, **defaults: Any) -> type[dg.Config]:
+def config_with_defaults(
+    config_class: type[dg.Config], name: str, **defaults: Any
+) -> type[dg.Config]:
     """A subclass of ``config_class`` whose fields default to ``defaults`` (shown in the launchpad)."""
     fields = config_class.model_fields
     unknown = sorted(set(defaults) - set(fields))
@@ -100,27 +101,37 @@ def build_s3_listing_asset(
         config: config_class,  # type: ignore[valid-type]
         s3: S3Resource,
     ) -> dg.Output[Iterator[dict[str, Any]]]:
-        listed_prefix = (
-            partition_prefix(config.prefix, context.partition_key)
-            if context.has_partition_key
-            else config.prefix
-        )
-        context.log.info(
-            f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
-            f"max_files={config.max_files!r})"
-        )
-        objects = iter_s3_objects(
-            s3.get_client(),
-            config.bucket,
-            listed_prefix,
-            extension=config.extension,
-            max_files=config.max_files,
-            logger=context.log,
-        )
-        # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
-        return dg.Output((listing_row(config.bucket, obj) for obj in objects))
+        return _list_into_rows(context, cast(S3ListingConfig, config), s3, partition_prefix)
 
     return _listing
+
+
+def _list_into_rows(
+    context: dg.AssetExecutionContext,
+    config: S3ListingConfig,
+    s3: S3Resource,
+    partition_prefix: Callable[[str, str], str],
+) -> dg.Output[Iterator[dict[str, Any]]]:
+    """The listing asset's body: the rows of the listed objects, streamed to the IO manager."""
+    listed_prefix = (
+        partition_prefix(config.prefix, context.partition_key)
+        if context.has_partition_key
+        else config.prefix
+    )
+    context.log.info(
+        f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
+        f"max_files={config.max_files!r})"
+    )
+    objects = iter_s3_objects(
+        s3.get_client(),
+        config.bucket,
+        listed_prefix,
+        extension=config.extension,
+        max_files=config.max_files,
+        logger=context.log,
+    )
+    # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
+    return dg.Output(listing_row(config.bucket, obj) for obj in objects)
 
 
 def build_s3_processing_asset(
@@ -177,58 +188,92 @@ def build_s3_processing_asset(
         s3: S3Resource,
         yt_cluster: YTResource,
     ) -> WrittenTable:
-        mapper = S3ObjectMapper(
-            endpoint_url=s3.endpoint_url,
-            region_name=s3.region_name,
-            on_error=config.on_error,
-            downloads_in_flight=config.downloads_in_flight,
+        return _run_processing_map(
+            context,
+            cast(S3ProcessingConfig, config),
+            listing_table,
+            s3,
+            yt_cluster,
             processor=processor,
-            output_columns=output_names,
+            output_names=output_names,
+            output_schema=output_schema,
         )
-        settings = MapSettings(
-            job_count=config.job_count,
-            max_failed_job_count=config.max_failed_job_count,
-            memory_limit_mb=config.memory_limit_mb,
-            docker_image=config.docker_image,
-            pool=config.pool,
-            title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run_id[:8]})",
-        )
-        destination = _scratch_table(yt_cluster, context)
-        with yt_cluster.get_client() as client:
-            operation = start_map(
-                client,
-                mapper,
-                listing_table.path,
-                destination,
-                output_schema,
-                settings,
-                secure_vault=_download_keys(s3),
-            )
-            context.log.info(f"YT operation {operation.id} started: {operation.url}")
-            context.add_output_metadata(
-                {"yt_operation_id": operation.id, "yt_operation_url": dg.MetadataValue.url(operation.url)}
-                if operation.url
-                else {"yt_operation_id": operation.id}
-            )
-            try:
-                wait_or_abort(operation)
-            except yt.YtOperationFailedError as error:
-                excerpt = stderr_excerpt(error)
-                raise dg.Failure(
-                    description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
-                    f"Job stderr (excerpt):\n{excerpt}",
-                    metadata={"yt_operation_id": operation.id, "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```")},
-                ) from None
-        return WrittenTable(path=destination)
 
     return _processed
+
+
+def _run_processing_map(
+    context: dg.AssetExecutionContext,
+    config: S3ProcessingConfig,
+    listing_table: YTTable,
+    s3: S3Resource,
+    yt_cluster: YTResource,
+    *,
+    processor: Callable[..., dict[str, Any]],
+    output_names: tuple[str, ...],
+    output_schema: Any,
+) -> WrittenTable:
+    """The processing asset's body: a YT map over the listing, waited for (aborted if the run is
+    terminated), its output handed to the IO manager to move into place."""
+    mapper = S3ObjectMapper(
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region_name,
+        on_error=config.on_error,
+        downloads_in_flight=config.downloads_in_flight,
+        processor=processor,
+        output_columns=output_names,
+    )
+    settings = MapSettings(
+        job_count=config.job_count,
+        max_failed_job_count=config.max_failed_job_count,
+        memory_limit_mb=config.memory_limit_mb,
+        docker_image=config.docker_image,
+        pool=config.pool,
+        title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run_id[:8]})",
+    )
+    destination = _scratch_table(yt_cluster, context)
+    with yt_cluster.get_client() as client:
+        operation = start_map(
+            client,
+            mapper,
+            listing_table.path,
+            destination,
+            output_schema,
+            settings,
+            secure_vault=_download_keys(s3),
+        )
+        context.log.info(f"YT operation {operation.id} started: {operation.url}")
+        context.add_output_metadata(
+            {
+                "yt_operation_id": operation.id,
+                "yt_operation_url": dg.MetadataValue.url(operation.url),
+            }
+            if operation.url
+            else {"yt_operation_id": operation.id}
+        )
+        try:
+            wait_or_abort(operation)
+        except yt.YtOperationFailedError as error:
+            excerpt = stderr_excerpt(error)
+            raise dg.Failure(
+                description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
+                f"Job stderr (excerpt):\n{excerpt}",
+                metadata={
+                    "yt_operation_id": operation.id,
+                    "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```"),
+                },
+            ) from None
+    return WrittenTable(path=destination)
 
 
 def _download_keys(s3: S3Resource) -> dict[str, str]:
     access_variable, secret_variable = S3_KEY_VARS["download"]
     missing = [
         variable
-        for variable, value in ((access_variable, s3.aws_access_key_id), (secret_variable, s3.aws_secret_access_key))
+        for variable, value in (
+            (access_variable, s3.aws_access_key_id),
+            (secret_variable, s3.aws_secret_access_key),
+        )
         if not value
     ]
     if missing:

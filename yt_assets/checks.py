@@ -5,10 +5,8 @@ Usage::
     checks = build_processing_checks(processed, listing, max_error_share=0.05)
 """
 
-
-from collections.abc import Sequence
-
 import warnings
+from collections.abc import Sequence
 
 import dagster as dg
 

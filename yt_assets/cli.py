@@ -1,22 +1,92 @@
-"""The ``yt-assets`` command: ``yt-assets local-yt serve``, ``yt-assets demo``, ``yt-assets dev``."""
+"""The ``yt-assets`` command: ``yt-assets local-yt serve``, ``yt-assets demo``, ``yt-assets dev``.
+
+- ``demo``: start the demo stack (local S3 seeded with a demo bucket, local YT), materialise every
+  asset (and a few partitions) into ``.dagster_home``, print each table, stop the stack.
+- ``dev``: start the demo stack and ``dagster dev`` on 127.0.0.1; Ctrl-C stops everything.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+from pathlib import Path
+from types import FrameType
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so that every process started is stopped on the way out."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="yt-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "local-yt", help="the embedded local YT (run 'yt-assets local-yt serve -h')"
+    )
+    for name, help_text in (
+        ("demo", "materialise every asset on the embedded demo stack and print the tables"),
+        ("dev", "run the Dagster UI (dagster dev) on 127.0.0.1 against the embedded demo stack"),
+    ):
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        command.add_argument(
+            "--dir",
+            type=Path,
+            default=Path.cwd(),
+            help="where the demo keeps its state (.yt_assets_demo/, .dagster_home/); default: "
+            "the current directory",
+        )
+        command.add_argument(
+            "--s3",
+            choices=("seaweedfs", "moto"),
+            default=None,
+            help="local S3 server (default: SeaweedFS when installed, else moto)",
+        )
+        if name == "dev":
+            command.add_argument(
+                "-p", "--port", type=int, default=None, help="UI port (default: 3000 if free)"
+            )
+    return parser
+
+
+def _run_stack_command(args: argparse.Namespace) -> int:
+    from yt_assets.demo.local_s3 import LocalS3Error
+    from yt_assets.demo.stack import DemoHome, DemoStack, DemoStackError
+
+    _interrupt_on_sigterm()
+    home = DemoHome(args.dir)
+    try:
+        with DemoStack(home, backend=args.s3, report=lambda line: print(line, flush=True)) as stack:
+            if args.command == "demo":
+                from yt_assets.demo.run import run_demo
+
+                return run_demo(stack)
+            from yt_assets.demo.dev import run_dev
+
+            return run_dev(stack, port=args.port)
+    except KeyboardInterrupt:
+        print("Interrupted: stopped the demo stack.", file=sys.stderr)
+        return 130
+    except (DemoStackError, LocalS3Error) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="yt-assets", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("local-yt", help="the embedded local YT (run 'yt-assets local-yt serve -h')")
     if args[:1] == ["local-yt"]:
         from yt_assets.local_yt.__main__ import main as local_yt_main
 
         return local_yt_main(args[1:])
-    parser.parse_args(args)
-    return 2
+    parsed = _parser().parse_args(args)
+    return _run_stack_command(parsed)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,9 @@ class S3ListingConfig(dg.Config):
     @classmethod
     def _max_files_not_negative(cls, value: int | None) -> int | None:
         if value is not None and value < 0:
-            raise ValueError(f"max_files={value} is invalid: it must be >= 0 (or unset for no limit)")
+            raise ValueError(
+                f"max_files={value} is invalid: it must be >= 0 (or unset for no limit)"
+            )
         return value
 
     @field_validator("extension")
@@ -73,7 +75,9 @@ class S3ListingConfig(dg.Config):
         if value is None or value == "":
             return None
         if "/" in value or value.strip(".") == "":
-            raise ValueError(f"extension {value!r} is invalid: give a suffix such as '.json' or 'json'")
+            raise ValueError(
+                f"extension {value!r} is invalid: give a suffix such as '.json' or 'json'"
+            )
         return value
 
 
@@ -89,11 +93,14 @@ class S3ProcessingConfig(dg.Config):
         default=None, ge=1, description="Number of map jobs (unset: chosen by YT from data size)."
     )
     max_failed_job_count: int = Field(
-        default=3, ge=0, description="Failed jobs tolerated (each retried) before the operation fails."
+        default=3,
+        ge=0,
+        description="Failed jobs tolerated (each retried) before the operation fails.",
     )
     memory_limit_mb: int = Field(default=1024, ge=64, description="Memory limit of each job.")
     docker_image: str | None = Field(
-        default=None, description="Docker image of the jobs (must hold Python, boto3 and yt-wrapper)."
+        default=None,
+        description="Docker image of the jobs (must hold Python, boto3 and yt-wrapper).",
     )
     pool: str | None = Field(default=None, description="YT scheduler pool.")
     downloads_in_flight: int = Field(

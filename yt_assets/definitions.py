@@ -49,9 +49,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     prefix_processed = build_s3_processing_asset(
         "s3_prefix_processed", listing=prefix_listing, partitions_def=s3_prefix_partitions
     )
-    prefix_job = dg.define_asset_job(
-        "s3_prefix_job", selection=[prefix_listing, prefix_processed]
-    )
+    prefix_job = dg.define_asset_job("s3_prefix_job", selection=[prefix_listing, prefix_processed])
     # The sensor needs a bucket to watch: it exists when S3_BUCKET is set.
     sensors = []
     if bucket:

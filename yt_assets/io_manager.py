@@ -4,7 +4,6 @@ The Dagster half only: paths come from :mod:`yt_assets.table_paths`, the atomic 
 table descriptions from :mod:`yt_assets.yt_tables`.
 """
 
-
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -67,33 +66,35 @@ def columns_from_dagster_schema(schema: dg.TableSchema) -> list[ColumnSpec]:
 class YTTableIOManager(dg.ConfigurableIOManager):
     """Stores asset outputs as YT static tables and loads them for downstream assets.
 
-    Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
-    ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
-    is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
-    several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
+        Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
+        ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
+        is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
+        several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
 
-    Example::
+        Example::
 
-        import dagster as dg
-import yt.type_info as ti
-import yt.yson as yson
-        from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
-        from yt_assets.resources import YTResource
-        from yt_assets.yt_tables import ColumnSpec
+            import dagster as dg
+    import yt.type_info as ti
+    import yt.yson as yson
+            from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
+            from yt_assets.resources import YTResource
+            from yt_assets.yt_tables import ColumnSpec
 
-        @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
-        def words():
-            return ({"word": w} for w in ["a", "b"])
+            @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
+            def words():
+                return ({"word": w} for w in ["a", "b"])
 
-        yt_cluster = YTResource()
-        defs = dg.Definitions(
-            assets=[words],
-            resources={"yt_cluster": yt_cluster, "io_manager": YTTableIOManager(yt_cluster=yt_cluster)},
-        )
+            yt_cluster = YTResource()
+            defs = dg.Definitions(
+                assets=[words],
+                resources={"yt_cluster": yt_cluster, "io_manager": YTTableIOManager(yt_cluster=yt_cluster)},
+            )
     """
 
     yt_cluster: dg.ResourceDependency[YTResource]
-    root: str = Field(default=DEFAULT_ROOT, description="Cypress directory holding the asset tables.")
+    root: str = Field(
+        default=DEFAULT_ROOT, description="Cypress directory holding the asset tables."
+    )
 
     def table_path(
         self,
@@ -166,7 +167,9 @@ import yt.yson as yson
     # -- inputs --------------------------------------------------------------------------------
 
     def load_input(self, context: dg.InputContext) -> Any:
-        upstream_metadata = context.upstream_output.definition_metadata if context.upstream_output else {}
+        upstream_metadata = (
+            context.upstream_output.definition_metadata if context.upstream_output else {}
+        )
         paths = self._input_paths(context, upstream_metadata)
         if context.dagster_type.typing_type is YTTableRows:
             return YTTableRows(paths, self._iter_rows)
@@ -174,14 +177,17 @@ import yt.yson as yson
             self._check_exist(client, paths, context)
             tables = [describe_table(client, path, preview_rows=0) for path in paths]
         if context.has_asset_partitions and len(tables) != 1:
-            return {key: table for key, table in zip(context.asset_partition_keys, tables, strict=True)}
+            return {
+                key: table for key, table in zip(context.asset_partition_keys, tables, strict=True)
+            }
         return tables[0]
 
     def _input_paths(self, context: dg.InputContext, metadata: Mapping[str, Any]) -> list[str]:
         if not context.has_asset_partitions:
             return [self.table_path(context.asset_key, metadata)]
         return [
-            self.table_path(context.asset_key, metadata, key) for key in context.asset_partition_keys
+            self.table_path(context.asset_key, metadata, key)
+            for key in context.asset_partition_keys
         ]
 
     def _check_exist(self, client: Any, paths: Sequence[str], context: dg.InputContext) -> None:

@@ -9,7 +9,6 @@ The S3 side reuses dagster-aws's ``S3Resource`` unchanged; :func:`build_s3_resou
 the Dagster UI shows their names, never their values.
 """
 
-
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -64,7 +63,9 @@ class YTResource(dg.ConfigurableResource):
         description="YT HTTP proxy (e.g. 'hahn' or 'https://yt.example.com'). Unset or 'local': the "
         "embedded local YT under local_root, started on demand and shared by the runs of that root.",
     )
-    token: str | None = Field(default=None, description="YT OAuth token (pass as EnvVar('YT_TOKEN')).")
+    token: str | None = Field(
+        default=None, description="YT OAuth token (pass as EnvVar('YT_TOKEN'))."
+    )
     local_root: str = Field(
         default=DEFAULT_LOCAL_ROOT, description="State directory of the embedded local YT."
     )

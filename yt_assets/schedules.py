@@ -8,6 +8,8 @@ Usage::
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 
@@ -18,8 +20,9 @@ def build_daily_schedule(
     minute_of_hour: int = 0,
     name: str | None = None,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.STOPPED,
-) -> dg.ScheduleDefinition:
+) -> Any:
     """A schedule that materialises, at ``hour_of_day`` each day, the previous day's partition."""
+    # Returns Dagster's (non-public) unresolved partitioned schedule, resolved by Definitions.
     if not 0 <= hour_of_day <= 23:
         raise ValueError(f"hour_of_day={hour_of_day} must lie between 0 and 23")
     if not 0 <= minute_of_hour <= 59:

@@ -23,7 +23,9 @@ LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
 )
 
 PROCESSING_COLUMNS: tuple[ColumnSpec, ...] = tuple(
-    ColumnSpec(c["name"], c["type"], required=bool(c.get("required")), description=c.get("description", ""))
+    ColumnSpec(
+        c["name"], c["type"], required=bool(c.get("required")), description=c.get("description", "")
+    )
     for c in PROCESSED_COLUMNS
 )
 

@@ -26,7 +26,9 @@ def validate_root(root: str) -> str:
     """``root`` without a trailing slash; raises naming the rule when it is not an absolute YPath."""
     stripped = root.rstrip("/")
     if not _ABSOLUTE_PATH.match(stripped):
-        raise ValueError(f"YT root {root!r} must be an absolute Cypress path such as //home/project")
+        raise ValueError(
+            f"YT root {root!r} must be an absolute Cypress path such as //home/project"
+        )
     return stripped
 
 

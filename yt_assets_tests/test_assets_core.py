@@ -93,7 +93,9 @@ def test_listing_then_processing_records_every_object(
     assert result.success
 
     listing_rows = list(yt_client.read_table(f"{ROOT}/core_listing"))
-    expected_keys = sorted(k for k in SAMPLE_OBJECTS if k.startswith("data/") and not k.endswith("/"))
+    expected_keys = sorted(
+        k for k in SAMPLE_OBJECTS if k.startswith("data/") and not k.endswith("/")
+    )
     assert [row["path"] for row in listing_rows] == expected_keys
     assert all(row["bucket"] == s3_bucket for row in listing_rows)
     assert {row["path"]: row["size"] for row in listing_rows} == {
@@ -119,13 +121,19 @@ def test_listing_then_processing_records_every_object(
     # Standard metadata on both materialisations.
     materializations = {
         m.asset_key.path[-1]: m.metadata
-        for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+        for m in (
+            e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+        )
     }
     listing_meta = materializations["core_listing"]
     assert listing_meta["dagster/table_name"].value == f"{ROOT}/core_listing"
     assert listing_meta["dagster/row_count"].value == len(expected_keys)
     assert [c.name for c in listing_meta[SCHEMA_METADATA_KEY].value.columns] == [
-        "bucket", "path", "size", "etag", "last_modified"
+        "bucket",
+        "path",
+        "size",
+        "etag",
+        "last_modified",
     ]
     assert "| bucket | path |" in listing_meta["preview"].value
     processed_meta = materializations["core_processed"]
@@ -165,7 +173,13 @@ def test_emptied_prefix_gives_an_empty_table_with_its_schema(
     assert dg.materialize([listing], resources=resources, run_config=config).success
     assert list(yt_client.read_table(f"{ROOT}/emptied_listing")) == []
     schema = yt_client.get(f"{ROOT}/emptied_listing/@schema")
-    assert [column["name"] for column in schema] == ["bucket", "path", "size", "etag", "last_modified"]
+    assert [column["name"] for column in schema] == [
+        "bucket",
+        "path",
+        "size",
+        "etag",
+        "last_modified",
+    ]
 
 
 def test_failure_in_the_middle_of_a_write_keeps_the_previous_table(
@@ -175,7 +189,9 @@ def test_failure_in_the_middle_of_a_write_keeps_the_previous_table(
 
     @dg.asset(
         name="fragile",
-        metadata={SCHEMA_METADATA_KEY: dagster_table_schema([ColumnSpec("n", "int64", required=True)])},
+        metadata={
+            SCHEMA_METADATA_KEY: dagster_table_schema([ColumnSpec("n", "int64", required=True)])
+        },
         dagster_type=dg.Any,
     )
     def fragile() -> dg.Output[Iterator[dict[str, int]]]:
@@ -205,7 +221,9 @@ def test_listing_error_names_the_bucket_and_keeps_the_previous_table(
     listing = build_s3_listing_asset("missing_bucket_listing")
     resources = make_resources(local_yt, s3_server)
     assert dg.materialize(
-        [listing], resources=resources, run_config=listing_config("missing_bucket_listing", s3_bucket)
+        [listing],
+        resources=resources,
+        run_config=listing_config("missing_bucket_listing", s3_bucket),
     ).success
     result = dg.materialize(
         [listing],
@@ -239,7 +257,9 @@ def test_on_error_fail_fails_the_run_with_the_job_stderr(
     )
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data
-    text = str(failure.user_failure_data.description if failure.user_failure_data else failure.error)
+    text = str(
+        failure.user_failure_data.description if failure.user_failure_data else failure.error
+    )
     assert "failed" in text
     assert "f/vanishing.txt" in text  # the job's stderr names the object it could not read
     assert "NoSuchKey" in text or "404" in text
@@ -293,12 +313,17 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
         assert secret not in text
 
     [row] = list(yt_client.read_table(f"{ROOT}/secret_processed"))
-    assert row["vault_names"] == "YT_SECURE_VAULT,YT_SECURE_VAULT_S3_ACCESS_KEY,YT_SECURE_VAULT_S3_SECRET_KEY"
+    assert (
+        row["vault_names"]
+        == "YT_SECURE_VAULT,YT_SECURE_VAULT_S3_ACCESS_KEY,YT_SECURE_VAULT_S3_SECRET_KEY"
+    )
     assert row["upload_key_seen"] is False
 
     operation_id = next(
         m.metadata["yt_operation_id"].value
-        for m in (e.event_specific_data.materialization for e in result.get_asset_materialization_events())
+        for m in (
+            e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+        )
         if "yt_operation_id" in m.metadata
     )
     spec = yt_client.get_operation(operation_id)["spec"]
@@ -311,10 +336,18 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
 
 
 def test_missing_setting_names_the_variable(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, tmp_path: Path,
+    local_yt: LocalYT,
+    s3_server: S3TestServer,
+    s3_bucket: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("S3_DOWNLOAD_ACCESS_KEY", "S3_DOWNLOAD_SECRET_KEY", "S3_UPLOAD_ACCESS_KEY", "S3_UPLOAD_SECRET_KEY"):
+    for name in (
+        "S3_DOWNLOAD_ACCESS_KEY",
+        "S3_DOWNLOAD_SECRET_KEY",
+        "S3_UPLOAD_ACCESS_KEY",
+        "S3_UPLOAD_SECRET_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("S3_ENDPOINT", s3_server.endpoint_url)
     monkeypatch.setenv("S3_DOWNLOAD_ACCESS_KEY", s3_server.access_key)
@@ -323,7 +356,9 @@ def test_missing_setting_names_the_variable(
     resources["io_manager"] = YTTableIOManager(yt_cluster=resources["yt_cluster"], root=ROOT)
     listing = build_s3_listing_asset("unset_listing")
     with pytest.raises(Exception, match="S3_DOWNLOAD_SECRET_KEY") as raised:
-        dg.materialize([listing], resources=resources, run_config=listing_config("unset_listing", s3_bucket))
+        dg.materialize(
+            [listing], resources=resources, run_config=listing_config("unset_listing", s3_bucket)
+        )
     assert s3_server.access_key not in str(raised.value)
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yt.wrapper as yt
 
 from yt_assets.local_yt import LocalYT
 from yt_assets_tests.conftest import S3TestServer

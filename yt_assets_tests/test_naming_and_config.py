@@ -1,6 +1,5 @@
 """Pure logic: table paths, partition-key escaping, config validation, row shaping."""
 
-
 from datetime import UTC, datetime, timedelta, timezone
 
 import dagster as dg

@@ -48,7 +48,10 @@ def test_partitions_are_separate_tables_replaced_one_at_a_time(
         instance.add_dynamic_partitions("prefixes_a", [a, b])
         for key in (a, b):
             assert dg.materialize(
-                [listing], resources=resources(local_yt, s3_server), partition_key=key, instance=instance
+                [listing],
+                resources=resources(local_yt, s3_server),
+                partition_key=key,
+                instance=instance,
             ).success
         a_path = f"{ROOT}/prefix_listing/{escape_node_name(a)}"
         b_path = f"{ROOT}/prefix_listing/{escape_node_name(b)}"
@@ -79,7 +82,9 @@ def test_downstream_partitions_and_unpartitioned_readers(
     local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     partitions = dg.DynamicPartitionsDefinition(name="prefixes_b")
-    listing = build_s3_listing_asset("prefix_listing_b", bucket=s3_bucket, partitions_def=partitions)
+    listing = build_s3_listing_asset(
+        "prefix_listing_b", bucket=s3_bucket, partitions_def=partitions
+    )
     processed = build_s3_processing_asset(
         "prefix_processed_b", listing=listing, partitions_def=partitions
     )
@@ -98,8 +103,12 @@ def test_downstream_partitions_and_unpartitioned_readers(
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("prefixes_b", keys)
         for key in keys:
-            assert dg.materialize([listing, processed], resources=res, partition_key=key, instance=instance).success
-        processed_rows = list(yt_client.read_table(f"{ROOT}/prefix_processed_b/{escape_node_name('x/2/')}"))
+            assert dg.materialize(
+                [listing, processed], resources=res, partition_key=key, instance=instance
+            ).success
+        processed_rows = list(
+            yt_client.read_table(f"{ROOT}/prefix_processed_b/{escape_node_name('x/2/')}")
+        )
         assert sorted(r["path"] for r in processed_rows) == ["x/2/a", "x/2/b"]
 
         result = dg.materialize(
@@ -117,8 +126,12 @@ def test_missing_upstream_partition_is_a_clear_error(
     local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
     partitions = dg.DynamicPartitionsDefinition(name="prefixes_c")
-    listing = build_s3_listing_asset("prefix_listing_c", bucket=s3_bucket, partitions_def=partitions)
-    processed = build_s3_processing_asset("prefix_processed_c", listing=listing, partitions_def=partitions)
+    listing = build_s3_listing_asset(
+        "prefix_listing_c", bucket=s3_bucket, partitions_def=partitions
+    )
+    processed = build_s3_processing_asset(
+        "prefix_processed_c", listing=listing, partitions_def=partitions
+    )
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("prefixes_c", ["never/"])
         result = dg.materialize(
@@ -145,9 +158,13 @@ def test_daily_partition_lists_its_dated_prefix(
         prefix_for_partition=prefix_for_day,
     )
     put_objects(
-        s3_server, s3_bucket, {"logs/2026/11/26/a": b"a", "logs/2026/11/27/b": b"b", "logs/2026/11/27/c": b"c"}
+        s3_server,
+        s3_bucket,
+        {"logs/2026/11/26/a": b"a", "logs/2026/11/27/b": b"b", "logs/2026/11/27/c": b"c"},
     )
-    assert dg.materialize([listing], resources=resources(local_yt, s3_server), partition_key="2026-11-27").success
+    assert dg.materialize(
+        [listing], resources=resources(local_yt, s3_server), partition_key="2026-11-27"
+    ).success
     rows = list(yt_client.read_table(f"{ROOT}/daily_listing/2026-11-27"))
     assert [r["path"] for r in rows] == ["logs/2026/11/27/b", "logs/2026/11/27/c"]
 
@@ -172,7 +189,9 @@ def test_schedule_requests_the_previous_day() -> None:
         build_daily_schedule(job, hour_of_day=24)
 
 
-def _rows_asset(name: str, partitions: dg.PartitionsDefinition, rows_by_key: dict[str, list[dict]]) -> dg.AssetsDefinition:
+def _rows_asset(
+    name: str, partitions: dg.PartitionsDefinition, rows_by_key: dict[str, list[dict]]
+) -> dg.AssetsDefinition:
     columns = [
         ColumnSpec("bucket", "string", required=True),
         ColumnSpec("path", "string", required=True),
