@@ -444,7 +444,11 @@ class DsvFormat:
 
 # ------------------------------------------------------------------------------------ factory
 
-_ROW_FORMATS = {"yson": YsonFormat, "json": JsonFormat, "dsv": DsvFormat}
+_ROW_FORMATS: dict[str, type[YsonFormat | JsonFormat | DsvFormat]] = {
+    "yson": YsonFormat,
+    "json": JsonFormat,
+    "dsv": DsvFormat,
+}
 
 
 def parse_format(spec: Any) -> YsonFormat | JsonFormat | DsvFormat:

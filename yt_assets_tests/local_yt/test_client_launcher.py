@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yt.wrapper as yt
 
 from yt_assets.local_yt import LocalYT, ensure_local_yt, running_server, stop_local_yt
+from yt_assets.local_yt.faults import FAULTS_ENV_VAR
 from yt_assets.local_yt.launcher import default_client_config
 
 from .conftest import LOCAL_ONLY_REASON, REAL_PROXY
@@ -38,11 +40,14 @@ def _peak_rss_kib(pid: int) -> int:
 
 
 def test_serve_cli_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """Also: fault rules from ``YT_LOCAL_FAULTS``, visible on the control endpoint."""
+    faults = [{"command": "list", "mode": "503", "count": 1}]
     server = subprocess.Popen(
         [sys.executable, "-m", "yt_assets.local_yt", "serve", "--root", str(tmp_path / "yt")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, FAULTS_ENV_VAR: json.dumps(faults)},
     )
     try:
         assert server.stdout is not None
@@ -50,7 +55,9 @@ def test_serve_cli_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
         proxy_url = first_line.strip().rsplit(" ", 1)[-1]
         assert proxy_url.startswith("http://127.0.0.1:"), first_line
         client = yt.YtClient(proxy=proxy_url, config=default_client_config(proxy_url))
-        assert "tmp" in client.list("/")
+        assert "tmp" in client.list("/")  # retried through the injected 503
+        with urllib.request.urlopen(f"{proxy_url}/_local/faults", timeout=10) as response:
+            assert json.loads(response.read())[0]["hits"] == 1
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)

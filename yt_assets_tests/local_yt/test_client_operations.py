@@ -50,3 +50,24 @@ def test_async_operation_abort(yt_env: YtEnv) -> None:
     operation.abort()
     assert operation.get_state() == "aborted"
     assert operation.url is not None
+
+
+def test_vanilla_operation(yt_env: YtEnv) -> None:
+    client = yt_env.client
+    spec = (
+        yt.VanillaSpecBuilder().begin_task("hello").command("echo hi >&2").job_count(2).end_task()
+    )
+    operation = client.run_operation(spec)
+    assert operation.get_state() == "completed"
+    jobs = client.list_jobs(operation.id)["jobs"]
+    assert len(jobs) == 2
+    assert all(client.get_job_stderr(operation.id, job["id"]).read() == b"hi\n" for job in jobs)
+
+
+def test_complete_operation_keeps_finished_jobs(yt_env: YtEnv) -> None:
+    client = yt_env.client
+    source, destination = yt_env.path("complete_in"), yt_env.path("complete_out")
+    client.write_table(source, [{"x": 1}])
+    operation = client.run_map("sleep 600", source, destination, format=yt.JsonFormat(), sync=False)
+    client.complete_operation(operation.id)
+    assert operation.get_state() == "completed"
