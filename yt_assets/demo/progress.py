@@ -1,0 +1,120 @@
+"""A one-line progress bar for the terminal (standard library only), fed by Dagster's log records.
+
+On a terminal the line is redrawn in place (``\\r``); otherwise (a pipe, a CI log) each change of
+the count is printed on its own line.
+
+Usage::
+
+    bar = ProgressBar(total=8, stream=sys.stderr)
+    bar.update(label="s3_listing")
+    bar.advance()
+    bar.finish()
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from typing import Any, TextIO
+
+_COUNTED_EVENTS = frozenset({"ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"})
+_LISTING_PROGRESS_MARK = "keys listed"
+
+
+def render_bar(done: int, total: int, width: int = 24) -> str:
+    """``[#########...............]`` for ``done`` of ``total``.
+
+    >>> render_bar(1, 4, width=8)
+    '[##......]'
+    """
+    filled = width if total <= 0 else min(width, width * done // total)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def render_line(
+    done: int, total: int, elapsed_s: float, label: str, detail: str, width: int
+) -> str:
+    """The progress line, cut to ``width`` characters."""
+    text = f"{render_bar(done, total)} {done}/{total}  {elapsed_s:5.1f}s  {label}"
+    if detail:
+        text += f"  {detail}"
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+class ProgressBar:
+    """Counts done units of work out of ``total``, with a label and a detail (e.g. keys/s)."""
+
+    def __init__(self, total: int, stream: TextIO, *, unit: str = "steps") -> None:
+        self.total = total
+        self.stream = stream
+        self.unit = unit
+        self.done = 0
+        self.label = ""
+        self.detail = ""
+        self.started = time.monotonic()
+        self.interactive = bool(getattr(stream, "isatty", lambda: False)())
+        self._drawn = False
+
+    def update(self, *, label: str | None = None, detail: str | None = None) -> None:
+        if label is not None and label != self.label:
+            self.label, self.detail = label, ""
+        if detail is not None:
+            self.detail = detail
+        if self.interactive:
+            self._draw()
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        self._draw()
+
+    def _draw(self) -> None:
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        line = render_line(
+            self.done, self.total, time.monotonic() - self.started, self.label, self.detail, width
+        )
+        if self.interactive:
+            self.stream.write("\r\x1b[2K" + line)
+            self._drawn = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Erase the line (before printing something else on a terminal)."""
+        if self.interactive and self._drawn:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self._drawn = False
+
+    def finish(self) -> None:
+        if self.interactive and self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+class DagsterProgressHandler(logging.Handler):
+    """A logging handler for a Dagster logger: materialisations and check results advance the
+    bar, step starts set its label, listing progress messages (keys listed, keys/s) its detail;
+    step failures are kept in ``failures``."""
+
+    def __init__(self, bar: ProgressBar) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.bar = bar
+        self.failures: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta: dict[str, Any] = getattr(record, "dagster_meta", None) or {}
+        event = meta.get("dagster_event")
+        event_type = getattr(event, "event_type_value", None)
+        step = meta.get("step_key") or ""
+        message = str(meta.get("orig_message") or record.getMessage())
+        if event_type in _COUNTED_EVENTS:
+            self.bar.advance()
+        elif event_type == "STEP_START":
+            self.bar.update(label=step)
+        elif event_type == "STEP_FAILURE":
+            self.failures.append(f"{step}: {message}")
+        elif event is None and _LISTING_PROGRESS_MARK in message:
+            self.bar.update(detail=message.split(": ", 1)[-1])
