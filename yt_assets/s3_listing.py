@@ -4,14 +4,19 @@ The core is :func:`iter_s3_objects`: a generator over ``ListObjectsV2`` pages th
 than one page (1,000 keys) in memory. :func:`list_s3_files` and :func:`save_s3_paths_to_table` keep
 yt-framework's names and arguments with fixed semantics (see each docstring).
 
-Layout, so that a faster lister can slot in later behind the same API:
+Layout:
 
-- a *page fetcher* (:class:`PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`;
-  :class:`Boto3PageFetcher` is the only one today (a signed-urllib3 fetcher with its own XML
-  parsing, and a fan-out over ``CommonPrefixes``, are planned);
+- a *page fetcher* (:class:`PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`.
+  Two exist: :class:`~yt_assets.s3_fast_listing.FastPageFetcher` (the default: botocore sends
+  the request, signs, resolves the endpoint and retries; we parse the XML, about 8x cheaper than
+  botocore's parser) and :class:`Boto3PageFetcher` (botocore parses, as the boto3 paginator does);
 - :func:`iter_listing_pages` follows continuation tokens and refuses malformed pagination;
+- :func:`yt_assets.s3_fast_listing.iter_fanned_out_pages` lists the key ranges between
+  ``CommonPrefixes`` in parallel (a bounded pool, bounded lookahead) and yields pages in global
+  key order; a prefix without sub-prefixes is listed sequentially;
 - :func:`iter_s3_objects` applies folder-marker skipping, the extension filter, ``max_files`` and
-  progress reporting, whatever fetched the pages.
+  progress reporting, whatever fetched the pages. ``fetcher="boto3"`` (or the environment variable
+  ``YT_ASSETS_S3_LISTING_FETCHER=boto3``) forces the boto3 path, sequential, for comparison.
 
 Extension filter: ``extension`` may be given as ``".json"`` or ``"json"``; a key matches when it
 ends with ``"." + extension``, compared case-insensitively. So ``"json"`` matches ``a.json`` and
@@ -21,16 +26,19 @@ ends with ``"." + extension``, compared case-insensitively. So ``"json"`` matche
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 __all__ = [
+    "DEFAULT_FAN_OUT",
+    "FETCHER_ENV_VARIABLE",
     "LIST_PAGE_SIZE",
     "PATHS_TABLE_SCHEMA",
     "Boto3PageFetcher",
@@ -44,12 +52,21 @@ __all__ = [
     "key_matches_extension",
     "list_s3_files",
     "normalize_extension",
+    "page_from_boto3_response",
     "resolve_s3_client",
     "save_s3_paths_to_table",
 ]
 
 LIST_PAGE_SIZE = 1000
 """Keys per ``ListObjectsV2`` request (the S3 maximum)."""
+
+DEFAULT_FAN_OUT = 8
+"""Key ranges listed at once by the fast path when the prefix has sub-prefixes."""
+
+FETCHER_ENV_VARIABLE = "YT_ASSETS_S3_LISTING_FETCHER"
+"""``fast`` (default) or ``boto3``: the listing path when ``iter_s3_objects`` isn't told."""
+
+FetcherName = Literal["fast", "boto3"]
 
 PATHS_TABLE_SCHEMA: list[dict[str, Any]] = [
     {"name": "bucket", "type": "string", "required": True},
@@ -111,13 +128,26 @@ class ListingPage:
     objects: list[S3Object]
     is_truncated: bool
     next_continuation_token: str | None
+    common_prefixes: tuple[str, ...] = ()
+    """Sub-prefixes, when the request had a delimiter (decoded, in key order)."""
 
 
 class PageFetcher(Protocol):
-    """Fetches one listing page; raises :class:`S3ListingError` on any failure."""
+    """Fetches one listing page; raises :class:`S3ListingError` on any failure.
+
+    ``delimiter`` groups keys into ``common_prefixes``; ``start_after`` starts the listing after
+    that key (ignored by S3 when a continuation token is given).
+    """
 
     def __call__(
-        self, *, bucket: str, prefix: str, continuation_token: str | None, max_keys: int
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        continuation_token: str | None,
+        max_keys: int,
+        delimiter: str | None = None,
+        start_after: str | None = None,
     ) -> ListingPage: ...
 
 
@@ -193,8 +223,48 @@ def _s3_object_from_boto3(entry: dict[str, Any]) -> S3Object:
     )
 
 
+def page_from_boto3_response(response: dict[str, Any]) -> ListingPage:
+    """A :class:`ListingPage` of a ``list_objects_v2`` response parsed by botocore."""
+    return ListingPage(
+        objects=[_s3_object_from_boto3(entry) for entry in response.get("Contents", ())],
+        is_truncated=bool(response.get("IsTruncated", False)),
+        next_continuation_token=response.get("NextContinuationToken") or None,
+        common_prefixes=tuple(entry["Prefix"] for entry in response.get("CommonPrefixes", ())),
+    )
+
+
+def list_objects_v2_request(
+    *,
+    bucket: str,
+    prefix: str,
+    continuation_token: str | None,
+    max_keys: int,
+    delimiter: str | None,
+    start_after: str | None,
+) -> dict[str, Any]:
+    """Keyword arguments of ``client.list_objects_v2`` for one page."""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+    if continuation_token is not None:
+        request["ContinuationToken"] = continuation_token
+    if delimiter:
+        request["Delimiter"] = delimiter
+    if start_after:
+        request["StartAfter"] = start_after
+    return request
+
+
+def listing_error(error: Exception, bucket: str, prefix: str) -> S3ListingError:
+    """An :class:`S3ListingError` for a botocore exception: S3 error code and HTTP status, or
+    the exception type (never the message, which may hold a URL with signed parameters)."""
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code") or "UnknownError")
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return S3ListingError(bucket, prefix, code, f"HTTP {status}" if status else "")
+    return S3ListingError(bucket, prefix, type(error).__name__)
+
+
 class Boto3PageFetcher:
-    """Fetches listing pages with a boto3 client's ``list_objects_v2``.
+    """Fetches listing pages with a boto3 client's ``list_objects_v2``, parsed by botocore.
 
     boto3 asks for ``encoding-type=url`` itself and decodes the keys, so keys with spaces, ``+``,
     ``%``, unicode or control characters come back exact.
@@ -209,26 +279,28 @@ class Boto3PageFetcher:
         self._client = client
 
     def __call__(
-        self, *, bucket: str, prefix: str, continuation_token: str | None, max_keys: int
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        continuation_token: str | None,
+        max_keys: int,
+        delimiter: str | None = None,
+        start_after: str | None = None,
     ) -> ListingPage:
-        request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
-        if continuation_token is not None:
-            request["ContinuationToken"] = continuation_token
+        request = list_objects_v2_request(
+            bucket=bucket,
+            prefix=prefix,
+            continuation_token=continuation_token,
+            max_keys=max_keys,
+            delimiter=delimiter,
+            start_after=start_after,
+        )
         try:
             response = self._client.list_objects_v2(**request)
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code") or "UnknownError")
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            raise S3ListingError(
-                bucket, prefix, code, f"HTTP {status}" if status else ""
-            ) from error
-        except BotoCoreError as error:
-            raise S3ListingError(bucket, prefix, type(error).__name__) from error
-        return ListingPage(
-            objects=[_s3_object_from_boto3(entry) for entry in response.get("Contents", ())],
-            is_truncated=bool(response.get("IsTruncated", False)),
-            next_continuation_token=response.get("NextContinuationToken") or None,
-        )
+        except (ClientError, BotoCoreError) as error:
+            raise listing_error(error, bucket, prefix) from error
+        return page_from_boto3_response(response)
 
 
 def iter_listing_pages(
@@ -237,19 +309,32 @@ def iter_listing_pages(
     prefix: str,
     *,
     max_keys: Callable[[], int] = lambda: LIST_PAGE_SIZE,
+    delimiter: str | None = None,
+    start_after: str | None = None,
+    first_page: ListingPage | None = None,
 ) -> Iterator[ListingPage]:
     """Yield pages, following continuation tokens until a page is not truncated.
 
     Raises :class:`S3ListingError` when a page is marked truncated without a continuation token,
     or when the server hands back a token it already gave (either would loop or stop silently).
     ``max_keys`` is asked before each request (lets the caller shrink the last page).
+    ``first_page``, when given, is a page already fetched with the same arguments: it is yielded
+    first and the listing goes on from its token.
     """
     token: str | None = None
     seen_tokens: set[str] = set()
     while True:
-        page = fetch_page(
-            bucket=bucket, prefix=prefix, continuation_token=token, max_keys=max_keys()
-        )
+        if first_page is not None:
+            page, first_page = first_page, None
+        else:
+            page = fetch_page(
+                bucket=bucket,
+                prefix=prefix,
+                continuation_token=token,
+                max_keys=max_keys(),
+                delimiter=delimiter,
+                start_after=start_after,
+            )
         yield page
         if not page.is_truncated:
             return
@@ -345,14 +430,25 @@ def iter_s3_objects(
     logger: logging.Logger | None = None,
     progress_every_pages: int | None = 100,
     progress_every_seconds: float | None = 10.0,
+    fetcher: FetcherName | None = None,
+    fan_out: int | None = None,
+    page_size: int = LIST_PAGE_SIZE,
 ) -> Iterator[S3Object]:
-    """Yield the objects under ``s3://bucket/prefix``, one listing page at a time.
+    """Yield the objects under ``s3://bucket/prefix``, streamed page by page, in key order.
 
-    Keys come in the order S3 returns them (lexicographic by UTF-8 bytes). Folder markers (keys
-    ending in ``/``) are skipped. ``extension`` filters by suffix (module docstring).
+    Keys come in S3's order (lexicographic by UTF-8 bytes), whatever the path. Folder markers
+    (keys ending in ``/``) are skipped. ``extension`` filters by suffix (module docstring).
     ``max_files=0`` yields nothing without any request; ``max_files < 0`` raises ``ValueError``.
     Progress goes to ``on_progress`` and/or ``logger`` every ``progress_every_pages`` pages or
     ``progress_every_seconds`` seconds, and once at the end.
+
+    ``fetcher``: ``"fast"`` (default; botocore sends the requests, we parse the XML) or
+    ``"boto3"`` (botocore parses: the paginator's path); when ``None``, the environment variable
+    :data:`FETCHER_ENV_VARIABLE` decides, else ``"fast"``. ``fan_out``: how many key ranges are
+    listed at once when the prefix has sub-prefixes (``1``: sequential); by default
+    :data:`DEFAULT_FAN_OUT` for the fast path, except when ``max_files`` is at most two pages,
+    and ``1`` for boto3. Memory is bounded either way (a few pages per range in flight).
+    ``page_size``: keys per request (``MaxKeys``, at most 1,000).
 
     ``s3_client``: a boto3 client, or anything with ``get_client()`` (dagster-aws ``S3Resource``).
     Arguments are checked when called, before the first ``next()``.
@@ -369,42 +465,94 @@ def iter_s3_objects(
     _validate_max_files(max_files)
     normalized_extension = normalize_extension(extension)
     prefix = prefix or ""
+    fetcher_name = _fetcher_name(fetcher)
+    workers = _fan_out_workers(fan_out, fetcher_name, max_files, page_size)
+    if not 1 <= page_size <= LIST_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {LIST_PAGE_SIZE}, got {page_size}")
     if max_files == 0:
         return iter(())
-    fetch_page = Boto3PageFetcher(resolve_s3_client(s3_client))
+    client = resolve_s3_client(s3_client)
+    fetch_page = _make_page_fetcher(client, fetcher_name)
     reporter = _ProgressReporter(
         bucket, prefix, on_progress, logger, progress_every_pages, progress_every_seconds
     )
-    return _iter_matching_objects(
-        fetch_page, bucket, prefix, normalized_extension, max_files, reporter
-    )
+
+    def list_pages(next_page_size: Callable[[], int]) -> Iterator[list[S3Object]]:
+        if workers > 1:
+            from yt_assets.s3_fast_listing import iter_fanned_out_pages
+
+            return iter_fanned_out_pages(
+                fetch_page, bucket, prefix, workers=workers, page_size=page_size
+            )
+        pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=next_page_size)
+        return (page.objects for page in pages)
+
+    return _iter_matching_objects(list_pages, normalized_extension, max_files, reporter, page_size)
+
+
+def _fetcher_name(fetcher: str | None) -> FetcherName:
+    name = fetcher if fetcher is not None else os.environ.get(FETCHER_ENV_VARIABLE) or "fast"
+    if name == "fast":
+        return "fast"
+    if name == "boto3":
+        return "boto3"
+    raise ValueError(f"fetcher must be 'fast' or 'boto3', got {name!r}")
+
+
+def _fan_out_workers(
+    fan_out: int | None, fetcher: FetcherName, max_files: int | None, page_size: int
+) -> int:
+    if fan_out is not None:
+        if isinstance(fan_out, bool) or not isinstance(fan_out, int) or fan_out < 1:
+            raise ValueError(f"fan_out must be an int >= 1, got {fan_out!r}")
+        return fan_out
+    if fetcher == "boto3":
+        return 1
+    if max_files is not None and max_files <= 2 * page_size:
+        return 1  # a parallel lookahead would mostly list keys nobody wants
+    return DEFAULT_FAN_OUT
+
+
+def _make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
+    if fetcher == "fast":
+        from yt_assets.s3_fast_listing import FastPageFetcher
+
+        if FastPageFetcher.supports(client):
+            return FastPageFetcher(client)
+    return Boto3PageFetcher(client)
 
 
 def _iter_matching_objects(
-    fetch_page: PageFetcher,
-    bucket: str,
-    prefix: str,
+    list_pages: Callable[[Callable[[], int]], Iterator[list[S3Object]]],
     normalized_extension: str | None,
     max_files: int | None,
     reporter: _ProgressReporter,
+    page_size: int,
 ) -> Iterator[S3Object]:
     def next_page_size() -> int:
         # Without a filter, ask for no more keys than still wanted (folder markers may still
-        # make us ask again).
+        # make us ask again). Only the sequential path asks.
         if max_files is None or normalized_extension is not None:
-            return LIST_PAGE_SIZE
-        return max(1, min(LIST_PAGE_SIZE, max_files - reporter.keys_matched))
+            return page_size
+        return max(1, min(page_size, max_files - reporter.keys_matched))
 
-    for page in iter_listing_pages(fetch_page, bucket, prefix, max_keys=next_page_size):
-        reporter.page_done(len(page.objects))
-        for obj in page.objects:
-            if obj.key.endswith("/") or not key_matches_extension(obj.key, normalized_extension):
-                continue
-            reporter.keys_matched += 1
-            yield obj
-            if max_files is not None and reporter.keys_matched >= max_files:
-                reporter.finish()
-                return
+    pages = list_pages(next_page_size)
+    try:
+        for objects in pages:
+            reporter.page_done(len(objects))
+            for obj in objects:
+                key = obj.key
+                if key.endswith("/") or not key_matches_extension(key, normalized_extension):
+                    continue
+                reporter.keys_matched += 1
+                yield obj
+                if max_files is not None and reporter.keys_matched >= max_files:
+                    reporter.finish()
+                    return
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()  # stops a parallel lister's threads at once, not when garbage-collected
     reporter.finish()
 
 

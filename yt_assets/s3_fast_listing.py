@@ -1,0 +1,474 @@
+"""The fast path of S3 listing: our own ``ListObjectsV2`` parsing, and a parallel fan-out.
+
+Why: the boto3 paginator spends about 46 µs of CPU per key in botocore's response parser
+(dicts, ``dateutil``, shape walking); at 1,000 keys per page that, not the network, bounds it to
+about 20,000 keys/s. Parsing the XML with ``xml.etree`` costs about 6 µs per key.
+
+How requests still go through botocore (:class:`FastPageFetcher`): the page is requested with
+the client's own ``list_objects_v2``, so botocore still serializes the request, resolves the
+endpoint and addressing style, signs it with the client's credentials (refreshing them when they
+expire), asks for ``encoding-type=url`` and retries throttling, 5xx and connection errors with its
+configured retry mode. Only the parsing is ours: a handler on botocore's ``before-parse`` event
+parses a 200 response body itself, keeps the result in the parsed response under a private key
+and hands botocore's parser an empty ``ListBucketResult``. Error responses are left to botocore
+(so a ``ClientError`` carries the usual S3 error code). The handler acts only for calls made by
+a :class:`FastPageFetcher` (a thread-local flag): other users of the same client are untouched.
+If our parser can't read a body, botocore's parsed result is used instead.
+
+Fan-out (:func:`iter_fanned_out_pages`): one delimited request (``Delimiter="/"``) finds the
+prefix's sub-prefixes; the key space is cut at some of them into ranges ``[low, high)`` listed
+in parallel by a bounded pool (each range a sequential listing with ``StartAfter``), each range
+buffering at most a few pages ahead; pages are yielded range after range, so the output is in
+global key order and memory is bounded by ``workers x lookahead`` pages. A prefix without
+sub-prefixes is listed sequentially (reusing that first page); a prefix holding a single
+sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import queue
+import threading
+import xml.etree.ElementTree as ElementTree
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from yt_assets.s3_listing import (
+    LIST_PAGE_SIZE,
+    ListingPage,
+    PageFetcher,
+    S3Object,
+    iter_listing_pages,
+    list_objects_v2_request,
+    listing_error,
+    page_from_boto3_response,
+)
+
+__all__ = [
+    "DELIMITER",
+    "FastPageFetcher",
+    "KeyRange",
+    "iter_fanned_out_pages",
+    "key_ranges",
+    "parse_list_objects_v2",
+]
+
+DELIMITER = "/"
+"""The delimiter used to discover sub-prefixes."""
+
+LOOKAHEAD_PAGES = 2
+"""Pages a range may list ahead of the consumer."""
+
+MAX_DESCENT = 16
+"""How many single-sub-prefix levels the fan-out walks down before giving up on finding more."""
+
+_BEFORE_PARSE_EVENT = "before-parse.s3.ListObjectsV2"
+_HANDLER_ID = "yt_assets.s3_fast_listing.parse_list_objects_v2"
+_PAGE_FIELD = "YtAssetsListingPage"
+_EMPTY_RESULT = b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
+
+_calls_in_progress = threading.local()
+
+
+def _parse_timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        from botocore.utils import parse_timestamp
+
+        moment = parse_timestamp(text)
+    if moment.tzinfo is UTC:
+        return moment
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def parse_list_objects_v2(body: bytes) -> ListingPage:
+    """Parse a ``ListObjectsV2`` XML response (a ``ListBucketResult``) into a page.
+
+    Keys and sub-prefixes are URL-decoded (``unquote_plus``, as botocore does) when the response
+    says ``<EncodingType>url</EncodingType>``; ETags lose their quotes; times are UTC. Raises
+    ``ValueError`` (or ``xml.etree.ElementTree.ParseError``) when the body is not such a result.
+
+    Example::
+
+        page = parse_list_objects_v2(response_body)
+        print([obj.key for obj in page.objects], page.next_continuation_token)
+    """
+    root = ElementTree.fromstring(body)
+    tag = root.tag
+    namespace = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
+    if tag != namespace + "ListBucketResult":
+        raise ValueError(f"not a ListBucketResult: {tag}")
+    url_encoded = (root.findtext(namespace + "EncodingType") or "").lower() == "url"
+    key_tag, size_tag = namespace + "Key", namespace + "Size"
+    etag_tag, modified_tag = namespace + "ETag", namespace + "LastModified"
+    times: dict[str, datetime] = {}  # many keys of a page share a timestamp
+    objects: list[S3Object] = []
+    for contents in root.iterfind(namespace + "Contents"):
+        key = size = etag = modified = None
+        for child in contents:
+            child_tag = child.tag
+            if child_tag == key_tag:
+                key = child.text or ""
+            elif child_tag == size_tag:
+                size = child.text
+            elif child_tag == etag_tag:
+                etag = child.text
+            elif child_tag == modified_tag:
+                modified = child.text
+        if key is None or size is None or modified is None:
+            raise ValueError("a Contents element lacks Key, Size or LastModified")
+        last_modified = times.get(modified)
+        if last_modified is None:
+            last_modified = times[modified] = _parse_timestamp(modified)
+        objects.append(
+            S3Object(
+                key=unquote_plus(key) if url_encoded else key,
+                size=int(size),
+                etag=(etag or "").strip('"'),
+                last_modified=last_modified,
+            )
+        )
+    prefix_tag = namespace + "Prefix"
+    common_prefixes = tuple(
+        unquote_plus(text) if url_encoded else text
+        for element in root.iterfind(namespace + "CommonPrefixes")
+        if (text := element.findtext(prefix_tag)) is not None
+    )
+    truncated = (root.findtext(namespace + "IsTruncated") or "").strip().lower() == "true"
+    token = root.findtext(namespace + "NextContinuationToken") or None
+    return ListingPage(
+        objects=objects,
+        is_truncated=truncated,
+        next_continuation_token=token,
+        common_prefixes=common_prefixes,
+    )
+
+
+def _parse_listing_in_place(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """botocore ``before-parse`` handler: parse a listing of ours, leave botocore an empty one."""
+    if not getattr(_calls_in_progress, "active", False):
+        return
+    if response_dict.get("status_code") != 200:
+        return  # errors go to botocore's parser: ClientError with the S3 code, retries
+    body = response_dict.get("body")
+    if not isinstance(body, bytes):
+        return
+    try:
+        page = parse_list_objects_v2(body)
+    except (ElementTree.ParseError, ValueError):
+        return  # botocore parses it (and fails the way it always does)
+    response_dict["body"] = _EMPTY_RESULT
+    customized_response_dict[_PAGE_FIELD] = page
+
+
+class FastPageFetcher:
+    """Fetches listing pages with the client's ``list_objects_v2``, parsing the XML itself.
+
+    Same requests, signing, endpoint, credentials and retries as the client's own calls (module
+    docstring); 6-8x less CPU per key than botocore's parser.
+
+    Example::
+
+        fetch = FastPageFetcher(boto3.client("s3"))
+        page = fetch(bucket="b", prefix="raw/", continuation_token=None, max_keys=1000)
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        client.meta.events.register(
+            _BEFORE_PARSE_EVENT, _parse_listing_in_place, unique_id=_HANDLER_ID
+        )
+
+    @staticmethod
+    def supports(client: Any) -> bool:
+        """Whether ``client`` is a botocore S3 client (events and ``list_objects_v2``)."""
+        meta = getattr(client, "meta", None)
+        return (
+            hasattr(client, "list_objects_v2")
+            and hasattr(getattr(meta, "events", None), "register")
+            and getattr(getattr(meta, "service_model", None), "service_name", None) == "s3"
+        )
+
+    def __call__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        continuation_token: str | None,
+        max_keys: int,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+    ) -> ListingPage:
+        request = list_objects_v2_request(
+            bucket=bucket,
+            prefix=prefix,
+            continuation_token=continuation_token,
+            max_keys=max_keys,
+            delimiter=delimiter,
+            start_after=start_after,
+        )
+        _calls_in_progress.active = True
+        try:
+            response = self._client.list_objects_v2(**request)
+        except (ClientError, BotoCoreError) as error:
+            raise listing_error(error, bucket, prefix) from error
+        finally:
+            _calls_in_progress.active = False
+        page = response.get(_PAGE_FIELD)
+        if isinstance(page, ListingPage):
+            return page
+        return page_from_boto3_response(response)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRange:
+    """The keys ``k`` with ``low <= k < high`` under a prefix (``None``: unbounded).
+
+    Bounds are sub-prefixes ending in the delimiter, so the range's listing can start with
+    ``StartAfter=low[:-1]`` (keys between ``low[:-1]`` and ``low`` are dropped: they sort
+    before ``low``).
+    """
+
+    low: str | None
+    high: str | None
+
+
+def _pick_boundaries(
+    common_prefixes: tuple[str, ...], count: int, *, skip_first: bool
+) -> list[str]:
+    """About ``count`` sub-prefixes spread evenly (in order)."""
+    candidates = common_prefixes[1:] if skip_first else common_prefixes
+    if len(candidates) <= count:
+        return list(candidates)
+    return [candidates[index * len(candidates) // count] for index in range(count)]
+
+
+def key_ranges(level_pages: Iterator[ListingPage], workers: int) -> Iterator[KeyRange]:
+    """Cut the key space at sub-prefixes of a delimited listing's pages; ranges in key order.
+
+    The first page gives up to ``2 x workers`` cuts (its first sub-prefix is not one: the range
+    before it would hold only the keys listed before any sub-prefix); each later page gives two,
+    so a level with millions of sub-prefixes still makes ranges of bounded size, lazily.
+    """
+    low: str | None = None
+    first = True
+    for page in level_pages:
+        count = 2 * workers if first else 2
+        for boundary in _pick_boundaries(page.common_prefixes, count, skip_first=first):
+            if low is None or boundary > low:
+                yield KeyRange(low, boundary)
+                low = boundary
+        first = False
+    yield KeyRange(low, None)
+
+
+def _iter_range_pages(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    key_range: KeyRange,
+    page_size: int,
+    delimiter: str,
+) -> Iterator[list[S3Object]]:
+    low, high = key_range.low, key_range.high
+    start_after = low[: -len(delimiter)] if low is not None else None
+    for page in iter_listing_pages(
+        fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=start_after
+    ):
+        objects = page.objects
+        if low is not None and objects and objects[0].key < low:
+            objects = [obj for obj in objects if obj.key >= low]
+        if high is not None and objects and objects[-1].key >= high:
+            yield [obj for obj in objects if obj.key < high]
+            return
+        yield objects
+
+
+def _iter_walk_expanding_prefixes(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    first_page: ListingPage,
+    page_size: int,
+    delimiter: str,
+) -> Iterator[list[S3Object]]:
+    """Sequential: a delimited listing, each sub-prefix listed in place (in key order)."""
+    for page in iter_listing_pages(
+        fetch_page,
+        bucket,
+        prefix,
+        max_keys=lambda: page_size,
+        delimiter=delimiter,
+        first_page=first_page,
+    ):
+        if not page.common_prefixes:
+            yield page.objects
+            continue
+        pending: list[S3Object] = []
+        entries = heapq.merge(
+            page.objects,
+            page.common_prefixes,
+            key=lambda entry: entry if isinstance(entry, str) else entry.key,
+        )
+        for entry in entries:
+            if isinstance(entry, S3Object):
+                pending.append(entry)
+                continue
+            if pending:
+                yield pending
+                pending = []
+            for sub_page in iter_listing_pages(
+                fetch_page, bucket, entry, max_keys=lambda: page_size
+            ):
+                yield sub_page.objects
+        if pending:
+            yield pending
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+def _put_unless_stopped(out: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _iter_ranges_in_parallel(
+    list_range: Callable[[KeyRange], Iterator[list[S3Object]]],
+    ranges: Iterator[KeyRange],
+    workers: int,
+    lookahead_pages: int,
+) -> Iterator[list[S3Object]]:
+    """Pages of the ranges, range after range; up to ``workers`` ranges listed at once."""
+    stop = threading.Event()
+    done = object()
+
+    def produce(key_range: KeyRange, out: queue.Queue[Any]) -> None:
+        try:
+            for objects in list_range(key_range):
+                if not _put_unless_stopped(out, objects, stop):
+                    return
+            _put_unless_stopped(out, done, stop)
+        except BaseException as error:  # handed to the consumer, in order
+            _put_unless_stopped(out, _Failed(error), stop)
+
+    window: deque[queue.Queue[Any] | _Failed] = deque()
+    more_ranges = True
+
+    def fill_window() -> None:
+        nonlocal more_ranges
+        while more_ranges and len(window) < workers:
+            try:
+                key_range = next(ranges)
+            except StopIteration:
+                more_ranges = False
+                return
+            except Exception as error:  # raised after the ranges before it were yielded
+                window.append(_Failed(error))
+                more_ranges = False
+                return
+            out: queue.Queue[Any] = queue.Queue(maxsize=lookahead_pages)
+            executor.submit(produce, key_range, out)
+            window.append(out)
+
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-list")
+    try:
+        fill_window()
+        while window:
+            head = window[0]
+            if isinstance(head, _Failed):
+                raise head.error
+            item = head.get()
+            if isinstance(item, _Failed):
+                raise item.error
+            if item is done:
+                window.popleft()
+                fill_window()
+                continue
+            yield item
+    finally:
+        stop.set()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def iter_fanned_out_pages(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    *,
+    workers: int,
+    page_size: int = LIST_PAGE_SIZE,
+    lookahead_pages: int = LOOKAHEAD_PAGES,
+    delimiter: str = DELIMITER,
+) -> Iterator[list[S3Object]]:
+    """All objects under ``prefix``, as lists in global key order, listed in parallel.
+
+    The same objects in the same order as a sequential listing (module docstring for how).
+    Closing the generator stops the pool; errors of a range are raised when its turn comes.
+
+    Example::
+
+        for objects in iter_fanned_out_pages(FastPageFetcher(client), "b", "raw/", workers=8):
+            print(len(objects), objects[0].key if objects else None)
+    """
+    level_prefix = prefix
+    first = fetch_page(
+        bucket=bucket,
+        prefix=level_prefix,
+        continuation_token=None,
+        max_keys=page_size,
+        delimiter=delimiter,
+    )
+    for _ in range(MAX_DESCENT):
+        only_one_sub_prefix = (
+            not first.is_truncated and not first.objects and len(first.common_prefixes) == 1
+        )
+        if not only_one_sub_prefix:
+            break
+        level_prefix = first.common_prefixes[0]
+        first = fetch_page(
+            bucket=bucket,
+            prefix=level_prefix,
+            continuation_token=None,
+            max_keys=page_size,
+            delimiter=delimiter,
+        )
+    if not first.common_prefixes or workers < 2:
+        yield from _iter_walk_expanding_prefixes(
+            fetch_page, bucket, level_prefix, first, page_size, delimiter
+        )
+        return
+    level_pages = iter_listing_pages(
+        fetch_page,
+        bucket,
+        level_prefix,
+        max_keys=lambda: page_size,
+        delimiter=delimiter,
+        first_page=first,
+    )
+
+    def list_range(key_range: KeyRange) -> Iterator[list[S3Object]]:
+        return _iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size, delimiter)
+
+    yield from _iter_ranges_in_parallel(
+        list_range, key_ranges(level_pages, workers), workers, lookahead_pages
+    )
