@@ -230,7 +230,7 @@ def _node_type_of_value(value: Any) -> str:
         return "map_node"
     if isinstance(value, list):
         return "list_node"
-    if isinstance(value, bool):
+    if isinstance(value, (bool, yt.yson.YsonBoolean)):
         return "boolean_node"
     if isinstance(value, yt.yson.YsonUint64):
         return "uint64_node"
@@ -251,7 +251,7 @@ def _strip_attributes(value: Any) -> tuple[Any, dict[str, Any]]:
         return dict(value), attributes
     if isinstance(value, list):
         return list(value), attributes
-    if isinstance(value, bool):
+    if isinstance(value, (bool, yt.yson.YsonBoolean)):
         return bool(value), attributes
     if isinstance(value, yt.yson.YsonUint64):
         return value, attributes
@@ -455,6 +455,7 @@ class Cluster:
             "revision": yt.yson.YsonUint64(node.revision),
             "content_revision": yt.yson.YsonUint64(node.revision),
             "owner": "root",
+            "account": "tmp",
             "acl": [],
             "inherit_acl": True,
             "ref_counter": 1,
@@ -1098,7 +1099,7 @@ class Cluster:
             destination = view.node(destination.id)  # type: ignore[assignment]
             if destination is None:
                 raise ResolveError(f"Node {destination_path_text} was removed during concatenate")
-            for source, chunks in zip(sources, source_chunks):
+            for source, chunks in zip(sources, source_chunks, strict=True):
                 current = view.node(source.id)
                 if current is None or current.chunks != chunks:
                     raise GenericError(
@@ -1136,8 +1137,12 @@ class Cluster:
             checker = SortedWriteChecker(schema, table_path=path, previous_last_key=None)
             for info in infos:
                 if info.sort_columns == schema.sort_columns and info.first_key is not None:
-                    checker.check(dict(zip(schema.sort_columns, info.first_key)))
-                    checker.check(dict(zip(schema.sort_columns, info.last_key or info.first_key)))
+                    checker.check(dict(zip(schema.sort_columns, info.first_key, strict=False)))
+                    checker.check(
+                        dict(
+                            zip(schema.sort_columns, info.last_key or info.first_key, strict=False)
+                        )
+                    )
                 else:
                     for row in self._iterate_chunks([info], 0, None):
                         checker.check(row)
@@ -1257,7 +1262,9 @@ class Cluster:
                             recheck = SortedWriteChecker(
                                 plan.schema, table_path=table_path, previous_last_key=last_key
                             )
-                            recheck.check(dict(zip(plan.schema.sort_columns, checker.first_key)))
+                            recheck.check(
+                                dict(zip(plan.schema.sort_columns, checker.first_key, strict=False))
+                            )
                 chunk_ids: builtins.list[str] = []
                 if count:
                     self._insert_chunk(
@@ -1392,41 +1399,80 @@ class Cluster:
                 view.path_of(node),
             )
 
-    def _range_rows(
+    def _first_row_index(
+        self,
+        infos: builtins.list[ChunkInfo],
+        schema: Schema,
+        key: builtins.list[Any],
+        *,
+        after: bool,
+    ) -> int:
+        """Index of the first row whose key prefix is ``>= key`` (``> key`` when ``after``)."""
+        key_of, bound = _key_bound(schema, key)
+        index = 0
+        for info in infos:
+            if info.sort_columns == schema.sort_columns and info.last_key is not None:
+                last = key_of(dict(zip(schema.sort_columns, info.last_key, strict=True)))
+                if last < bound or (after and last == bound):
+                    index += info.row_count
+                    continue
+            for row in self._iterate_chunks([info], 0, None):
+                row_key = key_of(row)
+                if bound < row_key or (not after and row_key == bound):
+                    return index
+                index += 1
+        return index
+
+    def _range_bounds(
         self,
         infos: builtins.list[ChunkInfo],
         schema: Schema,
         range_: dict[str, Any],
         table_path: str,
-    ) -> Iterator[Row]:
+    ) -> tuple[int, int]:
+        """Row-index bounds ``[lower, upper)`` of one read range (key limits resolved by a scan)."""
+        total = sum(info.row_count for info in infos)
         lower_row, upper_row, lower_key, upper_key, exact_key = _row_limits(range_)
-        rows = self._iterate_chunks(infos, max(lower_row or 0, 0), upper_row)
-        if lower_key is None and upper_key is None and exact_key is None:
-            return rows
-        if not schema.sort_columns:
-            raise GenericError(
-                f"Cannot use key limits to read unsorted table {table_path}", path=table_path
-            )
-        return _filter_by_key(rows, schema, lower_key, upper_key, exact_key)
+        lower = min(max(lower_row or 0, 0), total)
+        upper = total if upper_row is None else min(max(upper_row, 0), total)
+        if lower_key is not None or upper_key is not None or exact_key is not None:
+            if not schema.sort_columns:
+                raise GenericError(
+                    f"Cannot use key limits to read unsorted table {table_path}", path=table_path
+                )
+            if lower_key is not None:
+                lower = max(lower, self._first_row_index(infos, schema, lower_key, after=False))
+            if upper_key is not None:
+                upper = min(upper, self._first_row_index(infos, schema, upper_key, after=False))
+            if exact_key is not None:
+                lower = max(lower, self._first_row_index(infos, schema, exact_key, after=False))
+                upper = min(upper, self._first_row_index(infos, schema, exact_key, after=True))
+        return lower, max(upper, lower)
+
+    def read_table_ranges(
+        self, path: RichPathLike, *, transaction_id: str | None = None
+    ) -> builtins.list[tuple[int, Iterator[Row]]]:
+        """One ``(start_row_index, rows)`` per range of the rich path (one for a path without
+        ranges), for callers that mark range boundaries (``range_index``/``row_index`` control
+        attributes). Key limits are resolved to row indexes; rows stream lazily."""
+        rich, _node, infos, schema, table_path = self._table_selection(path, transaction_id)
+        columns = rich.columns
+        result: builtins.list[tuple[int, Iterator[Row]]] = []
+        for range_ in rich.ranges or [{}]:
+            lower, upper = self._range_bounds(infos, schema, range_, table_path)
+            rows: Iterator[Row] = self._iterate_chunks(infos, lower, upper)
+            if columns is not None:
+                rows = iter(project_columns(rows, columns))
+            result.append((lower, rows))
+        return result
 
     def read_table(
         self, path: RichPathLike, *, transaction_id: str | None = None
     ) -> tuple[int, Iterator[Row]]:
-        """``(start_row_index, rows)``; rows stream lazily from the chunks as of this call."""
-        rich, _node, infos, schema, table_path = self._table_selection(path, transaction_id)
-        ranges = rich.ranges or [{}]
-        first_lower = _row_limits(ranges[0])[0]
-        start_row_index = max(first_lower or 0, 0)
-
-        def all_rows() -> Iterator[Row]:
-            for range_ in ranges:
-                yield from self._range_rows(infos, schema, range_, table_path)
-
-        rows: Iterator[Row] = all_rows()
-        columns = rich.columns
-        if columns is not None:
-            rows = iter(project_columns(rows, columns))
-        return start_row_index, rows
+        """``(start_row_index, rows)``: all ranges one after another, streamed lazily from the
+        chunks as of this call (later commits do not change what the iterator yields)."""
+        ranges = self.read_table_ranges(path, transaction_id=transaction_id)
+        return ranges[0][0], itertools.chain.from_iterable(rows for _start, rows in ranges)
 
     # ---- files ---------------------------------------------------------------------------------
 
@@ -1586,25 +1632,11 @@ class Cluster:
         return self.read_table(path, transaction_id=transaction_id)[1]
 
     def row_count(self, path: RichPathLike, transaction_id: str | None = None) -> int:
-        rich, _node, infos, _schema, _table_path = self._table_selection(path, transaction_id)
-        total = sum(info.row_count for info in infos)
-        if not rich.ranges:
-            return total
-        count = 0
-        for range_ in rich.ranges:
-            lower_row, upper_row, lower_key, upper_key, exact_key = _row_limits(range_)
-            if lower_key is None and upper_key is None and exact_key is None:
-                lower = min(max(lower_row or 0, 0), total)
-                upper = total if upper_row is None else min(max(upper_row, 0), total)
-                count += max(upper - lower, 0)
-            else:
-                count += sum(
-                    1
-                    for _ in self.read_rows(
-                        RichPath(rich.path, {"ranges": [range_]}), transaction_id
-                    )
-                )
-        return count
+        rich, _node, infos, schema, table_path = self._table_selection(path, transaction_id)
+        bounds = [
+            self._range_bounds(infos, schema, range_, table_path) for range_ in rich.ranges or [{}]
+        ]
+        return sum(upper - lower for lower, upper in bounds)
 
     def write_rows(
         self, path: RichPathLike, rows: Iterable[Row], transaction_id: str | None = None
@@ -1630,40 +1662,11 @@ class _WritePlan:
         self.previous_last_key = previous_last_key
 
 
-def _key_bound(
-    schema: Schema, key: list[Any] | None
-) -> tuple[Callable[[Row], tuple], tuple] | None:
+def _key_bound(schema: Schema, key: list[Any]) -> tuple[Callable[[Row], tuple], tuple]:
     """(row -> key prefix, the limit's key) for a key limit of a sorted table."""
-    if key is None:
-        return None
     columns = schema.sort_columns[: len(key)]
     key_of = make_key_function(columns, schema.descending[: len(columns)])
-    return key_of, key_of(dict(zip(columns, key)))
-
-
-def _filter_by_key(
-    rows: Iterator[Row],
-    schema: Schema,
-    lower_key: list[Any] | None,
-    upper_key: list[Any] | None,
-    exact_key: list[Any] | None,
-) -> Iterator[Row]:
-    """Rows of a sorted table within key limits (lower inclusive, upper exclusive, exact = prefix)."""
-    lower = _key_bound(schema, lower_key)
-    upper = _key_bound(schema, upper_key)
-    exact = _key_bound(schema, exact_key)
-    for row in rows:
-        if lower is not None and lower[0](row) < lower[1]:
-            continue
-        if upper is not None and not upper[0](row) < upper[1]:
-            break
-        if exact is not None:
-            key = exact[0](row)
-            if key < exact[1]:
-                continue
-            if exact[1] < key:
-                break
-        yield row
+    return key_of, key_of(dict(zip(columns, key, strict=False)))
 
 
 __all__ = ["Cluster", "Row"]

@@ -160,6 +160,7 @@ class Storage:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._closed = False
+        self._owner_pid = os.getpid()
         connection = self.connection()
         connection.execute("PRAGMA journal_mode=WAL")
         with self.write() as conn:
@@ -174,6 +175,8 @@ class Storage:
         if self._closed:
             raise RuntimeError("Storage is closed")
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if getattr(self._local, "pid", None) != os.getpid():
+            connection = None  # inherited through fork: never share a SQLite connection
         if connection is None:
             connection = sqlite3.connect(
                 self._database_path,
@@ -185,6 +188,7 @@ class Storage:
             connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             connection.execute("PRAGMA synchronous=FULL")
             self._local.connection = connection
+            self._local.pid = os.getpid()
             with self._connections_lock:
                 self._connections.append(connection)
         return connection
@@ -218,6 +222,9 @@ class Storage:
     def close(self) -> None:
         self._closed = True
         with self._connections_lock:
+            if self._owner_pid != os.getpid():
+                self._connections.clear()  # a forked child: the parent's connections are not ours
+                return
             for connection in self._connections:
                 with contextlib.suppress(sqlite3.Error):
                     connection.close()

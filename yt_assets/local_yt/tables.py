@@ -225,8 +225,15 @@ def schema_with_sorted_by(schema: Schema, sorted_by: list[str]) -> Schema:
 # ---- value checks ------------------------------------------------------------------------------
 
 
+_BOOLEAN_TYPES = (bool, yt.yson.YsonBoolean)  # YsonBoolean (what YSON %true loads as) is an int
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, _BOOLEAN_TYPES)
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, _BOOLEAN_TYPES)
 
 
 def _int_range(low: int, high: int) -> ValueCheck:
@@ -275,7 +282,7 @@ _PRIMITIVE_CHECKS: dict[str, ValueCheck] = {
     "uint64": _uint_range(2**64),
     "double": _is_double,
     "float": _is_float,
-    "bool": lambda v: isinstance(v, bool),
+    "bool": _is_bool,
     "string": _is_string,
     "utf8": _is_utf8,
     "json": _is_utf8,
@@ -337,12 +344,14 @@ def _compile_type(type_v3: Any) -> ValueCheck:
         def check_struct(v: Any) -> bool:
             if isinstance(v, list):
                 padded = list(v) + [None] * (len(checks) - len(v))
-                return len(v) <= len(checks) and all(c(x) for c, x in zip(checks, padded))
+                return len(v) <= len(checks) and all(
+                    c(x) for c, x in zip(checks, padded, strict=True)
+                )
             if isinstance(v, dict) and name == "struct":
                 keys = {str(k) for k in v}
                 return keys <= set(names) and all(
                     c(v.get(n))
-                    for c, n in zip(checks, names)  # type: ignore[arg-type]
+                    for c, n in zip(checks, names, strict=True)  # type: ignore[arg-type]
                 )
             return False
 
@@ -363,7 +372,7 @@ def _value_type_name(value: Any) -> str:
     """The YT value type of a Python value, for error messages."""
     if _is_null(value):
         return "null"
-    if isinstance(value, bool):
+    if _is_bool(value):
         return "boolean"
     if isinstance(value, yt.yson.YsonUint64):
         return "uint64"
@@ -439,8 +448,8 @@ def _value_sort_key(value: Any) -> tuple[int, Any]:
     """Order of YT values of different types: null < int64 < uint64 < double < boolean < string < any."""
     if _is_null(value):
         return (0, 0)
-    if isinstance(value, bool):
-        return (4, value)
+    if _is_bool(value):
+        return (4, bool(value))
     if isinstance(value, yt.yson.YsonUint64):
         return (2, int(value))
     if isinstance(value, int):
@@ -475,7 +484,7 @@ def make_key_function(
 
     def key(row: Row) -> tuple:
         parts: list[Any] = []
-        for name, desc in zip(sort_columns, flags):
+        for name, desc in zip(sort_columns, flags, strict=False):
             part = _value_sort_key(row.get(name))
             parts.append(_Descending(part) if desc else part)
         return tuple(parts)
@@ -502,7 +511,9 @@ class SortedWriteChecker:
         self.last_key: list[Any] | None = None
         self._last_compiled: tuple | None = None
         if previous_last_key is not None:
-            self._last_compiled = self._key(dict(zip(self.sort_columns, previous_last_key)))
+            self._last_compiled = self._key(
+                dict(zip(self.sort_columns, previous_last_key, strict=False))
+            )
         self._previous_table_key = previous_last_key
 
     def check(self, row: Row) -> None:
@@ -532,20 +543,6 @@ class SortedWriteChecker:
         if self.first_key is None:
             self.first_key = values
         self.last_key = values
-
-
-def keys_in_order(
-    schema: Schema, previous: list[Any] | None, following: list[Any] | None, *, strict_unique: bool
-) -> bool:
-    """Whether a key range starting at ``following`` may come after one ending at ``previous``."""
-    if previous is None or following is None:
-        return True
-    key = make_key_function(schema.sort_columns, schema.descending)
-    left = key(dict(zip(schema.sort_columns, previous)))
-    right = key(dict(zip(schema.sort_columns, following)))
-    if strict_unique:
-        return bool(left < right)
-    return not right < left
 
 
 def project_columns(rows: Iterable[Row], columns: list[str]) -> Iterable[Row]:

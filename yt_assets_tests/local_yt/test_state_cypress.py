@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yt.yson
@@ -75,7 +76,7 @@ def test_list_with_attributes_and_max_size(cluster: Cluster) -> None:
     listed = cluster.list("//tmp", attributes=["type", "row_count"])
     assert [str(item) for item in listed] == ["a", "b", "c"]
     assert listed[0].attributes == {"type": "table", "row_count": 0}
-    truncated = cluster.list("//tmp", max_size=2)
+    truncated: Any = cluster.list("//tmp", max_size=2)
     assert list(truncated) == ["a", "b"]
     assert truncated.attributes["incomplete"] is True
 

@@ -167,7 +167,8 @@ def test_row_ranges_columns_and_start_row_index(cluster: Cluster) -> None:
 
 def test_strings_round_trip_as_str_or_raw_bytes(cluster: Cluster) -> None:
     cluster.create("table", "//tmp/t")
-    cluster.write_table("//tmp/t", [{b"k": b"\xff\xfe", "u": "ü", "b": b"ascii", "n": None}])
+    row_with_bytes: dict = {b"k": b"\xff\xfe", "u": "ü", "b": b"ascii", "n": None}
+    cluster.write_table("//tmp/t", [row_with_bytes])
     (row,) = rows_of(cluster, "//tmp/t")
     assert row["u"] == "ü" and row["b"] == "ascii" and row["n"] is None
     assert yt.yson.get_bytes(row["k"]) == b"\xff\xfe"
@@ -188,6 +189,10 @@ def test_sorted_writes_are_verified(cluster: Cluster) -> None:
     assert [row["k"] for row in rows_of(cluster, "//tmp/t")] == [1, 2, 2, 3]
     assert [row["k"] for row in rows_of(cluster, "//tmp/t[(2):(3)]")] == [2, 2]
     assert [row["k"] for row in rows_of(cluster, "//tmp/t[(3)]")] == [3]
+    assert cluster.read_table("//tmp/t[(2):]")[0] == 1  # key limits resolve to row indexes
+    assert cluster.row_count("//tmp/t[(2)]") == 2
+    ranges = cluster.read_table_ranges("//tmp/t[(1),(3):]")
+    assert [(start, [row["k"] for row in rows]) for start, rows in ranges] == [(0, [1]), (3, [3])]
     # An unsorted overwrite of a weak-schema table drops the sortedness.
     cluster.write_table("//tmp/t", [{"k": 5}, {"k": 4}])
     assert cluster.get("//tmp/t/@sorted") is False
