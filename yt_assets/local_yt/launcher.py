@@ -36,6 +36,8 @@ SERVER_LOG_FILE = "server.log"
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
+_DETACHED_SERVERS: list[subprocess.Popen[bytes]] = []
+
 
 class LocalYtStartError(RuntimeError):
     """The local YT server did not come up."""
@@ -52,7 +54,7 @@ def default_client_config(proxy_url: str) -> dict[str, Any]:
     config["proxy"]["enable_proxy_discovery"] = False
     config["proxy"]["retries"]["total_timeout"] = 60_000
     _quick_backoff(config["proxy"]["retries"], start_ms=200, max_ms=2_000)
-    _quick_backoff(config["read_retries"], start_ms=200, max_ms=2_000)
+    _quick_backoff(config["read_retries"], start_ms=100, max_ms=2_000)
     _quick_backoff(config["write_retries"], start_ms=300, max_ms=3_000)
     config["write_retries"]["chunk_size"] = 16 * 1024 * 1024
     config["pickling"]["ignore_system_modules"] = True
@@ -363,6 +365,7 @@ def ensure_local_yt(root: Path | str = DEFAULT_ROOT) -> str:
                 start_new_session=True,
             )
         state = _wait_for_state_file(state_file, process, log_path, STARTUP_TIMEOUT_S)
+        _DETACHED_SERVERS.append(process)  # keep the handle: no "still running" warning at exit
         return str(state["proxy_url"])
 
 

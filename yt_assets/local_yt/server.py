@@ -513,8 +513,15 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
                 params.update(
                     self._as_params(_parse_header_value(body.decode("latin-1"), body_format))
                 )
-        elif spec.input_type is not None and self.command != "PUT":
-            raise BadRequest(f"Command {spec.name!r} has input and must be sent with PUT")
+        if spec.input_type is not None and self.command != "PUT":
+            raise BadRequest(
+                f"Command {spec.name!r} has input and must be sent with PUT, not {self.command}"
+            )
+        if spec.is_volatile and self.command in ("GET", "HEAD"):
+            raise BadRequest(
+                f"Command {spec.name!r} is a mutation and must be sent with POST, not "
+                f"{self.command}"
+            )
         return params
 
     @staticmethod

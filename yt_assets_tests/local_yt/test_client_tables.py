@@ -142,7 +142,16 @@ def test_parallel_write_keeps_count_and_order(yt_env: YtEnv) -> None:
     )
     table = yt_env.path("parallel")
     count = 100_000
-    client.write_table(table, ({"n": n, "payload": f"row-{n}"} for n in range(count)))
+    if yt_env.server is not None:  # count concatenate requests (a rule that never fires)
+        yt_env.server.set_faults([{"command": "concatenate", "probability": 0.0}])
+    try:
+        client.write_table(table, ({"n": n, "payload": f"row-{n}"} for n in range(count)))
+    finally:
+        if yt_env.server is not None:
+            faults = yt_env.server.get_faults()
+            yt_env.server.clear_faults()
+    if yt_env.server is not None:
+        assert faults[0]["seen"] >= 1, "the parallel writer did not concatenate"
     assert yt_env.client.get(table + "/@row_count") == count
     previous = -1
     for row in yt_env.client.read_table(table):
