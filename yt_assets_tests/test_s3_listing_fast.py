@@ -1,0 +1,516 @@
+"""The fast listing path (our XML parsing, parallel fan-out) against real loopback servers.
+
+Correctness only: the same results as the boto3 paginator on a bucket built to be awkward, key
+order under fan-out, exact ``max_files``/``extension``, errors and retries. Speed is shown by
+``benchmarks/``, not asserted here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import escape
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from yt_assets.s3_fast_listing import KeyRange, key_ranges, parse_list_objects_v2
+from yt_assets.s3_listing import (
+    FETCHER_ENV_VARIABLE,
+    ListingPage,
+    S3ListingError,
+    S3Object,
+    iter_s3_objects,
+)
+from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.test_s3_listing import put_objects
+
+ObjectTuple = tuple[str, int, str, datetime]
+
+AWKWARD_KEYS = [
+    # keys sorting just before and after a sub-prefix ("." < "/" < "0"), and the bare name
+    "a",
+    "a!",
+    "a-",
+    "a.txt",
+    "a/",
+    "a/x",
+    "a/y/z",
+    "a0",
+    # unicode, spaces, "+", "%", XML specials, control characters
+    "odd/with space.txt",
+    "odd/plus+sign.txt",
+    "odd/percent%20literal.txt",
+    "odd/percent%2Bplus",
+    "odd/100%",
+    "odd/unicodé/ключ/日本語.json",
+    "odd/emoji-😀.txt",
+    "odd/amp&lt;<>'\"",
+    "odd/question?hash#",
+    "odd/tilde~ and trailing space ",
+    "odd/tab\there",
+    "odd/ sub with space/x.json",
+    "odd/+/plus-dir.json",
+    "odd/%/percent-dir.json",
+    # empty path segments and folder markers without anything beneath
+    "empty/",
+    "empty-too/",
+    "gaps/a//b",
+    "gaps//c",
+    "gaps/marker/",
+    "gaps/marker/inside.txt",
+    "/leading-slash",
+    # deep single-child chains and very long keys
+    "deep/1/2/3/4/5/leaf.json",
+    "deep/1/2/3/4/5/leaf2.json",
+    "long/" + "k" * 900 + "/end.txt",
+    "long/" + "ü" * 450 + ".json",
+    "z-last",
+]
+PAGE_EDGE_KEYS = [
+    f"many/{index:04d}.{'json' if index % 4 == 0 else 'txt'}" for index in range(1001)
+]
+SPREAD_KEYS = [f"spread/{group:02d}/{index:03d}.txt" for group in range(30) for index in range(7)]
+
+
+@pytest.fixture(scope="module")
+def awkward_bucket(s3_server: S3TestServer) -> str:
+    """Awkward keys, a 1,001-key sub-prefix and 30 sub-prefixes; shared read-only."""
+    bucket = s3_server.create_bucket("awkward")
+    keys = AWKWARD_KEYS + PAGE_EDGE_KEYS + SPREAD_KEYS
+    put_objects(s3_server, bucket, {key: key.encode()[: len(key) % 50] for key in keys})
+    return bucket
+
+
+def paginator_objects(client: Any, bucket: str, prefix: str) -> list[ObjectTuple]:
+    """What boto3's paginator lists (folder markers dropped), independently of our code."""
+    listed: list[ObjectTuple] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", ()):
+            if not entry["Key"].endswith("/"):
+                listed.append(
+                    (
+                        entry["Key"],
+                        entry["Size"],
+                        entry["ETag"].strip('"'),
+                        entry["LastModified"].astimezone(UTC),
+                    )
+                )
+    return listed
+
+
+def as_tuples(objects: Iterator[S3Object]) -> list[ObjectTuple]:
+    return [(obj.key, obj.size, obj.etag, obj.last_modified) for obj in objects]
+
+
+def record_list_calls(client: Any) -> list[dict[str, Any]]:
+    """Parameters and thread of every ListObjectsV2 call the client makes (botocore hook)."""
+    calls: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append({**params, "thread": threading.current_thread().name})
+
+    client.meta.events.register("provide-client-params.s3.ListObjectsV2", record)
+    return calls
+
+
+LISTING_MODES: dict[str, dict[str, Any]] = {
+    "fast-default": {},
+    "fast-sequential": {"fetcher": "fast", "fan_out": 1},
+    "fast-fanout-small-pages": {"fetcher": "fast", "fan_out": 4, "page_size": 7},
+    "fast-fanout-2-pages-of-3": {"fetcher": "fast", "fan_out": 2, "page_size": 3},
+    "boto3-fanout": {"fetcher": "boto3", "fan_out": 3, "page_size": 11},
+}
+
+
+@pytest.mark.parametrize("mode", list(LISTING_MODES))
+@pytest.mark.parametrize("prefix", ["", "a", "odd/", "gaps/", "deep/", "many/", "spread/", "no/"])
+def test_same_objects_in_the_same_order_as_the_boto3_paginator(
+    s3_server: S3TestServer, awkward_bucket: str, mode: str, prefix: str
+) -> None:
+    client = s3_server.client()
+    expected = paginator_objects(client, awkward_bucket, prefix)
+
+    listed = as_tuples(iter_s3_objects(client, awkward_bucket, prefix, **LISTING_MODES[mode]))
+
+    assert listed == expected
+    assert [key for key, *_ in listed] == sorted((key for key, *_ in listed), key=str.encode)
+
+
+def test_fan_out_lists_ranges_in_parallel_threads_and_keeps_key_order(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    client = s3_server.client()
+    calls = record_list_calls(client)
+
+    listed = as_tuples(iter_s3_objects(client, awkward_bucket, "spread/", fan_out=4, page_size=5))
+
+    assert listed == paginator_objects(s3_server.client(), awkward_bucket, "spread/")
+    range_calls = [call for call in calls if "StartAfter" in call]
+    assert len(range_calls) >= 4
+    assert len({call["thread"] for call in calls if call["thread"].startswith("s3-list")}) >= 2
+    assert calls[0]["Delimiter"] == "/" and calls[0]["Prefix"] == "spread/"
+
+
+def test_a_single_sub_prefix_chain_is_walked_down_before_fanning_out(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    client = s3_server.client()
+    calls = record_list_calls(client)
+
+    keys = [obj.key for obj in iter_s3_objects(client, awkward_bucket, "deep/", fan_out=4)]
+
+    assert keys == ["deep/1/2/3/4/5/leaf.json", "deep/1/2/3/4/5/leaf2.json"]
+    assert [call["Prefix"] for call in calls] == [
+        "deep/",
+        "deep/1/",
+        "deep/1/2/",
+        "deep/1/2/3/",
+        "deep/1/2/3/4/",
+        "deep/1/2/3/4/5/",
+    ]
+
+
+@pytest.mark.parametrize("max_files", [1, 6, 7, 250, 1000, 1001, 1100, 5000])
+@pytest.mark.parametrize("extension", [None, "json", ".TXT"])
+def test_max_files_and_extension_are_exact_under_fan_out(
+    s3_server: S3TestServer, awkward_bucket: str, max_files: int, extension: str | None
+) -> None:
+    client = s3_server.client()
+    sequential = [
+        obj.key
+        for obj in iter_s3_objects(
+            client, awkward_bucket, "", extension=extension, max_files=max_files, fetcher="boto3"
+        )
+    ]
+
+    fanned_out = [
+        obj.key
+        for obj in iter_s3_objects(
+            client,
+            awkward_bucket,
+            "",
+            extension=extension,
+            max_files=max_files,
+            fan_out=3,
+            page_size=97,
+        )
+    ]
+
+    assert fanned_out == sequential
+    assert len(sequential) == min(max_files, len(sequential))
+
+
+def test_stopping_early_stops_the_pool_and_lookahead_is_bounded(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    client = s3_server.client()
+    calls = record_list_calls(client)
+    objects = iter_s3_objects(client, awkward_bucket, "spread/", fan_out=3, page_size=2)
+
+    first = next(objects)
+    # Let the producers run until they block on their bounded queues (or finish).
+    settled_count, deadline = -1, time.monotonic() + 10
+    while settled_count != len(calls) and time.monotonic() < deadline:
+        settled_count = len(calls)
+        time.sleep(0.3)
+    objects.close()
+
+    assert first.key == "spread/00/000.txt"
+    # 1 discovery page, the level pages read to cut ranges, and per range in the window at most
+    # its lookahead (2 pages) + 1 blocked on the queue + 1 being fetched: far from 106 pages.
+    assert len(calls) <= 1 + 3 + 3 * 4
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("s3-list")]
+
+
+def test_other_callers_of_the_same_client_still_get_botocore_results(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    client = s3_server.client()
+    list(iter_s3_objects(client, awkward_bucket, "odd/"))
+
+    response = client.list_objects_v2(Bucket=awkward_bucket, Prefix="odd/p")
+
+    assert [entry["Key"] for entry in response["Contents"]] == [
+        "odd/percent%20literal.txt",
+        "odd/percent%2Bplus",
+        "odd/plus+sign.txt",
+    ]
+    assert "YtAssetsListingPage" not in response
+
+
+@pytest.mark.parametrize(
+    ("fetcher", "environment", "botocore_parses"),
+    [(None, None, False), (None, "boto3", True), ("boto3", None, True), ("fast", "boto3", False)],
+)
+def test_the_boto3_path_can_be_forced_by_argument_or_environment(
+    s3_server: S3TestServer,
+    awkward_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fetcher: str | None,
+    environment: str | None,
+    botocore_parses: bool,
+) -> None:
+    if environment is None:
+        monkeypatch.delenv(FETCHER_ENV_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(FETCHER_ENV_VARIABLE, environment)
+    client = s3_server.client()
+    parsed_contents: list[bool] = []
+    client.meta.events.register(
+        "after-call.s3.ListObjectsV2",
+        lambda parsed, **_: parsed_contents.append("Contents" in parsed),
+    )
+
+    keys = [
+        obj.key
+        for obj in iter_s3_objects(client, awkward_bucket, "many/", fetcher=fetcher)  # type: ignore[arg-type]
+    ]
+
+    assert keys == PAGE_EDGE_KEYS
+    assert parsed_contents and all(parsed is botocore_parses for parsed in parsed_contents)
+
+
+def test_invalid_fetcher_fan_out_and_page_size_raise_at_call_time() -> None:
+    with pytest.raises(ValueError, match="fetcher"):
+        iter_s3_objects(object(), "b", "", fetcher="curl")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fan_out"):
+        iter_s3_objects(object(), "b", "", fan_out=0)
+    with pytest.raises(ValueError, match="page_size"):
+        iter_s3_objects(object(), "b", "", page_size=1001)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing, as a pure function
+
+
+def list_result_xml(
+    keys: list[str],
+    *,
+    common_prefixes: tuple[str, ...] = (),
+    truncated: bool = False,
+    next_token: str | None = None,
+    encoding_type: str | None = None,
+    namespace: bool = True,
+    last_modified: str = "2024-01-02T03:04:05.678Z",
+) -> str:
+    contents = "".join(
+        f"<Contents><Key>{escape(key)}</Key><LastModified>{last_modified}</LastModified>"
+        f"<ETag>&quot;etag-{index}&quot;</ETag><Size>{index * 10}</Size>"
+        "<StorageClass>STANDARD</StorageClass></Contents>"
+        for index, key in enumerate(keys)
+    )
+    prefixes = "".join(
+        f"<CommonPrefixes><Prefix>{escape(prefix)}</Prefix></CommonPrefixes>"
+        for prefix in common_prefixes
+    )
+    token = f"<NextContinuationToken>{next_token}</NextContinuationToken>" if next_token else ""
+    encoding = f"<EncodingType>{encoding_type}</EncodingType>" if encoding_type else ""
+    xmlns = ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"' if namespace else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult{xmlns}>'
+        f"<Name>bucket</Name><Prefix></Prefix><KeyCount>{len(keys)}</KeyCount>"
+        f"<MaxKeys>1000</MaxKeys>{encoding}"
+        f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"
+        f"{token}{contents}{prefixes}</ListBucketResult>"
+    )
+
+
+@pytest.mark.parametrize("namespace", [True, False])
+def test_parser_decodes_url_encoded_keys_like_botocore(namespace: bool) -> None:
+    body = list_result_xml(
+        ["a+b%2Bc", "%E6%97%A5+%25"],
+        common_prefixes=("sub%2F+dir/",),
+        truncated=True,
+        next_token="tok+/=",
+        encoding_type="url",
+        namespace=namespace,
+    )
+
+    page = parse_list_objects_v2(body.encode())
+
+    assert [obj.key for obj in page.objects] == ["a b+c", "日 %"]
+    assert page.common_prefixes == ("sub/ dir/",)
+    assert page.is_truncated and page.next_continuation_token == "tok+/="
+    assert page.objects[1] == S3Object(
+        key="日 %",
+        size=10,
+        etag="etag-1",
+        last_modified=datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+    )
+
+
+def test_parser_leaves_keys_alone_without_encoding_type() -> None:
+    page = parse_list_objects_v2(list_result_xml(["a+b%2B"]).encode())
+
+    assert [obj.key for obj in page.objects] == ["a+b%2B"]
+    assert page == ListingPage(
+        objects=page.objects, is_truncated=False, next_continuation_token=None
+    )
+
+
+def test_parser_refuses_what_is_not_a_listing() -> None:
+    with pytest.raises(ValueError, match="ListBucketResult"):
+        parse_list_objects_v2(b"<Error><Code>AccessDenied</Code></Error>")
+
+
+def test_key_ranges_cut_at_sub_prefixes_in_order() -> None:
+    def page(*prefixes: str) -> ListingPage:
+        return ListingPage(
+            [], is_truncated=True, next_continuation_token="t", common_prefixes=prefixes
+        )
+
+    first = page(*(f"p/{index:02d}/" for index in range(10)))
+    later = page("p/20/", "p/21/", "p/22/", "p/23/")
+
+    ranges = list(key_ranges(iter([first, later]), workers=2))
+
+    bounds = [key_range.low for key_range in ranges[1:]]
+    assert ranges[0] == KeyRange(None, bounds[0])
+    assert all(a.high == b.low for a, b in pairwise(ranges))
+    assert ranges[-1].high is None
+    assert bounds == sorted(bounds) and len(bounds) == 4 + 2
+    assert "p/00/" not in bounds
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors and retries through a real HTTP server on loopback
+
+Responder = Callable[[int, dict[str, str]], tuple[int, str]]
+
+
+@contextmanager
+def scripted_s3(respond: Responder) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A real HTTP server on 127.0.0.1 answering ``respond(request_number, query)``."""
+    requests: list[dict[str, str]] = []
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            query = {
+                name: values[0] for name, values in parse_qs(urlsplit(self.path).query).items()
+            }
+            with lock:
+                requests.append(query)
+                number = len(requests)
+            status, body = respond(number, query)
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host!s}:{port}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def retrying_client(endpoint_url: str, attempts: int) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDRETRY",
+        aws_secret_access_key="retry-secret-value",
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            connect_timeout=2,
+            read_timeout=5,
+        ),
+    )
+
+
+def error_body(code: str) -> str:
+    return f"<Error><Code>{code}</Code><Message>m</Message><RequestId>r</RequestId></Error>"
+
+
+@pytest.mark.parametrize(("status", "code"), [(500, "InternalError"), (503, "SlowDown")])
+def test_server_errors_are_retried_then_the_listing_succeeds(status: int, code: str) -> None:
+    def flaky(number: int, _query: dict[str, str]) -> tuple[int, str]:
+        if number <= 2:
+            return status, error_body(code)
+        return 200, list_result_xml(["a", "b"], encoding_type="url")
+
+    with scripted_s3(flaky) as (url, requests):
+        keys = [obj.key for obj in iter_s3_objects(retrying_client(url, 3), "bucket", "")]
+
+    assert keys == ["a", "b"]
+    assert len(requests) == 3
+    assert requests[0]["encoding-type"] == "url"
+
+
+def test_a_persistent_500_raises_after_the_retries_naming_bucket_not_secrets() -> None:
+    failing = scripted_s3(lambda _n, _q: (500, error_body("InternalError")))
+    with failing as (url, requests), pytest.raises(S3ListingError) as caught:
+        list(iter_s3_objects(retrying_client(url, 3), "flaky-bucket", "raw/"))
+
+    error = caught.value
+    assert (error.bucket, error.prefix, error.code) == ("flaky-bucket", "raw/", "InternalError")
+    assert "HTTP 500" in str(error) and "flaky-bucket" in str(error)
+    assert "retry-secret-value" not in str(error) and "AKIDRETRY" not in str(error)
+    assert len(requests) == 3
+
+
+def test_an_unreachable_server_raises_a_listing_error() -> None:
+    with scripted_s3(lambda _n, _q: (200, "")) as (url, _requests):
+        pass  # stopped: its port is now closed
+    with pytest.raises(S3ListingError) as caught:
+        list(iter_s3_objects(retrying_client(url, 2), "gone-bucket", ""))
+
+    assert caught.value.code == "EndpointConnectionError"
+    assert "gone-bucket" in str(caught.value)
+
+
+def test_a_failing_range_raises_after_the_keys_before_it() -> None:
+    def sub_prefixes_then_failure(_number: int, query: dict[str, str]) -> tuple[int, str]:
+        if query.get("delimiter") == "/":
+            return 200, list_result_xml([], common_prefixes=("a/", "b/", "c/"))
+        if "start-after" not in query:  # the first range: a/ (up to b/)
+            return 200, list_result_xml(["a/1", "a/2", "b/1"])
+        if query["start-after"] == "b":
+            return 200, list_result_xml(["b/1", "b/2", "c/1"])
+        return 403, error_body("AccessDenied")
+
+    with scripted_s3(sub_prefixes_then_failure) as (url, _requests):
+        seen: list[str] = []
+        with pytest.raises(S3ListingError) as caught:
+            seen.extend(
+                obj.key for obj in iter_s3_objects(retrying_client(url, 1), "bucket", "", fan_out=4)
+            )
+
+    assert seen == ["a/1", "a/2", "b/1", "b/2"]
+    assert caught.value.code == "AccessDenied"
+
+
+def test_truncated_without_token_raises_under_fan_out_too() -> None:
+    def broken_level(_number: int, query: dict[str, str]) -> tuple[int, str]:
+        if query.get("delimiter") == "/" and "continuation-token" not in query:
+            return 200, list_result_xml([], common_prefixes=("a/", "b/"), truncated=True)
+        return 200, list_result_xml(["a/1"])
+
+    with scripted_s3(broken_level) as (url, _requests), pytest.raises(S3ListingError) as caught:
+        list(iter_s3_objects(retrying_client(url, 1), "bucket", "", fan_out=2))
+
+    assert caught.value.code == "TruncatedWithoutContinuationToken"
