@@ -142,7 +142,6 @@ READ_ONLY_ATTRIBUTES = frozenset(
         "sorted_by",
         "key_columns",
         "schema_mode",
-        "dynamic",
         "unique_keys",
     }
 )
@@ -593,6 +592,8 @@ class Cluster:
                 raise GenericError(f'Attribute "schema" is only for tables, not {type}')
             schema = normalize_schema(attrs["schema"])
             attrs["schema"] = {**schema.to_stored(), "mode": "strong"}
+        if attrs.pop("dynamic", False):
+            raise GenericError("Dynamic tables are not supported by the local YT")
         for name in attrs:
             if name in READ_ONLY_ATTRIBUTES:
                 raise GenericError(f'Attribute "{name}" cannot be set', attribute=name)

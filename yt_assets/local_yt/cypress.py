@@ -554,12 +554,16 @@ def merge_versions(conn: sqlite3.Connection, tx_id: str, parent_tx_id: str) -> N
         target.save(conn)
     conn.execute("DELETE FROM versions WHERE tx_id = ?", (tx_id,))
     conn.execute("UPDATE nodes SET created_tx = ? WHERE created_tx = ?", (parent_tx_id, tx_id))
-    _delete_nodes_without_versions(conn, tx_id=parent_tx_id)
+    _delete_nodes_without_versions(conn, [row["node_id"] for row in rows])
 
 
 def discard_versions(conn: sqlite3.Connection, tx_id: str) -> None:
     """Drop a transaction's deltas (abort), and the nodes it created."""
+    touched = [
+        row[0] for row in conn.execute("SELECT node_id FROM versions WHERE tx_id = ?", (tx_id,))
+    ]
     conn.execute("DELETE FROM versions WHERE tx_id = ?", (tx_id,))
+    _delete_nodes_without_versions(conn, touched)
     created = [
         row[0] for row in conn.execute("SELECT id FROM nodes WHERE created_tx = ?", (tx_id,))
     ]
@@ -568,9 +572,11 @@ def discard_versions(conn: sqlite3.Connection, tx_id: str) -> None:
         conn.execute("DELETE FROM nodes WHERE id = ?", (node_id,))
 
 
-def _delete_nodes_without_versions(conn: sqlite3.Connection, *, tx_id: str) -> None:
-    conn.execute(
-        "DELETE FROM nodes WHERE created_tx = ? AND NOT EXISTS"
-        " (SELECT 1 FROM versions WHERE versions.node_id = nodes.id)",
-        (tx_id,),
-    )
+def _delete_nodes_without_versions(conn: sqlite3.Connection, node_ids: list[str]) -> None:
+    """Forget nodes no version refers to any more (removed, and no snapshot holds them)."""
+    for node_id in node_ids:
+        if (
+            conn.execute("SELECT 1 FROM versions WHERE node_id = ? LIMIT 1", (node_id,)).fetchone()
+            is None
+        ):
+            conn.execute("DELETE FROM nodes WHERE id = ?", (node_id,))

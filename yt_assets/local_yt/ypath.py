@@ -141,7 +141,7 @@ def split_ypath(path: str) -> tuple[str, list[PathToken]]:
         position = end
     elif path.startswith("/"):
         root = "/"
-        position = 1
+        position = 1 if path.startswith("//") else 0  # "//a" is "/" + "/a"; "/@x" is "/" + "/@x"
     else:
         raise InvalidYPath(f'Expected "slash" or "hash" at the start of YPath {path!r}')
     tokens: list[PathToken] = []

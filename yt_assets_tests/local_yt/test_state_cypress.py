@@ -187,6 +187,8 @@ def test_rich_path_parsing() -> None:
     )
     assert split_ypath("#1-2-3-4/@") == ("#1-2-3-4", [PathToken("all_attributes")])
     assert split_ypath("//") == ("/", [])
+    assert split_ypath("/") == ("/", [])
+    assert split_ypath("/@attr") == ("/", [PathToken("attribute", "attr")])
     assert split_ypath("//tmp/f&/@touched") == (
         "/",
         [PathToken("child", "tmp"), PathToken("child", "f"), PathToken("attribute", "touched")],
