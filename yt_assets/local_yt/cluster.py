@@ -54,6 +54,7 @@ import hashlib
 import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -112,6 +113,7 @@ Row = dict[str, Any]
 RichPathLike = Any
 
 INITIAL_DIRECTORIES = ("tmp", "home", "sys")
+DEFAULT_GC_INTERVAL_SECONDS = 600.0
 
 # Attributes the system computes; ``set`` refuses them.
 READ_ONLY_ATTRIBUTES = frozenset(
@@ -305,10 +307,17 @@ class Cluster:
         root: str | Path,
         *,
         collect_garbage: bool = True,
+        garbage_collection_interval_seconds: float | None = DEFAULT_GC_INTERVAL_SECONDS,
         unreferenced_grace_seconds: float = DEFAULT_UNREFERENCED_GRACE_SECONDS,
         orphan_min_age_seconds: float = DEFAULT_ORPHAN_MIN_AGE_SECONDS,
     ) -> None:
+        """Open (or create) the state under ``root``. Garbage (orphan and long-unreferenced chunk
+        files) is collected at open when ``collect_garbage`` and then, in a background thread,
+        at most every ``garbage_collection_interval_seconds`` after a mutation (None: never)."""
         self.root = Path(root)
+        self._gc_interval = garbage_collection_interval_seconds
+        self._gc_lock = threading.Lock()
+        self._last_gc = time.monotonic()
         self.root.mkdir(parents=True, exist_ok=True)
         self._storage = Storage(
             self.root,
@@ -320,11 +329,36 @@ class Cluster:
             self._storage.collect_garbage()
 
     def close(self) -> None:
-        self._storage.close()
+        with self._gc_lock:  # let a background collection finish first
+            self._storage.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def collect_garbage(self) -> int:
         """Delete orphan and long-unreferenced chunk files now; returns how many were deleted."""
-        return self._storage.collect_garbage()
+        with self._gc_lock:
+            self._last_gc = time.monotonic()
+            return self._storage.collect_garbage()
+
+    def _maybe_collect_garbage_in_background(self) -> None:
+        if self._gc_interval is None or time.monotonic() - self._last_gc < self._gc_interval:
+            return
+        if not self._gc_lock.acquire(blocking=False):
+            return
+        self._last_gc = time.monotonic()
+
+        def collect() -> None:
+            try:
+                with contextlib.suppress(Exception):  # best effort; retried on the next interval
+                    self._storage.collect_garbage()
+            finally:
+                self._gc_lock.release()
+
+        threading.Thread(target=collect, name="local-yt-gc", daemon=True).start()
 
     # ---- plumbing ------------------------------------------------------------------------------
 
@@ -353,6 +387,7 @@ class Cluster:
                 conn.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()[0]
             )
             yield CypressView(conn, chain, self._root_id, revision)
+        self._maybe_collect_garbage_in_background()
 
     @contextlib.contextmanager
     def _reading(self, transaction_id: str | None) -> Iterator[CypressView]:

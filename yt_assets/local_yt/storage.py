@@ -159,6 +159,7 @@ class Storage:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._closed = False
         self._owner_pid = os.getpid()
         connection = self.connection()
@@ -199,13 +200,14 @@ class Storage:
         connection = self.connection()
         if connection.in_transaction:
             raise RuntimeError("Nested storage transactions are not supported")
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
+        with self._write_lock:  # threads of this process queue here, not in SQLite's busy loop
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

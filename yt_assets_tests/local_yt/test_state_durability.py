@@ -145,6 +145,22 @@ def test_unreferenced_chunks_are_collected_after_the_grace_period(tmp_path: Path
     cluster.close()
 
 
+def test_garbage_is_collected_in_the_background_after_mutations(tmp_path: Path) -> None:
+    chunks = tmp_path / "root" / "chunks"
+    with Cluster(
+        tmp_path / "root", unreferenced_grace_seconds=0, garbage_collection_interval_seconds=0
+    ) as cluster:
+        cluster.create("table", "//tmp/t")
+        for value in range(5):
+            cluster.write_table("//tmp/t", [{"v": value}])
+        deadline = time.monotonic() + 30
+        while len(os.listdir(chunks)) > 1 and time.monotonic() < deadline:
+            cluster.set("//tmp/@tick", time.monotonic())  # mutations trigger collections
+            time.sleep(0.05)
+        assert len(os.listdir(chunks)) == 1
+        assert values(cluster, "//tmp/t") == [4]
+
+
 def _peak_memory_of_write_and_read(cluster: Cluster, path: str, count: int) -> int:
     def rows() -> Iterator[dict]:
         for index in range(count):

@@ -18,6 +18,7 @@ from yt_assets.local_yt.exceptions import (
     TableSortOrderViolation,
     UniqueKeyViolation,
 )
+from yt_assets.local_yt.interfaces import TableStore
 
 STRICT_SCHEMA = [
     {"name": "id", "type_v3": "int64"},
@@ -239,3 +240,21 @@ def test_alter_schema_validates_existing_rows(cluster: Cluster) -> None:
         cluster.set("//tmp/t/@schema", [{"name": "id", "type": "string"}])
     cluster.set("//tmp/t/@schema", [{"name": "id", "type": "int64"}])
     assert cluster.get("//tmp/t/@schema")[0]["type"] == "int64"
+
+
+def test_cluster_is_a_table_store(cluster: Cluster) -> None:
+    store: TableStore = cluster  # checked by mypy too
+    cluster.create("table", "//tmp/in")
+    cluster.create("file", "//tmp/f")
+    cluster.write_file("//tmp/f", [b"script"])
+    tx = store.start_transaction(None, "operation output")
+    assert store.write_rows("//tmp/in", ({"v": v} for v in range(5)), tx) == 5
+    assert store.row_count("//tmp/in") == 0
+    store.commit_transaction(tx)
+    assert store.row_count("//tmp/in[#1:#3]") == 2
+    assert [row["v"] for row in store.read_rows("//tmp/in[#3:]")] == [3, 4]
+    assert store.file_content_path("//tmp/f").read_bytes() == b"script"
+    aborted = store.start_transaction(None, None)
+    store.write_rows("<append=%true>//tmp/in", [{"v": 9}], aborted)
+    store.abort_transaction(aborted)
+    assert store.row_count("//tmp/in") == 5
