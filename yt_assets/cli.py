@@ -14,12 +14,15 @@ from pathlib import Path
 from types import FrameType
 
 
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so that every process started is stopped on the way out."""
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM unwind as ``KeyboardInterrupt``, so that every process started is
+    stopped on the way out (SIGINT explicitly: a shell without job control starts background
+    commands with SIGINT ignored, and children would inherit that)."""
 
     def handler(_signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, handler)
 
 
@@ -60,7 +63,7 @@ def _run_stack_command(args: argparse.Namespace) -> int:
     from yt_assets.demo.local_s3 import LocalS3Error
     from yt_assets.demo.stack import DemoHome, DemoStack, DemoStackError
 
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     home = DemoHome(args.dir)
     try:
         with DemoStack(home, backend=args.s3, report=lambda line: print(line, flush=True)) as stack:

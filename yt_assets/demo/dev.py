@@ -11,21 +11,30 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import TextIO
 
-from yt_assets.demo.processes import LOOPBACK, free_port, port_is_free, stop_process_group
+from yt_assets.demo.processes import (
+    LOOPBACK,
+    free_port,
+    group_members,
+    port_is_free,
+    stop_process_group,
+)
 from yt_assets.demo.stack import DemoStack
 
 DEFAULT_UI_PORT = 3000
-CODE_LOCATION_MODULE = "yt_assets.definitions"
 READY_TIMEOUT_S = 120.0
-STOP_GRACE_S = 20.0
+STOP_GRACE_S = 15.0
 
 
 def choose_port(requested: int | None) -> int:
@@ -35,7 +44,7 @@ def choose_port(requested: int | None) -> int:
     return DEFAULT_UI_PORT if port_is_free(DEFAULT_UI_PORT) else free_port()
 
 
-def dagster_dev_command(port: int) -> list[str]:
+def dagster_dev_command(port: int, workspace: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -45,8 +54,8 @@ def dagster_dev_command(port: int) -> list[str]:
         LOOPBACK,
         "-p",
         str(port),
-        "-m",
-        CODE_LOCATION_MODULE,
+        "-w",
+        str(workspace),
     ]
 
 
@@ -75,7 +84,7 @@ def run_dev(stack: DemoStack, port: int | None = None, out: TextIO = sys.stdout)
     chosen = choose_port(port)
     url = f"http://{LOOPBACK}:{chosen}"
     process = subprocess.Popen(
-        dagster_dev_command(chosen),
+        dagster_dev_command(chosen, stack.home.write_workspace_yaml()),
         env=stack.environment(),
         cwd=stack.home.root,
         stdin=subprocess.DEVNULL,
@@ -94,6 +103,20 @@ def run_dev(stack: DemoStack, port: int | None = None, out: TextIO = sys.stdout)
         print("\nStopping dagster dev ...", file=out, flush=True)
         return 0
     finally:
-        stop_process_group(process.pid, grace_s=STOP_GRACE_S)
-        if process.poll() is None:
-            process.wait()
+        stop_dagster_dev(process)
+
+
+def stop_dagster_dev(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C for ``dagster dev`` (its own orderly shutdown), then SIGTERM and SIGKILL for
+    whatever is left of its process group."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_GRACE_S)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop_process_group(process.pid, grace_s=5)
+    if process.poll() is None:
+        process.wait()

@@ -49,6 +49,14 @@ nux:
   enabled: false
 """
 
+WORKSPACE_YAML = """\
+# Written by `yt-assets dev`: the code location, named as in pyproject.toml [tool.dagster].
+load_from:
+  - python_module:
+      module_name: yt_assets.definitions
+      location_name: yt_assets
+"""
+
 # Variables the demo sets for itself and its children; anything else set in the shell that
 # would point the code location elsewhere is removed.
 _CLEARED_VARS = ("YT_TOKEN", "S3_DOWNLOAD_ACCESS_KEY", "S3_UPLOAD_ACCESS_KEY")
@@ -100,6 +108,13 @@ class DemoHome:
         path = self.dagster_home / "dagster.yaml"
         if not path.exists() or path.read_text() != DAGSTER_YAML:
             path.write_text(DAGSTER_YAML)
+        return path
+
+    def write_workspace_yaml(self) -> Path:
+        """``.dagster_home/workspace.yaml``: the code location for ``dagster dev -w``."""
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        path = self.dagster_home / "workspace.yaml"
+        path.write_text(WORKSPACE_YAML)
         return path
 
 
@@ -238,19 +253,27 @@ class DemoStack:
         self.yt_started = True
         self.yt_proxy_url = ensure_local_yt(self.home.yt_root)
         self.report(
-            f"Local YT {verb}: {self.yt_proxy_url} (state in {self.home.yt_root}), "
-            f"{time.monotonic() - started:.1f} s"
+            f"Local YT {verb}: {self.yt_proxy_url} (pid {self.yt_pid()}, state in "
+            f"{self.home.yt_root}), {time.monotonic() - started:.1f} s"
         )
 
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         assert self.s3 is not None and self.keys is not None, "start() the stack first"
         return demo_environment(self.home, self.s3.endpoint_url, self.keys, base)
 
+    def yt_pid(self) -> int | None:
+        """The local YT server's process id (from its state file), while it runs."""
+        try:
+            return int(json.loads((self.home.yt_root / SERVER_STATE_FILE).read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def pids(self) -> list[int]:
         """The process ids of the servers this stack runs."""
         pids = [self.s3.pid] if self.s3 is not None and self.s3.pid else []
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            pids.append(int(json.loads((self.home.yt_root / SERVER_STATE_FILE).read_text())["pid"]))
+        yt_pid = self.yt_pid()
+        if yt_pid is not None:
+            pids.append(yt_pid)
         return pids
 
     def stop(self) -> None:
@@ -261,10 +284,13 @@ class DemoStack:
             if self.yt_started:
                 stop_local_yt(self.home.yt_root)
                 self.yt_started = False
+                self.report("Stopped the local YT")
         finally:
             try:
-                if self.s3 is not None:
+                if self.s3 is not None and self.s3.pid is not None:
+                    pid = self.s3.pid
                     self.s3.stop()
+                    self.report(f"Stopped the local S3 (pid {pid})")
             finally:
                 self._exit_stack.close()
 
