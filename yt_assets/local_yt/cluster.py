@@ -26,7 +26,7 @@ YSON and read back as ``yt.yson.load(..., encoding="utf-8", always_create_attrib
 them: strings are ``str`` when they are valid UTF-8, else ``yt.yson.YsonStringProxy`` (get the raw bytes
 with ``yt.yson.get_bytes``); ``uint64`` values are ``yt.yson.YsonUint64`` (an ``int``); nulls are
 ``None``; values that carried YSON attributes keep their ``yt.yson`` types. ``yt.yson.dumps`` of a row
-read back reproduces the bytes written.
+read back gives the same YSON as was written (a ``str`` and its UTF-8 ``bytes`` are one YSON string).
 
 **Cypress values** returned by :meth:`Cluster.get`/:meth:`Cluster.list` are plain Python values
 (``str`` strings); a value carrying attributes (``get(..., attributes=[...])``, ``list`` with
@@ -39,6 +39,20 @@ raises ``ConcurrentTransactionLockConflict`` (402) at once; ``waitable`` locks a
 Implicit locks, as in YT: ``write_table`` overwrite = exclusive, append = shared (exclusive for a
 sorted table), ``remove``/``move`` = exclusive on the subtree, ``set`` of an attribute = shared on that
 attribute key, creating a child = shared on the parent for that child key.
+
+**Errors** (YT's codes, see :mod:`.exceptions`): 500 resolve (missing node/attribute/object id),
+501 already exists, 402 lock conflict with a concurrent transaction, 400 lock conflict with the
+transaction's own snapshot lock, 11000 no such (or expired) transaction, 307 schema violation (bad
+type, null/missing required column, unknown column of a strict schema), 301 sort order violation,
+306 duplicate key with ``unique_keys``, 311 ``sorted_by`` column missing from a strict schema, 1
+for the rest (bad path, wrong node type, unsupported feature).
+
+**Beyond YT's command set**: :meth:`Cluster.read_table_ranges` (one row iterator per range, for
+range/row index control attributes), :meth:`Cluster.collect_garbage`, the
+:class:`~.interfaces.TableStore` methods (``read_rows``, ``row_count``, ``write_rows``,
+``file_content_path``). Not emulated: ``expiration_time``/``expiration_timeout`` (stored, never
+fire), links, dynamic tables, ACLs, ``@locks``, pending (waitable) locks, transactions as Cypress
+objects (``//sys/transactions``), ``tablet_index``/``offset``/``chunk_index`` read limits.
 
 **Durability and sharing**: see :mod:`.storage`. Several :class:`Cluster` instances (threads or
 processes) may open one root at once. Writes stream rows straight into a chunk file (memory does not
@@ -935,6 +949,10 @@ class Cluster:
             if first.kind == "all_attributes":
                 raise GenericError("Cannot remove all attributes at once")
             if first.kind == "attribute":
+                if first.key in READ_ONLY_ATTRIBUTES or first.key == "schema":
+                    raise GenericError(
+                        f'Attribute "{first.key}" cannot be removed', attribute=first.key
+                    )
                 if len(rest) == 1:
                     if first.key not in node.attrs:
                         if force:
