@@ -296,6 +296,10 @@ def _iter_range_pages(
         yield objects
 
 
+def _entry_sort_key(entry: S3Object | str) -> str:
+    return entry if isinstance(entry, str) else entry.key
+
+
 def _iter_walk_expanding_prefixes(
     fetch_page: PageFetcher,
     bucket: str,
@@ -317,10 +321,8 @@ def _iter_walk_expanding_prefixes(
             yield page.objects
             continue
         pending: list[S3Object] = []
-        entries = heapq.merge(
-            page.objects,
-            page.common_prefixes,
-            key=lambda entry: entry if isinstance(entry, str) else entry.key,
+        entries: Iterator[S3Object | str] = heapq.merge(
+            page.objects, page.common_prefixes, key=_entry_sort_key
         )
         for entry in entries:
             if isinstance(entry, S3Object):

@@ -30,6 +30,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -41,6 +42,7 @@ __all__ = [
     "FETCHER_ENV_VARIABLE",
     "LIST_PAGE_SIZE",
     "PATHS_TABLE_SCHEMA",
+    "SAVE_WRITE_CHUNK_BYTES",
     "Boto3PageFetcher",
     "ListingPage",
     "ListingProgress",
@@ -73,6 +75,10 @@ PATHS_TABLE_SCHEMA: list[dict[str, Any]] = [
     {"name": "path", "type": "string", "required": True},
 ]
 """Strict YT schema of the table written by :func:`save_s3_paths_to_table`."""
+
+SAVE_WRITE_CHUNK_BYTES = 16 << 20
+"""Write chunk of :func:`save_s3_paths_to_table` unless the client sets a smaller one: rows are
+buffered per chunk, so this (not the number of keys) bounds the memory of a write."""
 
 _DEFAULT_LOGGER = logging.getLogger(__name__)
 
@@ -597,12 +603,29 @@ def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[
         yield {"bucket": bucket, "path": key}
 
 
+@contextmanager
+def _bounded_write_chunk(yt_client: Any, limit_bytes: int) -> Iterator[None]:
+    """Cap the client's ``write_retries/chunk_size`` at ``limit_bytes`` inside the block."""
+    write_retries = getattr(yt_client, "config", {}).get("write_retries")
+    if not isinstance(write_retries, dict):
+        yield
+        return
+    previous = write_retries.get("chunk_size")
+    write_retries["chunk_size"] = min(previous or limit_bytes, limit_bytes)
+    try:
+        yield
+    finally:
+        write_retries["chunk_size"] = previous
+
+
 def save_s3_paths_to_table(
     yt_client: Any,
     bucket: str,
     paths: Iterable[str | S3Object],
     output_table: str,
     logger: logging.Logger | None = None,
+    *,
+    write_chunk_bytes: int = SAVE_WRITE_CHUNK_BYTES,
 ) -> int:
     """Replace ``output_table`` with rows ``{bucket, path}``, atomically; return the row count.
 
@@ -612,7 +635,9 @@ def save_s3_paths_to_table(
     :data:`PATHS_TABLE_SCHEMA`, then ``move(force=True)`` it over ``output_table``. Readers see the
     old table or the new one, never a missing or partial one; on error nothing changes.
 
-    Memory: ``write_table`` buffers up to the client's ``write_retries/chunk_size`` per chunk.
+    Memory: ``write_table`` buffers one chunk of rows (to retry it); the chunk is the client's
+    ``write_retries/chunk_size`` capped at ``write_chunk_bytes`` (yt.wrapper's default is
+    128 MB), set on the client for the duration of the call.
 
     Example::
 
@@ -633,7 +658,7 @@ def save_s3_paths_to_table(
     parent = str(ypath_dirname(output_table))
     temp_table = f"{output_table}.tmp-{uuid.uuid4().hex}"
     log.info("Saving S3 paths of bucket %s to YT table %s", bucket, output_table)
-    with yt_client.Transaction():
+    with _bounded_write_chunk(yt_client, write_chunk_bytes), yt_client.Transaction():
         if parent not in ("/", "//"):
             yt_client.create("map_node", parent, recursive=True, ignore_existing=True)
         yt_client.create("table", temp_table, attributes={"schema": PATHS_TABLE_SCHEMA})

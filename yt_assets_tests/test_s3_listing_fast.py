@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
@@ -214,7 +214,10 @@ def test_stopping_early_stops_the_pool_and_lookahead_is_bounded(
 ) -> None:
     client = s3_server.client()
     calls = record_list_calls(client)
-    objects = iter_s3_objects(client, awkward_bucket, "spread/", fan_out=3, page_size=2)
+    objects = cast(
+        Generator[S3Object, None, None],
+        iter_s3_objects(client, awkward_bucket, "spread/", fan_out=3, page_size=2),
+    )
 
     first = next(objects)
     # Let the producers run until they block on their bounded queues (or finish).
@@ -373,7 +376,7 @@ def test_key_ranges_cut_at_sub_prefixes_in_order() -> None:
 
     ranges = list(key_ranges(iter([first, later]), workers=2))
 
-    bounds = [key_range.low for key_range in ranges[1:]]
+    bounds = [key_range.low or "" for key_range in ranges[1:]]
     assert ranges[0] == KeyRange(None, bounds[0])
     assert all(a.high == b.low for a, b in pairwise(ranges))
     assert ranges[-1].high is None
