@@ -65,6 +65,7 @@ API_VERSION = "v4"
 IO_CHUNK_SIZE = 1 << 16
 RESPONSE_FLUSH_SIZE = 1 << 16
 FRAME_DATA_TAG = 0x01
+MAX_ERROR_HEADER_SIZE = 16 * 1024
 ERROR_TRAILERS = ("X-YT-Error", "X-YT-Response-Code", "X-YT-Response-Message")
 
 try:  # brotli is optional: the client only sends "br" when it has brotli itself
@@ -300,10 +301,24 @@ def error_to_dict(error: BaseException) -> dict[str, Any]:
     ).to_dict()
 
 
+def _error_header_value(error_dict: dict[str, Any]) -> str:
+    """The error as one JSON header line, shortened when too long for an HTTP header."""
+    text = json.dumps(_to_plain_json(error_dict), ensure_ascii=True)
+    if len(text) <= MAX_ERROR_HEADER_SIZE:
+        return text
+    short = {
+        "code": error_dict.get("code", 1),
+        "message": str(error_dict.get("message", ""))[: MAX_ERROR_HEADER_SIZE // 2],
+        "attributes": {"truncated": True},
+        "inner_errors": [],
+    }
+    return json.dumps(short, ensure_ascii=True)
+
+
 def _error_headers(error_dict: dict[str, Any]) -> dict[str, str]:
     message = str(error_dict.get("message", ""))
     return {
-        "X-YT-Error": json.dumps(_to_plain_json(error_dict), ensure_ascii=True),
+        "X-YT-Error": _error_header_value(error_dict),
         "X-YT-Response-Code": str(int(error_dict.get("code", 1)) or 1),
         "X-YT-Response-Message": json.dumps(message, ensure_ascii=True)[1:-1][:4096],
     }
@@ -653,7 +668,7 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
 
     def _send_error(self, error_dict: dict[str, Any], status: HTTPStatus) -> None:
         headers = _error_headers(error_dict)
-        body = headers["X-YT-Error"].encode("ascii")
+        body = json.dumps(_to_plain_json(error_dict), ensure_ascii=True).encode("ascii")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
