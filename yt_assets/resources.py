@@ -64,7 +64,7 @@ class YTResource(dg.ConfigurableResource):
         "embedded local YT under local_root, started on demand and shared by the runs of that root.",
     )
     token: str | None = Field(
-        default=None, description="YT OAuth token (pass as EnvVar('YT_TOKEN'))."
+        default=None, repr=False, description="YT OAuth token (pass as EnvVar('YT_TOKEN'))."
     )
     local_root: str = Field(
         default=DEFAULT_LOCAL_ROOT, description="State directory of the embedded local YT."

@@ -385,3 +385,24 @@ def test_downstream_reads_rows_when_annotated(
     assert result.success
     assert result.output_for_node("total_size_from_rows") == 6
     assert result.output_for_node("row_count_from_reference") == 3
+
+
+def test_custom_endpoints_use_path_style_addressing(
+    s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    """dagster-aws's S3Resource, unchanged, already addresses custom endpoints path-style with the
+    pinned botocore (its endpoint rules); this guards that against a botocore upgrade."""
+    port = s3_server.endpoint_url.rsplit(":", 1)[1]
+    hostname_endpoint = f"http://localhost:{port}"  # a host name: boto3 would go virtual-host
+    resource = S3Resource(
+        endpoint_url=hostname_endpoint,
+        region_name=s3_server.region,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+    )
+    client = resource.get_client()
+    urls: list[str] = []
+    client.meta.events.register("before-send.s3.*", lambda request, **_: urls.append(request.url))
+    client.put_object(Bucket=s3_bucket, Key="x/y.txt", Body=b"1")
+    assert client.get_object(Bucket=s3_bucket, Key="x/y.txt")["Body"].read() == b"1"
+    assert urls and all(url.startswith(f"{hostname_endpoint}/{s3_bucket}/") for url in urls)
