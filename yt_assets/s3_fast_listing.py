@@ -236,9 +236,10 @@ class FastPageFetcher:
 class KeyRange:
     """The keys ``k`` with ``low <= k < high`` under a prefix (``None``: unbounded).
 
-    Bounds are sub-prefixes ending in the delimiter, so the range's listing can start with
-    ``StartAfter=low[:-1]`` (keys between ``low[:-1]`` and ``low`` are dropped: they sort
-    before ``low``).
+    Bounds are sub-prefixes (ending in the delimiter). A range is listed with
+    ``StartAfter=low``: that skips only the folder marker named ``low`` (folder markers are
+    never yielded anyway). ``StartAfter=low[:-1]`` would be the exact bound by the S3 spec,
+    but SeaweedFS, which lists directory entries, then skips the whole ``low`` directory.
     """
 
     low: str | None
@@ -280,16 +281,14 @@ def _iter_range_pages(
     prefix: str,
     key_range: KeyRange,
     page_size: int,
-    delimiter: str,
 ) -> Iterator[list[S3Object]]:
     low, high = key_range.low, key_range.high
-    start_after = low[: -len(delimiter)] if low is not None else None
     for page in iter_listing_pages(
-        fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=start_after
+        fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=low
     ):
         objects = page.objects
-        if low is not None and objects and objects[0].key < low:
-            objects = [obj for obj in objects if obj.key >= low]
+        if low is not None and objects and objects[0].key <= low:
+            objects = [obj for obj in objects if obj.key > low]  # a server ignoring StartAfter
         if high is not None and objects and objects[-1].key >= high:
             yield [obj for obj in objects if obj.key < high]
             return
@@ -469,7 +468,7 @@ def iter_fanned_out_pages(
     )
 
     def list_range(key_range: KeyRange) -> Iterator[list[S3Object]]:
-        return _iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size, delimiter)
+        return _iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
 
     yield from _iter_ranges_in_parallel(
         list_range, key_ranges(level_pages, workers), workers, lookahead_pages

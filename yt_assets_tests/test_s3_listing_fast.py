@@ -492,7 +492,7 @@ def test_a_failing_range_raises_after_the_keys_before_it() -> None:
             return 200, list_result_xml([], common_prefixes=("a/", "b/", "c/"))
         if "start-after" not in query:  # the first range: a/ (up to b/)
             return 200, list_result_xml(["a/1", "a/2", "b/1"])
-        if query["start-after"] == "b":
+        if query["start-after"] == "b/":
             return 200, list_result_xml(["b/1", "b/2", "c/1"])
         return 403, error_body("AccessDenied")
 
