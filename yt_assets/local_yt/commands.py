@@ -25,7 +25,6 @@ import yt.yson as yson
 
 from .exceptions import GenericError, NoSuchCommand, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
-from .ypath import RichPath, parse_rich_path
 
 NULL_TRANSACTION_ID = "0-0-0-0"
 
@@ -366,15 +365,11 @@ def _read_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     with_range_index = _as_bool(control.get("enable_range_index"))
     with_row_index = _as_bool(control.get("enable_row_index"))
     path = r.required("path")
-    rich = parse_rich_path(path)
-    if (with_range_index or with_row_index) and len(rich.ranges) > 1:
-        # One read per range, so each range starts with its own control rows.
-        segments = [
-            RichPath(rich.path, {**rich.attributes, "ranges": [range_]}) for range_ in rich.ranges
-        ]
+    if with_range_index or with_row_index:
+        # One (start_row_index, rows) per range, so each range starts with its control rows.
+        reads = d.cluster.read_table_ranges(path, transaction_id=r.transaction_id)
     else:
-        segments = [path]
-    reads = [d.cluster.read_table(segment, transaction_id=r.transaction_id) for segment in segments]
+        reads = [d.cluster.read_table(path, transaction_id=r.transaction_id)]
 
     def rows() -> Iterator[Any]:
         for range_index, (start_row_index, segment_rows) in enumerate(reads):
