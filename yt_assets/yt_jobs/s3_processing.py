@@ -386,7 +386,9 @@ def _download_and_process(
         body.close()
     if not isinstance(result, Mapping):
         raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
-    return {"bucket": bucket, "path": key, "error": None, **result}
+    row = {"bucket": bucket, "path": key, **result}
+    row.setdefault("error", None)  # a processor may report an error of its own
+    return row
 
 
 def _project(row: dict[str, Any], columns: Sequence[str] | None) -> dict[str, Any]:
