@@ -195,9 +195,10 @@ def make_client(endpoint_url: str, keys: S3Keys, *, quick: bool = False) -> Any:
     )
 
 
-def _process_mentions(pid: int, text: str) -> bool:
+def _runs_in(pid: int, directory: Path) -> bool:
+    """Whether process ``pid`` has ``directory`` as its working directory (the servers do)."""
     try:
-        return text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(os.readlink(f"/proc/{pid}/cwd")) == directory
     except OSError:
         return False
 
@@ -235,12 +236,12 @@ class LocalS3:
 
     def stop_orphan(self) -> bool:
         """Stop a server a killed demo left running on this directory (its pid is in the state
-        file and its command line names this directory). Call it only while holding the demo lock."""
+        file and it runs in this directory). Call it only while holding the demo lock."""
         try:
             pid = int(json.loads((self.directory / STATE_FILE).read_text())["pid"])
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        if not pid_alive(pid) or not _process_mentions(pid, str(self.directory)):
+        if not pid_alive(pid) or not _runs_in(pid, self.directory):
             return False
         stop_process(pid)
         return True

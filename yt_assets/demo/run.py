@@ -145,17 +145,27 @@ def _check_count(defs: Any, asset_names: Sequence[str]) -> int:
 
 
 def _failure_reason(result: Any) -> str:
+    """Each failed step with its error and the chain of its causes (e.g. the S3 or YT error)."""
     reasons = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
-        message = error.message.strip() if error is not None else "failed"
-        reasons.append(f"step {event.step_key}: {message}")
+        if error is None:
+            reasons.append(f"step {event.step_key}: failed")
+            continue
+        reason = f"step {event.step_key}: {error.message.strip()}"
+        cause = error.cause or error.context
+        while cause is not None:  # e.g. the botocore error, then the socket error
+            reason += f"\n  caused by: {cause.message.strip()[:500]}"
+            cause = cause.cause or cause.context
+        reasons.append(reason)
     return "\n".join(reasons) or "the run failed (see the Dagster UI for its event log)"
 
 
-def run_demo(stack: DemoStack, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Materialise the demo plan through the instance in ``.dagster_home`` and print a summary.
-    Returns the exit status (0 when every run succeeded)."""
+def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Materialise the demo plan through the instance in ``.dagster_home`` and print a summary
+    (to ``out``; progress and errors to ``err``). Returns the exit status (0: every run succeeded)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     os.environ.update(stack.environment())  # before the code location is imported
     logging.getLogger("Yt").setLevel(logging.WARNING)  # yt.wrapper's "Operation started" lines
     import dagster as dg
