@@ -229,7 +229,7 @@ def _run_processing_map(
         memory_limit_mb=config.memory_limit_mb,
         docker_image=config.docker_image,
         pool=config.pool,
-        title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run_id[:8]})",
+        title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run.run_id[:8]})",
     )
     destination = _scratch_table(yt_cluster, context)
     with yt_cluster.get_client() as client:
@@ -290,7 +290,7 @@ def _scratch_table(yt_cluster: YTResource, context: dg.AssetExecutionContext) ->
     if context.has_partition_key:
         parts.append(context.partition_key)
     name = ".".join(escape_node_name(part) for part in parts)
-    return f"{yt_cluster.scratch_root}/{context.run_id}/{name}"
+    return f"{yt_cluster.scratch_root}/{context.run.run_id}/{name}"
 
 
 def _camel(name: str) -> str:

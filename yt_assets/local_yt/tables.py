@@ -390,28 +390,84 @@ def _type_description(column: dict[str, Any]) -> str:
     return yt.yson.dumps(type_v3, yson_format="text").decode()
 
 
+# Fast paths of the row validator: for a (possibly optional) primitive column, the Python types
+# accepted as they are, and the range a plain ``int`` must fall in. Anything else goes through the
+# full check compiled by ``_compile_type``.
+_FAST_ACCEPTED_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str, bytes),
+    "utf8": (str,),
+    "json": (str,),
+    "bool": _BOOLEAN_TYPES,
+    "double": (float,),
+    "yson": (str, bytes, int, float, bool, list, dict),
+}
+_FAST_INT_RANGES: dict[str, tuple[int, int]] = {
+    "int8": (-(2**7), 2**7),
+    "int16": (-(2**15), 2**15),
+    "int32": (-(2**31), 2**31),
+    "int64": (-_INT64, _INT64),
+    "uint8": (0, 2**8),
+    "uint16": (0, 2**16),
+    "uint32": (0, 2**32),
+    "uint64": (0, 2**64),
+    "date": (0, _DATE_UPPER_BOUND),
+    "datetime": (0, _DATETIME_UPPER_BOUND),
+    "timestamp": (0, _TIMESTAMP_UPPER_BOUND),
+}
+
+
+def _primitive_name(type_v3: Any) -> str | None:
+    """``"uint64"`` for ``uint64`` and ``optional<uint64>``; ``None`` for composite types."""
+    if isinstance(type_v3, dict) and type_v3.get("type_name") == "optional":
+        type_v3 = type_v3.get("item")
+    if isinstance(type_v3, dict) and len(type_v3) == 1:
+        type_v3 = type_v3.get("type_name")
+    return type_v3 if isinstance(type_v3, str) else None
+
+
 def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Row]:
     """Compile ``schema`` into a function that checks one row (and decodes ``bytes`` keys).
 
     A missing column is a null, as in YT's static tables: a missing required column fails with
     ``Required column "a" cannot have "null" value`` (SchemaViolation, 307).
     """
-    checks = [(c["name"], c["required"], _compile_type(c["type_v3"]), c) for c in schema.columns]
+    compiled = []
+    for c in schema.columns:
+        primitive = _primitive_name(c["type_v3"])
+        compiled.append(
+            (
+                c["name"],
+                c["required"],
+                _FAST_ACCEPTED_TYPES.get(primitive or "", ()),
+                _FAST_INT_RANGES.get(primitive or ""),
+                _compile_type(c["type_v3"]),
+                c,
+            )
+        )
     known = frozenset(c["name"] for c in schema.columns)
     strict = schema.strict
 
     def validate(row: Row) -> Row:
-        if not isinstance(row, dict):
+        if type(row) is not dict and not isinstance(row, dict):
             raise SchemaViolation(
                 f"Table {table_path}: a row must be a map, got {type(row).__name__}",
                 path=table_path,
             )
-        if any(not isinstance(key, str) for key in row):
+        # A decoder gives all keys as str or all as bytes: the first key tells which.
+        if row and type(next(iter(row))) is not str:
             row = {
                 (k.decode("utf-8") if isinstance(k, bytes) else str(k)): v for k, v in row.items()
             }
-        for name, required, check, column in checks:
+        for name, required, accepted, int_range, check, column in compiled:
             value = row.get(name)
+            value_type = type(value)
+            if value_type in accepted:
+                continue
+            if value_type is int and int_range is not None:
+                if int_range[0] <= value < int_range[1]:
+                    continue
+            elif value is None and not required:
+                continue
             if check(value):
                 continue
             if _is_null(value):
@@ -428,14 +484,13 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
                 path=table_path,
                 column=name,
             )
-        if strict:
-            for key in row:
-                if key not in known:
-                    raise SchemaViolation(
-                        f'Unknown column "{key}" in strict schema of table {table_path}',
-                        path=table_path,
-                        column=key,
-                    )
+        if strict and not known.issuperset(row):
+            unknown = next(key for key in row if key not in known)
+            raise SchemaViolation(
+                f'Unknown column "{unknown}" in strict schema of table {table_path}',
+                path=table_path,
+                column=unknown,
+            )
         return row
 
     return validate
