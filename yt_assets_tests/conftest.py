@@ -119,3 +119,12 @@ def s3_server_subprocess() -> Iterator[S3TestServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def dagster_local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One local YT server (a subprocess on a free loopback port) for the Dagster-level tests."""
+    from yt_assets.local_yt import LocalYT
+
+    with LocalYT(root=tmp_path_factory.mktemp("dagster_local_yt")) as server:
+        yield server

@@ -21,16 +21,19 @@ from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource, build_resources
 from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
 from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.dagster_stack import (
+    UPLOAD_ACCESS,
+    UPLOAD_SECRET,
+    put_objects,
+    stack_resources,
+)
 
 ROOT = "//home/core_tests"
-UPLOAD_ACCESS = "upload-access-key-must-not-leak"
-UPLOAD_SECRET = "upload-secret-key-must-not-leak"
 
 
-@pytest.fixture(scope="module")
-def local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalYT]:
-    with LocalYT(root=tmp_path_factory.mktemp("core_yt")) as server:
-        yield server
+@pytest.fixture
+def local_yt(dagster_local_yt: LocalYT) -> LocalYT:
+    return dagster_local_yt
 
 
 @pytest.fixture
@@ -38,30 +41,8 @@ def yt_client(local_yt: LocalYT) -> yt.YtClient:
     return local_yt.client()
 
 
-def make_resources(local_yt: LocalYT, s3_server: S3TestServer, root: str = ROOT) -> dict[str, Any]:
-    yt_cluster = YTResource(proxy=local_yt.proxy_url)
-    return {
-        "yt_cluster": yt_cluster,
-        "io_manager": YTTableIOManager(yt_cluster=yt_cluster, root=root),
-        "s3": S3Resource(
-            endpoint_url=s3_server.endpoint_url,
-            region_name=s3_server.region,
-            aws_access_key_id=s3_server.access_key,
-            aws_secret_access_key=s3_server.secret_key,
-        ),
-        "s3_upload": S3Resource(
-            endpoint_url=s3_server.endpoint_url,
-            region_name=s3_server.region,
-            aws_access_key_id=UPLOAD_ACCESS,
-            aws_secret_access_key=UPLOAD_SECRET,
-        ),
-    }
-
-
-def put_objects(s3_server: S3TestServer, bucket: str, objects: dict[str, bytes]) -> None:
-    client = s3_server.client()
-    for key, body in objects.items():
-        client.put_object(Bucket=bucket, Key=key, Body=body)
+def make_resources(local_yt: LocalYT, s3_server: S3TestServer) -> dict[str, Any]:
+    return stack_resources(local_yt, s3_server, ROOT)
 
 
 def listing_config(name: str, bucket: str, **config: Any) -> dict[str, Any]:

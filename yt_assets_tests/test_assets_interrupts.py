@@ -11,14 +11,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from yt_assets.local_yt import LocalYT
 from yt_assets_tests.conftest import S3TestServer
-from yt_assets_tests.test_assets_core import put_objects
+from yt_assets_tests.dagster_stack import put_objects
 
 ROOT = "//home/interrupt_tests"
 WAIT_SECONDS = 60
@@ -64,10 +63,9 @@ STEP_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalYT]:
-    with LocalYT(root=tmp_path_factory.mktemp("interrupt_yt")) as server:
-        yield server
+@pytest.fixture
+def local_yt(dagster_local_yt: LocalYT) -> LocalYT:
+    return dagster_local_yt
 
 
 def start_step(

@@ -1,6 +1,5 @@
 """Partitioned assets: one table per partition, published atomically; schedule; asset checks."""
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,15 +16,14 @@ from yt_assets.schedules import build_daily_schedule
 from yt_assets.table_paths import escape_node_name
 from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
 from yt_assets_tests.conftest import S3TestServer
-from yt_assets_tests.test_assets_core import make_resources, put_objects
+from yt_assets_tests.dagster_stack import put_objects, stack_resources
 
 ROOT = "//home/partition_tests"
 
 
-@pytest.fixture(scope="module")
-def local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalYT]:
-    with LocalYT(root=tmp_path_factory.mktemp("partitions_yt")) as server:
-        yield server
+@pytest.fixture
+def local_yt(dagster_local_yt: LocalYT) -> LocalYT:
+    return dagster_local_yt
 
 
 @pytest.fixture
@@ -34,7 +32,7 @@ def yt_client(local_yt: LocalYT) -> yt.YtClient:
 
 
 def resources(local_yt: LocalYT, s3_server: S3TestServer) -> dict[str, Any]:
-    return make_resources(local_yt, s3_server, root=ROOT)
+    return stack_resources(local_yt, s3_server, ROOT)
 
 
 def test_partitions_are_separate_tables_replaced_one_at_a_time(
