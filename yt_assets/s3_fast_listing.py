@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import heapq
 import queue
+import re
 import threading
 import xml.etree.ElementTree as ElementTree
 from collections import deque
@@ -58,6 +59,7 @@ __all__ = [
     "iter_fanned_out_pages",
     "key_ranges",
     "parse_list_objects_v2",
+    "parse_list_objects_v2_tree",
 ]
 
 DELIMITER = "/"
@@ -70,6 +72,7 @@ MAX_DESCENT = 16
 """How many single-sub-prefix levels the fan-out walks down before giving up on finding more."""
 
 _BEFORE_PARSE_EVENT = "before-parse.s3.ListObjectsV2"
+_BEFORE_PARSE_ALL_S3 = "before-parse.s3.*"
 _HANDLER_ID = "yt_assets.s3_fast_listing.parse_list_objects_v2"
 _PAGE_FIELD = "YtAssetsListingPage"
 _EMPTY_RESULT = b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
@@ -98,11 +101,129 @@ def parse_list_objects_v2(body: bytes) -> ListingPage:
     says ``<EncodingType>url</EncodingType>``; ETags lose their quotes; times are UTC. Raises
     ``ValueError`` (or ``xml.etree.ElementTree.ParseError``) when the body is not such a result.
 
+    The usual S3 body (plain elements, character entities) is read with regular expressions,
+    about 4x faster than building a tree; anything else (CDATA, namespace prefixes, comments,
+    a body that doesn't end with ``</ListBucketResult>``) goes to ``xml.etree``.
+
     Example::
 
         page = parse_list_objects_v2(response_body)
         print([obj.key for obj in page.objects], page.next_continuation_token)
     """
+    page = _parse_plain_listing(body)
+    return page if page is not None else parse_list_objects_v2_tree(body)
+
+
+_PLAIN_BODY = re.compile(r"\A\s*(?:<\?xml[^>]*\?>)?\s*<ListBucketResult(?:\s[^>]*)?>")
+_CONTENTS_FIELD = re.compile(r"<(Key|LastModified|ETag|Size)>([^<]*)</\1>")
+_COMMON_PREFIX = re.compile(r"<CommonPrefixes>\s*<Prefix>([^<]*)</Prefix>\s*</CommonPrefixes>")
+_ENTITY = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|amp|lt|gt|quot|apos);")
+_NAMED_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _replace_entity(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if name[0] == "#":
+        return chr(int(name[2:], 16) if name[1] == "x" else int(name[1:]))
+    return _NAMED_ENTITIES[name]
+
+
+def _xml_text(raw: str) -> str:
+    if "&" not in raw:
+        return raw
+    quoted = raw.replace("&quot;", '"')  # every ETag has these
+    if "&" not in quoted:
+        return quoted
+    text = _ENTITY.sub(_replace_entity, raw)
+    if "&" in _ENTITY.sub("", raw):
+        raise ValueError("an unknown XML entity")
+    return text
+
+
+def _url_decoded(text: str) -> str:
+    """``unquote_plus(text)``, with a shortcut for the usual case: only ``%2F`` escapes."""
+    if "+" not in text:
+        escapes = text.count("%")
+        if escapes == 0:
+            return text
+        if escapes == text.count("%2F"):
+            return text.replace("%2F", "/")
+    return unquote_plus(text)
+
+
+def _top_level_text(text: str, name: str) -> str | None:
+    match = re.search(f"<{name}>([^<]*)</{name}>", text)
+    return _xml_text(match.group(1)) if match is not None else None
+
+
+def _parse_plain_listing(body: bytes) -> ListingPage | None:
+    """The page, or None when the body is not the plain markup this reader handles."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    declaration = _PLAIN_BODY.match(text)
+    if (
+        declaration is None
+        or not text.rstrip().endswith("</ListBucketResult>")
+        or "<!" in text  # CDATA, comments
+        or "<?" in text[declaration.end() :]
+        or "xmlns:" in text  # namespace prefixes
+    ):
+        return None
+    head, *pieces = text.split("<Contents>")
+    if len(pieces) != text.count("<Contents"):
+        return None
+    blocks: list[str] = []
+    outside = [head]
+    for piece in pieces:
+        block, closed, rest = piece.partition("</Contents>")
+        if not closed:
+            return None
+        blocks.append(block)
+        outside.append(rest)
+    without_contents = "".join(outside)
+    url_encoded = (_top_level_text(without_contents, "EncodingType") or "").lower() == "url"
+    times: dict[str, datetime] = {}
+    objects: list[S3Object] = []
+    try:
+        for block in blocks:
+            fields = dict(_CONTENTS_FIELD.findall(block))
+            key = _xml_text(fields["Key"])
+            if url_encoded:
+                key = _url_decoded(key)
+            modified = fields["LastModified"]
+            last_modified = times.get(modified)
+            if last_modified is None:
+                last_modified = times[modified] = _parse_timestamp(modified)
+            objects.append(
+                S3Object(
+                    key=key,
+                    size=int(fields["Size"]),
+                    etag=_xml_text(fields.get("ETag", "")).strip('"'),
+                    last_modified=last_modified,
+                )
+            )
+        prefix_texts = _COMMON_PREFIX.findall(without_contents)
+        if len(prefix_texts) != without_contents.count("<CommonPrefixes"):
+            return None
+        common_prefixes = tuple(
+            _url_decoded(_xml_text(raw)) if url_encoded else _xml_text(raw) for raw in prefix_texts
+        )
+        truncated = (_top_level_text(without_contents, "IsTruncated") or "").strip().lower()
+        token = _top_level_text(without_contents, "NextContinuationToken") or None
+    except (KeyError, ValueError):
+        return None
+    return ListingPage(
+        objects=objects,
+        is_truncated=truncated == "true",
+        next_continuation_token=token,
+        common_prefixes=common_prefixes,
+    )
+
+
+def parse_list_objects_v2_tree(body: bytes) -> ListingPage:
+    """:func:`parse_list_objects_v2` with ``xml.etree`` (any well-formed XML)."""
     root = ElementTree.fromstring(body)
     tag = root.tag
     namespace = tag[: tag.index("}") + 1] if tag.startswith("{") else ""
@@ -155,22 +276,73 @@ def parse_list_objects_v2(body: bytes) -> ListingPage:
 
 
 def _parse_listing_in_place(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
-) -> None:
-    """botocore ``before-parse`` handler: parse a listing of ours, leave botocore an empty one."""
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any]
+) -> bool:
+    """Parse a 200 listing of ours and leave botocore an empty one; False if not ours or not
+    parsable (botocore then handles the response as usual)."""
     if not getattr(_calls_in_progress, "active", False):
-        return
+        return False
     if response_dict.get("status_code") != 200:
-        return  # errors go to botocore's parser: ClientError with the S3 code, retries
+        return False  # errors go to botocore's parser: ClientError with the S3 code, retries
     body = response_dict.get("body")
     if not isinstance(body, bytes):
-        return
+        return False
     try:
         page = parse_list_objects_v2(body)
     except (ElementTree.ParseError, ValueError):
-        return  # botocore parses it (and fails the way it always does)
+        return False  # botocore parses it (and fails the way it always does)
     response_dict["body"] = _EMPTY_RESULT
     customized_response_dict[_PAGE_FIELD] = page
+    return True
+
+
+def _botocore_200_error_handler() -> Callable[..., Any] | None:
+    """botocore's ``_handle_200_error`` (``before-parse.s3.*``), if this botocore has it."""
+    from botocore import handlers
+
+    handler = getattr(handlers, "_handle_200_error", None)
+    return handler if callable(handler) else None
+
+
+def _install_parser(events: Any) -> None:
+    """Hook our parser into a client's events (idempotent).
+
+    botocore's ``_handle_200_error`` parses every 200 S3 response into a full XML tree only to
+    look for S3's "200 with an <Error> inside" (as long as our whole parsing). Where it exists it
+    is replaced, for this client only, by one handler that parses our listings first (a body we
+    parse is a complete ``ListBucketResult``, so not such an error) and hands every other
+    response to ``_handle_200_error`` unchanged.
+    """
+    handle_200_error = _botocore_200_error_handler()
+    if handle_200_error is None:
+
+        def parse_only(
+            response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+        ) -> None:
+            _parse_listing_in_place(response_dict, customized_response_dict)
+
+        events.register(_BEFORE_PARSE_EVENT, parse_only, unique_id=_HANDLER_ID)
+        return
+
+    def parse_or_check_200_error(
+        operation_model: Any,
+        response_dict: dict[str, Any],
+        customized_response_dict: dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
+        if getattr(operation_model, "name", None) == "ListObjectsV2" and _parse_listing_in_place(
+            response_dict, customized_response_dict
+        ):
+            return
+        handle_200_error(
+            operation_model=operation_model,
+            response_dict=response_dict,
+            customized_response_dict=customized_response_dict,
+            **kwargs,
+        )
+
+    events.unregister(_BEFORE_PARSE_ALL_S3, handle_200_error)
+    events.register_first(_BEFORE_PARSE_ALL_S3, parse_or_check_200_error, unique_id=_HANDLER_ID)
 
 
 class FastPageFetcher:
@@ -187,9 +359,7 @@ class FastPageFetcher:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        client.meta.events.register(
-            _BEFORE_PARSE_EVENT, _parse_listing_in_place, unique_id=_HANDLER_ID
-        )
+        _install_parser(client.meta.events)
 
     @staticmethod
     def supports(client: Any) -> bool:

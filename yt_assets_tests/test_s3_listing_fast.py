@@ -22,7 +22,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from yt_assets.s3_fast_listing import KeyRange, key_ranges, parse_list_objects_v2
+from yt_assets.s3_fast_listing import (
+    KeyRange,
+    key_ranges,
+    parse_list_objects_v2,
+    parse_list_objects_v2_tree,
+)
 from yt_assets.s3_listing import (
     FETCHER_ENV_VARIABLE,
     ListingPage,
@@ -517,3 +522,78 @@ def test_truncated_without_token_raises_under_fan_out_too() -> None:
         list(iter_s3_objects(retrying_client(url, 1), "bucket", "", fan_out=2))
 
     assert caught.value.code == "TruncatedWithoutContinuationToken"
+
+
+@pytest.mark.parametrize(
+    "bad_200_body",
+    [error_body("InternalError"), list_result_xml(["a", "b"], truncated=True)[:-40]],
+    ids=["error-inside-a-200", "cut-off-body"],
+)
+def test_a_200_that_is_an_error_or_cut_off_is_retried_like_botocore_does(bad_200_body: str) -> None:
+    def bad_then_good(number: int, _query: dict[str, str]) -> tuple[int, str]:
+        if number == 1:
+            return 200, bad_200_body
+        return 200, list_result_xml(["a", "b"], encoding_type="url")
+
+    with scripted_s3(bad_then_good) as (url, requests):
+        keys = [obj.key for obj in iter_s3_objects(retrying_client(url, 3), "bucket", "")]
+
+    assert keys == ["a", "b"]
+    assert len(requests) == 2
+
+
+def test_other_clients_keep_botocore_handlers_untouched(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    session = boto3.session.Session(
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+        region_name=s3_server.region,
+    )
+    config = Config(s3={"addressing_style": "path"})
+    ours = session.client("s3", endpoint_url=s3_server.endpoint_url, config=config)
+    other = session.client("s3", endpoint_url=s3_server.endpoint_url, config=config)
+    list(iter_s3_objects(ours, awkward_bucket, "odd/"))
+    list(iter_s3_objects(ours, awkward_bucket, "odd/"))  # installing twice is harmless
+
+    def handler_names(client: Any) -> list[str]:
+        # botocore internals (its events have no public listing): the handlers in call order.
+        trie = client.meta.events._emitter._handlers
+        handlers = trie.prefix_search("before-parse.s3.ListObjectsV2")
+        return [getattr(handler, "__name__", "") for handler in handlers]
+
+    assert "_handle_200_error" in handler_names(other)
+    assert "_handle_200_error" not in handler_names(ours)
+    assert handler_names(ours)[0] == "parse_or_check_200_error"
+
+
+PLAIN = list_result_xml(["a&b <c>", "d'e\"f"], common_prefixes=("p&q/",), next_token="t&amp;x")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        PLAIN,
+        PLAIN.replace("a&amp;b", "a&#38;b&#x1F600;"),
+        PLAIN.replace("<Key>d", "<Key><![CDATA[<raw>]]>d"),
+        PLAIN.replace("<IsTruncated>", "<!-- note --><IsTruncated>"),
+        PLAIN.replace("<ListBucketResult ", '<s3:ListBucketResult xmlns:s3="x" ').replace(
+            "</ListBucketResult>", "</s3:ListBucketResult>"
+        ),
+        list_result_xml([f"k{index}" for index in range(50)], namespace=False),
+        list_result_xml(["x%2Fy+z%25"], encoding_type="url", last_modified="2024-01-02T03:04:05Z"),
+        list_result_xml([]),
+    ],
+    ids=["entities", "numeric", "cdata", "comment", "prefixed", "plain", "encoded", "empty"],
+)
+def test_the_quick_reader_and_the_tree_reader_agree(body: str) -> None:
+    try:
+        expected: ListingPage | str = parse_list_objects_v2_tree(body.encode())
+    except ValueError as error:  # a prefixed root is no ListBucketResult for either reader
+        expected = type(error).__name__
+    try:
+        parsed: ListingPage | str = parse_list_objects_v2(body.encode())
+    except ValueError as error:
+        parsed = type(error).__name__
+
+    assert parsed == expected
