@@ -128,3 +128,9 @@ def dagster_local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with LocalYT(root=tmp_path_factory.mktemp("dagster_local_yt")) as server:
         yield server
+
+
+@pytest.fixture
+def yt_client(dagster_local_yt: Any) -> Any:
+    """A ``YtClient`` of ``dagster_local_yt``."""
+    return dagster_local_yt.client()

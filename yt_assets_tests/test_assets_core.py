@@ -31,18 +31,8 @@ from yt_assets_tests.dagster_stack import (
 ROOT = "//home/core_tests"
 
 
-@pytest.fixture
-def local_yt(dagster_local_yt: LocalYT) -> LocalYT:
-    return dagster_local_yt
-
-
-@pytest.fixture
-def yt_client(local_yt: LocalYT) -> yt.YtClient:
-    return local_yt.client()
-
-
-def make_resources(local_yt: LocalYT, s3_server: S3TestServer) -> dict[str, Any]:
-    return stack_resources(local_yt, s3_server, ROOT)
+def make_resources(dagster_local_yt: LocalYT, s3_server: S3TestServer) -> dict[str, Any]:
+    return stack_resources(dagster_local_yt, s3_server, ROOT)
 
 
 def listing_config(name: str, bucket: str, **config: Any) -> dict[str, Any]:
@@ -61,14 +51,14 @@ SAMPLE_OBJECTS = {
 
 
 def test_listing_then_processing_records_every_object(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     put_objects(s3_server, s3_bucket, SAMPLE_OBJECTS)
     listing = build_s3_listing_asset("core_listing", prefix="data/")
     processed = build_s3_processing_asset("core_processed", listing=listing, job_count=2)
     result = dg.materialize(
         [listing, processed],
-        resources=make_resources(local_yt, s3_server),
+        resources=make_resources(dagster_local_yt, s3_server),
         run_config=listing_config("core_listing", s3_bucket),
     )
     assert result.success
@@ -123,11 +113,11 @@ def test_listing_then_processing_records_every_object(
 
 
 def test_extension_and_max_files_through_config(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     put_objects(s3_server, s3_bucket, SAMPLE_OBJECTS)
     listing = build_s3_listing_asset("ext_listing")
-    resources = make_resources(local_yt, s3_server)
+    resources = make_resources(dagster_local_yt, s3_server)
     config = listing_config("ext_listing", s3_bucket, prefix="data/", extension="json")
     assert dg.materialize([listing], resources=resources, run_config=config).success
     paths = [row["path"] for row in yt_client.read_table(f"{ROOT}/ext_listing")]
@@ -139,11 +129,11 @@ def test_extension_and_max_files_through_config(
 
 
 def test_emptied_prefix_gives_an_empty_table_with_its_schema(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     put_objects(s3_server, s3_bucket, {"p/1.txt": b"1", "p/2.txt": b"2"})
     listing = build_s3_listing_asset("emptied_listing", prefix="p/")
-    resources = make_resources(local_yt, s3_server)
+    resources = make_resources(dagster_local_yt, s3_server)
     config = listing_config("emptied_listing", s3_bucket)
     assert dg.materialize([listing], resources=resources, run_config=config).success
     assert yt_client.get(f"{ROOT}/emptied_listing/@row_count") == 2
@@ -164,7 +154,7 @@ def test_emptied_prefix_gives_an_empty_table_with_its_schema(
 
 
 def test_failure_in_the_middle_of_a_write_keeps_the_previous_table(
-    local_yt: LocalYT, s3_server: S3TestServer, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, yt_client: yt.YtClient
 ) -> None:
     fail = {"now": False}
 
@@ -184,7 +174,7 @@ def test_failure_in_the_middle_of_a_write_keeps_the_previous_table(
 
         return dg.Output(rows())
 
-    resources = make_resources(local_yt, s3_server)
+    resources = make_resources(dagster_local_yt, s3_server)
     assert dg.materialize([fragile], resources=resources).success
     fail["now"] = True
     result = dg.materialize([fragile], resources=resources, raise_on_error=False)
@@ -196,11 +186,11 @@ def test_failure_in_the_middle_of_a_write_keeps_the_previous_table(
 
 
 def test_listing_error_names_the_bucket_and_keeps_the_previous_table(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     put_objects(s3_server, s3_bucket, {"k/1": b"1"})
     listing = build_s3_listing_asset("missing_bucket_listing")
-    resources = make_resources(local_yt, s3_server)
+    resources = make_resources(dagster_local_yt, s3_server)
     assert dg.materialize(
         [listing],
         resources=resources,
@@ -219,14 +209,14 @@ def test_listing_error_names_the_bucket_and_keeps_the_previous_table(
 
 
 def test_on_error_fail_fails_the_run_with_the_job_stderr(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
     put_objects(s3_server, s3_bucket, {"f/present.txt": b"ok", "f/vanishing.txt": b"soon gone"})
     listing = build_s3_listing_asset("fail_listing", prefix="f/")
     processed = build_s3_processing_asset(
         "fail_processed", listing=listing, on_error="fail", max_failed_job_count=0
     )
-    resources = make_resources(local_yt, s3_server)
+    resources = make_resources(dagster_local_yt, s3_server)
     config = listing_config("fail_listing", s3_bucket)
     assert dg.materialize([listing], resources=resources, run_config=config).success
     s3_server.client().delete_object(Bucket=s3_bucket, Key="f/vanishing.txt")
@@ -256,7 +246,7 @@ def _all_run_text(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 def test_secrets_stay_out_of_logs_metadata_and_environment(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     put_objects(s3_server, s3_bucket, {"s/one.txt": b"1\n"})
 
@@ -284,7 +274,7 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [listing, processed],
-            resources=make_resources(local_yt, s3_server),
+            resources=make_resources(dagster_local_yt, s3_server),
             run_config=listing_config("secret_listing", s3_bucket),
             instance=instance,
         )
@@ -317,7 +307,7 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
 
 
 def test_missing_setting_names_the_variable(
-    local_yt: LocalYT,
+    dagster_local_yt: LocalYT,
     s3_server: S3TestServer,
     s3_bucket: str,
     tmp_path: Path,
@@ -333,7 +323,7 @@ def test_missing_setting_names_the_variable(
     monkeypatch.setenv("S3_ENDPOINT", s3_server.endpoint_url)
     monkeypatch.setenv("S3_DOWNLOAD_ACCESS_KEY", s3_server.access_key)
     resources = build_resources(secrets_file=tmp_path / "absent.env")
-    resources["yt_cluster"] = YTResource(proxy=local_yt.proxy_url)
+    resources["yt_cluster"] = YTResource(proxy=dagster_local_yt.proxy_url)
     resources["io_manager"] = YTTableIOManager(yt_cluster=resources["yt_cluster"], root=ROOT)
     listing = build_s3_listing_asset("unset_listing")
     with pytest.raises(Exception, match="S3_DOWNLOAD_SECRET_KEY") as raised:
@@ -344,7 +334,7 @@ def test_missing_setting_names_the_variable(
 
 
 def test_downstream_reads_rows_when_annotated(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
     put_objects(s3_server, s3_bucket, {"r/1": b"a", "r/2": b"bb", "r/3": b"ccc"})
     listing = build_s3_listing_asset("rows_listing", prefix="r/")
@@ -357,7 +347,7 @@ def test_downstream_reads_rows_when_annotated(
     def row_count_from_reference(listing_table: YTTable) -> int:
         return listing_table.row_count
 
-    resources = {**make_resources(local_yt, s3_server), "mem": dg.InMemoryIOManager()}
+    resources = {**make_resources(dagster_local_yt, s3_server), "mem": dg.InMemoryIOManager()}
     result = dg.materialize(
         [listing, total_size_from_rows, row_count_from_reference],
         resources=resources,

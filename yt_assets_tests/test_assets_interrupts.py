@@ -13,8 +13,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from yt_assets.local_yt import LocalYT
 from yt_assets_tests.conftest import S3TestServer
 from yt_assets_tests.dagster_stack import put_objects
@@ -63,18 +61,13 @@ STEP_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def local_yt(dagster_local_yt: LocalYT) -> LocalYT:
-    return dagster_local_yt
-
-
 def start_step(
-    tmp_path: Path, local_yt: LocalYT, s3_server: S3TestServer, bucket: str, mode: str
+    tmp_path: Path, dagster_local_yt: LocalYT, s3_server: S3TestServer, bucket: str, mode: str
 ) -> subprocess.Popen[str]:
     script = tmp_path / "step.py"
     script.write_text(STEP_SCRIPT)
     settings = {
-        "proxy": local_yt.proxy_url,
+        "proxy": dagster_local_yt.proxy_url,
         "endpoint": s3_server.endpoint_url,
         "key": s3_server.access_key,
         "secret": s3_server.secret_key,
@@ -108,12 +101,12 @@ def stop(process: subprocess.Popen[str]) -> str:
 
 
 def test_interrupting_the_step_aborts_the_operation(
-    tmp_path: Path, local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+    tmp_path: Path, dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
     put_objects(s3_server, s3_bucket, {"slow/1": b"1"})
-    client = local_yt.client()
+    client = dagster_local_yt.client()
     before = {op["id"] for op in client.list_operations()["operations"]}
-    step = start_step(tmp_path, local_yt, s3_server, s3_bucket, "process")
+    step = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, "process")
     try:
 
         def running_operation() -> str | None:
@@ -141,16 +134,16 @@ def test_interrupting_the_step_aborts_the_operation(
 
 
 def test_killing_the_step_mid_write_keeps_the_previous_table(
-    tmp_path: Path, local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+    tmp_path: Path, dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
-    client = local_yt.client()
+    client = dagster_local_yt.client()
     put_objects(s3_server, s3_bucket, {f"k/{i:04d}": b"x" for i in range(10)})
-    first = start_step(tmp_path, local_yt, s3_server, s3_bucket, "list")
+    first = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, "list")
     assert first.wait(timeout=WAIT_SECONDS) == 0, stop(first)
     assert client.get(f"{ROOT}/listing/@row_count") == 10
     original = list(client.read_table(f"{ROOT}/listing"))
 
-    second = start_step(tmp_path, local_yt, s3_server, s3_bucket, "stall")
+    second = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, "stall")
     try:
         assert second.stdout is not None
         lines = iter(second.stdout.readline, "")

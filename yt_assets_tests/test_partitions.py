@@ -21,22 +21,12 @@ from yt_assets_tests.dagster_stack import put_objects, stack_resources
 ROOT = "//home/partition_tests"
 
 
-@pytest.fixture
-def local_yt(dagster_local_yt: LocalYT) -> LocalYT:
-    return dagster_local_yt
-
-
-@pytest.fixture
-def yt_client(local_yt: LocalYT) -> yt.YtClient:
-    return local_yt.client()
-
-
-def resources(local_yt: LocalYT, s3_server: S3TestServer) -> dict[str, Any]:
-    return stack_resources(local_yt, s3_server, ROOT)
+def resources(dagster_local_yt: LocalYT, s3_server: S3TestServer) -> dict[str, Any]:
+    return stack_resources(dagster_local_yt, s3_server, ROOT)
 
 
 def test_partitions_are_separate_tables_replaced_one_at_a_time(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     partitions = dg.DynamicPartitionsDefinition(name="prefixes_a")
     listing = build_s3_listing_asset("prefix_listing", bucket=s3_bucket, partitions_def=partitions)
@@ -47,7 +37,7 @@ def test_partitions_are_separate_tables_replaced_one_at_a_time(
         for key in (a, b):
             assert dg.materialize(
                 [listing],
-                resources=resources(local_yt, s3_server),
+                resources=resources(dagster_local_yt, s3_server),
                 partition_key=key,
                 instance=instance,
             ).success
@@ -62,7 +52,10 @@ def test_partitions_are_separate_tables_replaced_one_at_a_time(
 
         put_objects(s3_server, s3_bucket, {f"{a}3": b"3"})
         result = dg.materialize(
-            [listing], resources=resources(local_yt, s3_server), partition_key=a, instance=instance
+            [listing],
+            resources=resources(dagster_local_yt, s3_server),
+            partition_key=a,
+            instance=instance,
         )
         assert result.success
         assert [r["path"] for r in yt_client.read_table(a_path)] == [f"{a}1", f"{a}2", f"{a}3"]
@@ -77,7 +70,7 @@ def test_partitions_are_separate_tables_replaced_one_at_a_time(
 
 
 def test_downstream_partitions_and_unpartitioned_readers(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     partitions = dg.DynamicPartitionsDefinition(name="prefixes_b")
     listing = build_s3_listing_asset(
@@ -97,7 +90,7 @@ def test_downstream_partitions_and_unpartitioned_readers(
 
     keys = ["x/1/", "x/2/"]
     put_objects(s3_server, s3_bucket, {"x/1/a": b"a", "x/2/a": b"a", "x/2/b": b"bb"})
-    res = {**resources(local_yt, s3_server), "mem": dg.InMemoryIOManager()}
+    res = {**resources(dagster_local_yt, s3_server), "mem": dg.InMemoryIOManager()}
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("prefixes_b", keys)
         for key in keys:
@@ -121,7 +114,7 @@ def test_downstream_partitions_and_unpartitioned_readers(
 
 
 def test_missing_upstream_partition_is_a_clear_error(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
     partitions = dg.DynamicPartitionsDefinition(name="prefixes_c")
     listing = build_s3_listing_asset(
@@ -134,7 +127,7 @@ def test_missing_upstream_partition_is_a_clear_error(
         instance.add_dynamic_partitions("prefixes_c", ["never/"])
         result = dg.materialize(
             [listing, processed],
-            resources=resources(local_yt, s3_server),
+            resources=resources(dagster_local_yt, s3_server),
             partition_key="never/",
             instance=instance,
             selection=[processed.key],
@@ -146,7 +139,7 @@ def test_missing_upstream_partition_is_a_clear_error(
 
 
 def test_daily_partition_lists_its_dated_prefix(
-    local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     listing = build_s3_listing_asset(
         "daily_listing",
@@ -161,7 +154,7 @@ def test_daily_partition_lists_its_dated_prefix(
         {"logs/2026/11/26/a": b"a", "logs/2026/11/27/b": b"b", "logs/2026/11/27/c": b"c"},
     )
     assert dg.materialize(
-        [listing], resources=resources(local_yt, s3_server), partition_key="2026-11-27"
+        [listing], resources=resources(dagster_local_yt, s3_server), partition_key="2026-11-27"
     ).success
     rows = list(yt_client.read_table(f"{ROOT}/daily_listing/2026-11-27"))
     assert [r["path"] for r in rows] == ["logs/2026/11/27/b", "logs/2026/11/27/c"]
@@ -209,7 +202,7 @@ def _rows_asset(
 
 
 def test_checks_pass_on_consistent_data_and_fail_on_missing_rows(
-    local_yt: LocalYT, s3_server: S3TestServer
+    dagster_local_yt: LocalYT, s3_server: S3TestServer
 ) -> None:
     partitions = dg.StaticPartitionsDefinition(["good", "short"])
     row = {"bucket": "b", "path": "k", "error": None}
@@ -224,7 +217,7 @@ def test_checks_pass_on_consistent_data_and_fail_on_missing_rows(
     for key in ("good", "short"):
         result = dg.materialize(
             [listing, processed, *checks],
-            resources=resources(local_yt, s3_server),
+            resources=resources(dagster_local_yt, s3_server),
             partition_key=key,
             raise_on_error=False,
         )
