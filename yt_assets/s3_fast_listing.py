@@ -131,7 +131,7 @@ def _replace_entity(match: re.Match[str]) -> str:
 def _xml_text(raw: str) -> str:
     if "&" not in raw:
         return raw
-    quoted = raw.replace("&quot;", '"')  # every ETag has these
+    quoted = raw.replace("&quot;", '"').replace("&#34;", '"')  # every ETag has these
     if "&" not in quoted:
         return quoted
     text = _ENTITY.sub(_replace_entity, raw)
@@ -149,6 +149,58 @@ def _url_decoded(text: str) -> str:
         if escapes == text.count("%2F"):
             return text.replace("%2F", "/")
     return unquote_plus(text)
+
+
+_CHILD_ELEMENT = re.compile(r"<(\w+)>.*?</\1>", re.DOTALL)
+_FIELD_NAMES = ("Key", "LastModified", "ETag", "Size")
+_contents_patterns: dict[tuple[str, ...], tuple[re.Pattern[str], tuple[int, ...]] | None] = {}
+
+FieldTexts = tuple[str, str, str, str]
+"""Raw texts of Key, LastModified, ETag (``""`` if absent) and Size."""
+
+
+def _contents_pattern(children: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[int, ...]] | None:
+    """A pattern matching a whole ``<Contents>`` with these children in this order, capturing
+    the fields, and where each field's group is; None when a field is missing or repeated."""
+    if len(set(children)) != len(children) or not {"Key", "LastModified", "Size"} <= set(children):
+        return None
+    parts, groups = [], []
+    for name in children:
+        if name in _FIELD_NAMES:
+            parts.append(f"<{name}>([^<]*)</{name}>")
+            groups.append(name)
+        else:
+            parts.append(f"<{name}>.*?</{name}>")
+    pattern = re.compile(r"<Contents>\s*" + r"\s*".join(parts) + r"\s*</Contents>", re.DOTALL)
+    return pattern, tuple(groups.index(name) if name in groups else -1 for name in _FIELD_NAMES)
+
+
+def _contents_fields(text: str, blocks: list[str]) -> list[FieldTexts]:
+    """The fields of every ``<Contents>``: one regex pass over the body when every block has the
+    first block's layout (the usual case), else block by block. Raises KeyError on a block
+    without Key, LastModified or Size."""
+    if not blocks:
+        return []
+    children = tuple(match.group(1) for match in _CHILD_ELEMENT.finditer(blocks[0]))
+    if children not in _contents_patterns:
+        if len(_contents_patterns) > 32:
+            _contents_patterns.clear()
+        _contents_patterns[children] = _contents_pattern(children)
+    compiled = _contents_patterns[children]
+    if compiled is not None:
+        pattern, (key, modified, etag, size) = compiled
+        rows = pattern.findall(text)
+        if len(rows) == len(blocks):
+            return [
+                (row[key], row[modified], row[etag] if etag >= 0 else "", row[size]) for row in rows
+            ]
+    fields_of_blocks = []
+    for block in blocks:
+        fields = dict(_CONTENTS_FIELD.findall(block))
+        fields_of_blocks.append(
+            (fields["Key"], fields["LastModified"], fields.get("ETag", ""), fields["Size"])
+        )
+    return fields_of_blocks
 
 
 def _top_level_text(text: str, name: str) -> str | None:
@@ -187,20 +239,18 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
     times: dict[str, datetime] = {}
     objects: list[S3Object] = []
     try:
-        for block in blocks:
-            fields = dict(_CONTENTS_FIELD.findall(block))
-            key = _xml_text(fields["Key"])
+        for key_text, modified, etag_text, size_text in _contents_fields(text, blocks):
+            key = _xml_text(key_text) if "&" in key_text else key_text
             if url_encoded:
                 key = _url_decoded(key)
-            modified = fields["LastModified"]
             last_modified = times.get(modified)
             if last_modified is None:
                 last_modified = times[modified] = _parse_timestamp(modified)
             objects.append(
                 S3Object(
                     key=key,
-                    size=int(fields["Size"]),
-                    etag=_xml_text(fields.get("ETag", "")).strip('"'),
+                    size=int(size_text),
+                    etag=_xml_text(etag_text).strip('"'),
                     last_modified=last_modified,
                 )
             )
