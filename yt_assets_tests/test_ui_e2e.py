@@ -4,7 +4,7 @@ through Debian's Chromium (never ``playwright install``).
 From a fresh demo home: materialise the listing asset then the processing asset with the UI's
 Materialize button, launch one partition of the daily pair from the partition dialog, confirm each
 run through GraphQL by its id, check the asset pages show the row counts, and switch the sensor and
-the schedule on (and off again). Screenshots of every step go to ``artifacts/e2e/``. Finally Ctrl-C
+the schedule on (the sensor finds the one new ready prefix and its run succeeds), then off. Screenshots of every step go to ``artifacts/e2e/``. Finally Ctrl-C
 stops ``dagster dev`` and the stack it started, leaving no process behind.
 """
 
@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 
 from yt_assets.demo.processes import free_port, group_members, pid_alive
-from yt_assets.demo.seed import demo_objects
+from yt_assets.demo.seed import demo_objects, ready_prefixes
+from yt_assets.partitions import S3_PREFIX_PARTITIONS_NAME
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -209,10 +210,11 @@ def confirm_run_succeeded(page: Any, url: str, run_id: str, name: str) -> None:
 
 
 def confirm_row_count(page: Any, url: str, asset: str, rows: int, name: str) -> None:
+    """The asset page's status section shows ``Row count`` with ``rows`` beside it."""
     page.goto(f"{url}/assets/{asset}")
-    label = page.get_by_text("Row count", exact=True).first
-    label.wait_for()
-    page.get_by_text(str(rows), exact=True).first.wait_for()
+    row_count = page.locator("xpath=//*[normalize-space(text())='Row count']/..").first
+    sync_api.expect(row_count).to_contain_text(re.compile(rf"Row count\s*{rows}\b"))
+    page.get_by_text(re.compile(r" ago$")).first.wait_for()  # the latest materialisation
     screenshot(page, name)
 
 
@@ -335,20 +337,65 @@ def flip_switch(page: Any, url: str, kind: str, name: str, on: bool) -> None:
     sync_api.expect(checkbox).to_be_checked(checked=on, timeout=PAGE_TIMEOUT_MS)
 
 
+def add_dynamic_partition(url: str, partitions_name: str, key: str) -> None:
+    query = (
+        "mutation($r: RepositorySelector!, $p: String!, $k: String!) { addDynamicPartition("
+        "repositorySelector: $r, partitionsDefName: $p, partitionKey: $k) { __typename } }"
+    )
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+    result = graphql(url, query, {"r": selector, "p": partitions_name, "k": key})
+    assert result["addDynamicPartition"]["__typename"] == "AddDynamicPartitionSuccess", result
+
+
+def sensor_run_ids(url: str, name: str) -> list[str]:
+    """Run ids requested by the sensor's ticks so far (failing on a tick error)."""
+    query = (
+        "query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { "
+        "sensorState { ticks(limit: 10) { status runIds error { message } } } } } }"
+    )
+    selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+    ticks = graphql(url, query, {"s": {**selector, "sensorName": name}})["sensorOrError"][
+        "sensorState"
+    ]["ticks"]
+    assert not [tick for tick in ticks if tick["error"]], ticks
+    return [run_id for tick in ticks for run_id in tick["runIds"]]
+
+
 def test_sensor_and_schedule_are_listed_and_switch_on(dagster_dev: DagsterDev, page: Any) -> None:
     url = dagster_dev.url
+    # As after `yt-assets demo`: the first ready prefixes are known partitions, the last is new.
+    ready = ready_prefixes(demo_objects(datetime.now(UTC).date()))
+    for key in ready[:-1]:
+        add_dynamic_partition(url, S3_PREFIX_PARTITIONS_NAME, key)
+
     page.goto(f"{url}/automation")
     instigators = (("sensor", "s3_prefix_sensor"), ("schedule", "daily_s3_schedule"))
-    for _kind, name in instigators:
+    for kind, name in instigators:
         page.get_by_role("link", name=re.compile(name)).first.wait_for()
+        automation_switch(page, kind, name)
     screenshot(page, "12_automation_listed")
     for kind, name in instigators:
         assert instigator_status(url, kind, name) == "STOPPED"
         flip_switch(page, url, kind, name, on=True)
     screenshot(page, "13_automation_switched_on")
-    # Off again, so that no sensor run starts while the test stack shuts down.
+
+    # The sensor's first tick finds the one new ready prefix and runs its partition.
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    run_ids = sensor_run_ids(url, "s3_prefix_sensor")
+    while not run_ids and time.monotonic() < deadline:
+        time.sleep(1)
+        run_ids = sensor_run_ids(url, "s3_prefix_sensor")
+    assert len(run_ids) == 1, run_ids
+    # Off again, so that nothing new starts while the test stack shuts down.
     for kind, name in instigators:
         flip_switch(page, url, kind, name, on=False)
+    confirm_run_succeeded(page, url, run_ids[0], "14_sensor_run_success")
+    tags = graphql(
+        url,
+        "query($id: ID!) { runOrError(runId: $id) { ... on Run { tags { key value } } } }",
+        {"id": run_ids[0]},
+    )["runOrError"]["tags"]
+    assert {"key": "dagster/partition", "value": ready[-1]} in tags
 
 
 def test_ctrl_c_stops_dagster_dev_and_the_stack(dagster_dev: DagsterDev) -> None:
