@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from yt_assets.demo.local_s3 import DemoKeys, LocalS3, weed_binary, weed_identities
 from yt_assets.demo.processes import pid_alive
-from yt_assets.demo.progress import ProgressBar, render_bar, render_line
+from yt_assets.demo.progress import ProgressBar, render_bar, render_line, step_label
 from yt_assets.demo.run import TableSummary, demo_plan, format_rows, format_summary, run_demo
 from yt_assets.demo.seed import (
     DEMO_BUCKET,
@@ -134,6 +134,8 @@ def test_summary_shows_path_row_count_and_rows() -> None:
 
 def test_progress_bar_prints_lines_when_not_a_terminal(tmp_path: Path) -> None:
     assert render_bar(0, 0, width=4) == "[####]"
+    assert step_label("x_y_x_y_rows_ok") == "x_y: rows_ok"
+    assert step_label("x_y") == "x_y"
     assert render_line(1, 2, 3.0, "step", "10 keys/s", width=20).endswith("…")
     with open(tmp_path / "out.txt", "w") as stream:
         bar = ProgressBar(2, stream)

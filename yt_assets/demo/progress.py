@@ -42,6 +42,22 @@ def render_line(
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
 
 
+def step_label(step_key: str) -> str:
+    """A short label for a step: an asset check's step ``a_a_check`` shows as ``a: check``.
+
+    >>> step_label("daily_s3_processed_daily_s3_processed_rows_match_listing")
+    'daily_s3_processed: rows_match_listing'
+    >>> step_label("s3_listing")
+    's3_listing'
+    """
+    parts = step_key.split("_")
+    for cut in range(1, len(parts)):
+        asset = "_".join(parts[:cut])
+        if step_key.startswith(f"{asset}_{asset}_"):
+            return f"{asset}: {step_key[2 * len(asset) + 2 :]}"
+    return step_key
+
+
 class ProgressBar:
     """Counts done units of work out of ``total``, with a label and a detail (e.g. keys/s)."""
 
@@ -113,7 +129,7 @@ class DagsterProgressHandler(logging.Handler):
         if event_type in _COUNTED_EVENTS:
             self.bar.advance()
         elif event_type == "STEP_START":
-            self.bar.update(label=step)
+            self.bar.update(label=step_label(step))
         elif event_type == "STEP_FAILURE":
             self.failures.append(f"{step}: {message}")
         elif event is None and _LISTING_PROGRESS_MARK in message:

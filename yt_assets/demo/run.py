@@ -247,7 +247,8 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
                 return 1
         bar.finish()
     root = os.environ.get("YT_ROOT", "//home/yt_assets")
-    with code_location.resources["yt_cluster"].get_client() as client:
+    yt_cluster = (code_location.resources or {})["yt_cluster"]
+    with yt_cluster.get_client() as client:
         for run in plan:
             for name in run.asset_names:
                 summaries.append(read_table_summary(client, root, name, run.partition_key))
