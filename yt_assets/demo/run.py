@@ -167,7 +167,9 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
     out = out or sys.stdout
     err = err or sys.stderr
     os.environ.update(stack.environment())  # before the code location is imported
-    logging.getLogger("Yt").setLevel(logging.WARNING)  # yt.wrapper's "Operation started" lines
+    import yt.logger  # sets its own level on import: quiet it afterwards
+
+    yt.logger.LOGGER.setLevel(logging.WARNING)  # "Operation started" (the bar shows progress)
     import dagster as dg
 
     from yt_assets.definitions import build_definitions
