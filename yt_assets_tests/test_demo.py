@@ -242,7 +242,6 @@ def test_demo_reports_a_failed_run_with_its_reason(
 
 
 @pytest.mark.slow
-@needs_weed
 def test_yt_assets_demo_from_a_fresh_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "YT_", "DAGSTER_"))}
     result = subprocess.run(
