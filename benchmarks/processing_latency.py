@@ -138,7 +138,7 @@ def run_as_child(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     if args.child == "ours":
-        rows = ours_job(args.endpoint_url, args.workload, args.in_flight)
+        rows = ours_job(args.endpoint_url, args.workload, args.in_flight[0])
     else:
         rows = sequential_job(args.endpoint_url, args.workload)
     count = size = errors = 0
