@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from typing import Any, TextIO
 
@@ -71,6 +72,23 @@ class ProgressBar:
         self.started = time.monotonic()
         self.interactive = bool(getattr(stream, "isatty", lambda: False)())
         self._drawn = False
+        self._lock = threading.RLock()
+        self._stop_ticking = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def start_ticker(self, interval_s: float = 0.5) -> None:
+        """On a terminal, redraw every ``interval_s`` so the elapsed time moves during long steps."""
+        if not self.interactive or self._ticker is not None:
+            return
+
+        def tick() -> None:
+            while not self._stop_ticking.wait(interval_s):
+                with self._lock:
+                    if self._drawn:
+                        self._draw()
+
+        self._ticker = threading.Thread(target=tick, name="progress-ticker", daemon=True)
+        self._ticker.start()
 
     def update(self, *, label: str | None = None, detail: str | None = None) -> None:
         if label is not None and label != self.label:
@@ -89,25 +107,33 @@ class ProgressBar:
         line = render_line(
             self.done, self.total, time.monotonic() - self.started, self.label, self.detail, width
         )
-        if self.interactive:
-            self.stream.write("\r\x1b[2K" + line)
-            self._drawn = True
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        with self._lock:
+            if self.interactive:
+                self.stream.write("\r\x1b[2K" + line)
+                self._drawn = True
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
 
     def clear(self) -> None:
         """Erase the line (before printing something else on a terminal)."""
-        if self.interactive and self._drawn:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
-            self._drawn = False
+        with self._lock:
+            if self.interactive and self._drawn:
+                self.stream.write("\r\x1b[2K")
+                self.stream.flush()
+                self._drawn = False
 
     def finish(self) -> None:
-        if self.interactive and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
+        """Stop the ticker and end the line."""
+        self._stop_ticking.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        with self._lock:
+            if self.interactive and self._drawn:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._drawn = False
 
 
 class DagsterProgressHandler(logging.Handler):

@@ -207,46 +207,49 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
     )
     started = time.monotonic()
     summaries: list[TableSummary] = []
-    with dg.DagsterInstance.get() as instance:
-        prefixes = [run.partition_key for run in plan if run.job_name == "s3_prefix_job"]
-        new = [
-            key
-            for key in prefixes
-            if key and not instance.has_dynamic_partition(S3_PREFIX_PARTITIONS_NAME, key)
-        ]
-        if new:
-            instance.add_dynamic_partitions(S3_PREFIX_PARTITIONS_NAME, new)
-        print(
-            f"Materialising {len(plan)} runs into the Dagster instance in {stack.home.dagster_home}",
-            file=out,
-        )
-        for run in plan:
-            keys = [dg.AssetKey(name) for name in run.asset_names]
-            if run.job_name is None:
-                job = defs.resolve_implicit_job_def_def_for_assets(keys)
-                assert job is not None
-            else:
-                job = defs.resolve_job_def(run.job_name)
-            bar.update(label=run.label)
-            result = job.execute_in_process(
-                instance=instance,
-                asset_selection=keys if run.job_name is None else None,
-                partition_key=run.partition_key,
-                raise_on_error=False,
-                tags={DEMO_TAG: "true"},
-                # Only the progress logger: the full event log is in the instance (and the UI).
-                run_config={"loggers": {"demo_progress": {"config": {}}}},
+    bar.start_ticker()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            prefixes = [run.partition_key for run in plan if run.job_name == "s3_prefix_job"]
+            new = [
+                key
+                for key in prefixes
+                if key and not instance.has_dynamic_partition(S3_PREFIX_PARTITIONS_NAME, key)
+            ]
+            if new:
+                instance.add_dynamic_partitions(S3_PREFIX_PARTITIONS_NAME, new)
+            print(
+                f"Materialising {len(plan)} runs into the Dagster instance in {stack.home.dagster_home}",
+                file=out,
             )
-            bar.clear()
-            status = "succeeded" if result.success else "FAILED"
-            print(f"  run {result.run_id[:8]} ({run.label}): {status}", file=out)
-            out.flush()
-            if not result.success:
-                bar.finish()
-                print(
-                    f"error: the run for {run.label} failed:\n{_failure_reason(result)}", file=err
+            for run in plan:
+                keys = [dg.AssetKey(name) for name in run.asset_names]
+                if run.job_name is None:
+                    job = defs.resolve_implicit_job_def_def_for_assets(keys)
+                    assert job is not None
+                else:
+                    job = defs.resolve_job_def(run.job_name)
+                bar.update(label=run.label)
+                result = job.execute_in_process(
+                    instance=instance,
+                    asset_selection=keys if run.job_name is None else None,
+                    partition_key=run.partition_key,
+                    raise_on_error=False,
+                    tags={DEMO_TAG: "true"},
+                    # Only the progress logger: the full event log is in the instance (and the UI).
+                    run_config={"loggers": {"demo_progress": {"config": {}}}},
                 )
-                return 1
+                bar.clear()
+                status = "succeeded" if result.success else "FAILED"
+                print(f"  run {result.run_id[:8]} ({run.label}): {status}", file=out)
+                out.flush()
+                if not result.success:
+                    print(
+                        f"error: the run for {run.label} failed:\n{_failure_reason(result)}",
+                        file=err,
+                    )
+                    return 1
+    finally:
         bar.finish()
     root = os.environ.get("YT_ROOT", "//home/yt_assets")
     yt_cluster = (code_location.resources or {})["yt_cluster"]
