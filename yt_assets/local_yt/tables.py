@@ -464,7 +464,7 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
             if value_type in accepted:
                 continue
             if value_type is int and int_range is not None:
-                if int_range[0] <= value < int_range[1]:
+                if int_range[0] <= value < int_range[1]:  # type: ignore[operator]
                     continue
             elif value is None and not required:
                 continue
