@@ -338,3 +338,25 @@ def test_save_s3_paths_rejects_what_is_not_a_key(yt_client: Any) -> None:
     with pytest.raises(TypeError, match="paths must be"):
         save_s3_paths_to_table(yt_client, "b", ["a", 3], table)  # type: ignore[list-item]
     assert not yt_client.exists(table)
+
+
+def test_save_s3_paths_writes_in_bounded_chunks_and_restores_the_client(yt_client: Any) -> None:
+    table = f"//tmp/s3_listing_{uuid.uuid4().hex}/paths"
+    write_retries = yt_client.config["write_retries"]
+    previous = write_retries["chunk_size"]
+    seen_chunk_sizes: list[int | None] = []
+
+    def paths() -> Iterator[str]:
+        for index in range(3):
+            seen_chunk_sizes.append(write_retries["chunk_size"])  # read while write_table runs
+            yield f"k{index}"
+
+    try:
+        write_retries["chunk_size"] = None  # yt.wrapper's default: 128 MB
+        assert (
+            save_s3_paths_to_table(yt_client, "b", paths(), table, write_chunk_bytes=1 << 20) == 3
+        )
+        assert seen_chunk_sizes == [1 << 20] * 3
+        assert write_retries["chunk_size"] is None
+    finally:
+        write_retries["chunk_size"] = previous
