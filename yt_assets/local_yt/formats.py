@@ -133,7 +133,11 @@ class YsonFormat:
 
     def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
         try:
-            for loaded in yson.load(stream, yson_type="list_fragment", encoding=None):
+            # Plain Python values (bytes, int, float, bool, None) unless a value carries
+            # attributes: the row validator's fast paths work on exact types.
+            for loaded in yson.load(
+                stream, yson_type="list_fragment", encoding=None, always_create_attributes=False
+            ):
                 if _is_control_row(loaded):
                     continue
                 if not isinstance(loaded, Mapping):

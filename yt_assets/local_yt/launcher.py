@@ -58,6 +58,8 @@ def default_client_config(proxy_url: str) -> dict[str, Any]:
     _quick_backoff(config["write_retries"], start_ms=300, max_ms=3_000)
     config["write_retries"]["chunk_size"] = 16 * 1024 * 1024
     config["pickling"]["ignore_system_modules"] = True
+    # Loopback: compressing request bodies costs client CPU and saves nothing.
+    config["proxy"]["content_encoding"] = "identity"
     return config
 
 
