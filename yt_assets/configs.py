@@ -104,7 +104,7 @@ class S3ProcessingConfig(dg.Config):
     )
     pool: str | None = Field(default=None, description="YT scheduler pool.")
     downloads_in_flight: int = Field(
-        default=8, ge=1, le=64, description="Concurrent S3 downloads inside each job."
+        default=16, ge=1, le=64, description="Concurrent S3 downloads inside each job."
     )
     on_error: Literal["record", "fail"] = Field(
         default="record",

@@ -29,6 +29,7 @@ from yt_assets.yt_tables import (
 
 SCHEMA_METADATA_KEY = "dagster/column_schema"
 PATH_METADATA_KEY = "yt_path"
+SORT_ORDER_TAG = "yt/sort_order"
 
 
 class WrittenTable(YTTable):
@@ -44,6 +45,7 @@ def dagster_table_schema(columns: Sequence[ColumnSpec]) -> dg.TableSchema:
                 type=column.type,
                 description=column.description or None,
                 constraints=dg.TableColumnConstraints(nullable=not column.required),
+                tags={SORT_ORDER_TAG: column.sort_order} if column.sort_order else None,
             )
             for column in columns
         ]
@@ -58,6 +60,7 @@ def columns_from_dagster_schema(schema: dg.TableSchema) -> list[ColumnSpec]:
             type=column.type,
             required=not column.constraints.nullable,
             description=column.description or "",
+            sort_order=(column.tags or {}).get(SORT_ORDER_TAG),
         )
         for column in schema.columns
     ]
@@ -154,7 +157,12 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             metadata[SCHEMA_METADATA_KEY] = dg.MetadataValue.table_schema(
                 dagster_table_schema(
                     [
-                        ColumnSpec(c.name, _type_name(c.type), required=_is_required(c.type))
+                        ColumnSpec(
+                            c.name,
+                            _type_name(c.type),
+                            required=_is_required(c.type),
+                            sort_order=c.sort_order,
+                        )
                         for c in table.schema.columns
                     ]
                 )

@@ -87,7 +87,7 @@ class YTResource(dg.ConfigurableResource):
         default=120_000, ge=0, description="How long failed requests are retried in all."
     )
     write_chunk_size_mb: int = Field(
-        default=16,
+        default=4,
         ge=1,
         description="Rows are buffered and retried per chunk of this size on write: memory per write "
         "stays about this large whatever the table size.",

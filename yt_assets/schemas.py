@@ -15,8 +15,15 @@ from yt_assets.yt_jobs.s3_processing import PROCESSED_COLUMNS
 from yt_assets.yt_tables import ColumnSpec
 
 LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
-    ColumnSpec("bucket", "string", required=True, description="S3 bucket"),
-    ColumnSpec("path", "string", required=True, description="Object key (not an s3:// URL)"),
+    # Sorted by (bucket, path): S3 lists keys in UTF-8 byte order, YT sorts strings by bytes.
+    ColumnSpec("bucket", "string", required=True, description="S3 bucket", sort_order="ascending"),
+    ColumnSpec(
+        "path",
+        "string",
+        required=True,
+        description="Object key (not an s3:// URL)",
+        sort_order="ascending",
+    ),
     ColumnSpec("size", "uint64", description="Object size in bytes"),
     ColumnSpec("etag", "string", description="ETag without quotes"),
     ColumnSpec("last_modified", "timestamp", description="Last modification time (UTC)"),

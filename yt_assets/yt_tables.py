@@ -40,6 +40,7 @@ class ColumnSpec:
     type: str
     required: bool = False
     description: str = ""
+    sort_order: str | None = None  # "ascending": a key column (key columns come first)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,11 @@ def yt_schema(columns: Sequence[ColumnSpec], *, strict: bool = True) -> TableSch
                 f"timestamp, or a type_v3 YSON expression): {error}"
             ) from error
         schema.columns.append(
-            ColumnSchema(column.name, column_type if column.required else ti.Optional[column_type])
+            ColumnSchema(
+                column.name,
+                column_type if column.required else ti.Optional[column_type],
+                sort_order=column.sort_order,  # type: ignore[arg-type]
+            )
         )
     return schema
 

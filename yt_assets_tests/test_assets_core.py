@@ -69,6 +69,8 @@ def test_listing_then_processing_records_every_object(
     )
     assert [row["path"] for row in listing_rows] == expected_keys
     assert all(row["bucket"] == s3_bucket for row in listing_rows)
+    # S3 lists in key order, so the listing table is a sorted YT table.
+    assert list(yt_client.get(f"{ROOT}/core_listing/@sorted_by")) == ["bucket", "path"]
     assert {row["path"]: row["size"] for row in listing_rows} == {
         key: len(SAMPLE_OBJECTS[key]) for key in expected_keys
     }

@@ -73,7 +73,7 @@ def test_web_links_and_client_settings() -> None:
     )
     assert YTResource(proxy="hahn").web_url("//x") is None or os.environ.get("YT_WEB_UI")
     config = resource.client_config()
-    assert config["write_retries"]["chunk_size"] == 16 * 1024 * 1024
+    assert config["write_retries"]["chunk_size"] == 4 * 1024 * 1024
     assert config["pickling"]["ignore_system_modules"] is True
     assert config["ping_failed_mode"] == "pass"
     assert "t0ken-secret" not in repr(resource)

@@ -36,7 +36,6 @@ from yt_assets.demo.seed import (
     missing_objects,
 )
 from yt_assets.local_yt.launcher import SERVER_STATE_FILE
-from yt_assets.s3_listing import FETCHER_ENV_VARIABLE
 
 DEMO_DIR = ".yt_assets_demo"
 DAGSTER_HOME_DIR = ".dagster_home"
@@ -119,13 +118,6 @@ class DemoHome:
         return path
 
 
-# SeaweedFS 4.x skips a whole "directory" when ListObjectsV2's StartAfter names it without its
-# trailing slash (StartAfter=incoming returns nothing under incoming/; S3 and moto return all of
-# it), which is how the parallel listing starts each key range: with SeaweedFS the demo lists
-# sequentially through boto3 until yt_assets.s3_fast_listing avoids such StartAfter values.
-SEAWEEDFS_LISTING_FETCHER = "boto3"
-
-
 def demo_environment(
     home: DemoHome,
     endpoint_url: str,
@@ -136,8 +128,6 @@ def demo_environment(
 ) -> dict[str, str]:
     """The environment of the code location for the demo (``base`` plus the demo's settings)."""
     env = dict(os.environ if base is None else base)
-    if backend == "seaweedfs":
-        env[FETCHER_ENV_VARIABLE] = SEAWEEDFS_LISTING_FETCHER
     for name in _CLEARED_VARS:
         env.pop(name, None)
     env.update(
