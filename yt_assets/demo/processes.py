@@ -16,6 +16,19 @@ import socket
 import time
 from pathlib import Path
 
+from yt_assets.local_yt.processes import pid_alive, stop_process
+
+__all__ = [
+    "LOOPBACK",
+    "free_port",
+    "free_ports",
+    "group_members",
+    "pid_alive",
+    "port_is_free",
+    "stop_process",
+    "stop_process_group",
+]
+
 LOOPBACK = "127.0.0.1"
 DEFAULT_GRACE_S = 10.0
 
@@ -47,44 +60,9 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def _wait_gone(pid: int, deadline: float) -> bool:
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    _reap(pid)
-    return not pid_alive(pid)
-
-
-def stop_process(pid: int, grace_s: float = DEFAULT_GRACE_S) -> None:
-    """SIGTERM ``pid``, wait up to ``grace_s``, then SIGKILL it (and reap it if it is our child)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        if _wait_gone(pid, time.monotonic() + grace_s):
-            return
-        os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, time.monotonic() + 5)
 
 
 def group_members(pgid: int) -> list[int]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,12 +27,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .processes import pid_alive, stop_process
+
 DEFAULT_ROOT = Path(".yt_local")
 SERVER_STATE_FILE = "server.json"
 SERVER_LOCK_FILE = "server.lock"
 SERVER_LOG_FILE = "server.log"
 STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 
 _DETACHED_SERVERS: list[subprocess.Popen[bytes]] = []
 
@@ -99,24 +98,6 @@ def server_command(
     return command
 
 
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie does not; our own exited child is reaped here)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        reaped, _status = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(OSError, IndexError):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
-    return True
-
-
 def _health(proxy_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(f"{proxy_url}/_local/health", timeout=timeout) as response:
@@ -141,28 +122,8 @@ def _wait_for_state_file(
                 f"see {log_path}"
             )
         time.sleep(0.05)
-    _stop_process(process.pid, process)
+    stop_process(process.pid, process)
     raise LocalYtStartError(f"Local YT server was not ready within {timeout:.0f}s; see {log_path}")
-
-
-def _stop_process(
-    pid: int, process: subprocess.Popen[bytes] | None = None, timeout: float = STOP_TIMEOUT_S
-) -> None:
-    """SIGTERM, then SIGKILL if the process is still there after ``timeout``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None:
-            if process.poll() is not None:
-                return
-        elif not _pid_alive(pid):
-            return
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    if process is not None:
-        process.wait()
 
 
 class LocalYT:
@@ -265,7 +226,7 @@ class LocalYT:
             self._server.close()
             self._server = None
         if self._process is not None:
-            _stop_process(self._process.pid, self._process)
+            stop_process(self._process.pid, self._process)
             self._process = None
         self.pid = None
 
@@ -333,7 +294,7 @@ def running_server(root: Path) -> str | None:
         pid, proxy_url = int(state["pid"]), str(state["proxy_url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return None
     health = _health(proxy_url)
     if health is None or health.get("pid") != pid or health.get("root") != str(root):
@@ -380,7 +341,7 @@ def stop_local_yt(root: Path | str = DEFAULT_ROOT) -> bool:
         if running_server(root) is None:
             return False
         state = json.loads((root / SERVER_STATE_FILE).read_text())
-        _stop_process(int(state["pid"]))
+        stop_process(int(state["pid"]))
         with contextlib.suppress(FileNotFoundError):
             (root / SERVER_STATE_FILE).unlink()
         return True
