@@ -93,6 +93,21 @@ def _is_control_row(row: Any) -> bool:
     return isinstance(row, yson.YsonEntity)
 
 
+def _write_in_batches(lines: Iterable[bytes], stream: BinaryIO, batch_bytes: int = 1 << 16) -> None:
+    """Write encoded rows to ``stream`` about ``batch_bytes`` at a time (few, large writes)."""
+    batch: list[bytes] = []
+    size = 0
+    for line in lines:
+        batch.append(line)
+        size += len(line)
+        if size >= batch_bytes:
+            stream.write(b"".join(batch))
+            batch.clear()
+            size = 0
+    if batch:
+        stream.write(b"".join(batch))
+
+
 def _row_from_loaded(loaded: Mapping[Any, Any]) -> Row:
     return {_as_str(key): value for key, value in loaded.items()}
 
@@ -282,18 +297,7 @@ class JsonFormat:
         self.pretty = _as_str(attributes.get("format", "text")) == "pretty"
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
-        batch: list[bytes] = []
-        size = 0
-        for row in rows:
-            line = self.dumps_row(row)
-            batch.append(line)
-            size += len(line)
-            if size >= 1 << 16:
-                stream.write(b"".join(batch))
-                batch.clear()
-                size = 0
-        if batch:
-            stream.write(b"".join(batch))
+        _write_in_batches((self.dumps_row(row) for row in rows), stream)
 
     def dumps_row(self, row: Any) -> bytes:
         document = value_to_json(row, self.encode_utf8)
@@ -407,20 +411,7 @@ class DsvFormat:
         return b"\t".join(fields) + b"\n"
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
-        batch: list[bytes] = []
-        size = 0
-        for row in rows:
-            if _is_control_row(row):
-                continue
-            line = self.dumps_row(row)
-            batch.append(line)
-            size += len(line)
-            if size >= 1 << 16:
-                stream.write(b"".join(batch))
-                batch.clear()
-                size = 0
-        if batch:
-            stream.write(b"".join(batch))
+        _write_in_batches((self.dumps_row(row) for row in rows if not _is_control_row(row)), stream)
 
     def loads_row(self, line: bytes) -> Row:
         row: Row = {}
