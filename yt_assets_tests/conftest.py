@@ -66,6 +66,20 @@ class S3TestServer:
         return name
 
 
+def put_objects(server: S3TestServer, bucket: str, bodies: dict[str, bytes]) -> None:
+    """Put ``bodies`` (key -> bytes) into ``bucket``, 8 requests at a time on one client."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = server.client(max_pool_connections=8)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]),
+                bodies.items(),
+            )
+        )
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3TestServer]:
     """moto's S3 server on 127.0.0.1 (free port), in this process, for the whole session."""

@@ -7,7 +7,7 @@ Each test module keeps its tables under its own Cypress root.
 Example::
 
     def test_listing(dagster_local_yt, s3_server, s3_bucket):
-        put_objects(s3_server, s3_bucket, {"a/1.json": b"{}"})
+        put_objects(s3_server, s3_bucket, {"a/1.json": b"{}"})  # from conftest
         dg.materialize([listing], resources=stack_resources(dagster_local_yt, s3_server, "//home/t"))
 """
 
@@ -43,9 +43,3 @@ def stack_resources(local_yt: LocalYT, s3_server: S3TestServer, root: str) -> di
             aws_secret_access_key=UPLOAD_SECRET,
         ),
     }
-
-
-def put_objects(s3_server: S3TestServer, bucket: str, objects: dict[str, bytes]) -> None:
-    client = s3_server.client()
-    for key, body in objects.items():
-        client.put_object(Bucket=bucket, Key=key, Body=body)

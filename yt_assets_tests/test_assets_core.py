@@ -20,11 +20,10 @@ from yt_assets.io_manager import SCHEMA_METADATA_KEY, YTTableIOManager, dagster_
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource, build_resources
 from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
-from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import (
     UPLOAD_ACCESS,
     UPLOAD_SECRET,
-    put_objects,
     stack_resources,
 )
 

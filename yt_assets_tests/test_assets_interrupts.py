@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from yt_assets.local_yt import LocalYT
-from yt_assets_tests.conftest import S3TestServer
-from yt_assets_tests.dagster_stack import put_objects
+from yt_assets_tests.conftest import S3TestServer, put_objects
 
 ROOT = "//home/interrupt_tests"
 WAIT_SECONDS = 60

@@ -15,8 +15,8 @@ from yt_assets.partitions import daily_partitions, prefix_for_day
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.table_paths import escape_node_name
 from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
-from yt_assets_tests.conftest import S3TestServer
-from yt_assets_tests.dagster_stack import put_objects, stack_resources
+from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.dagster_stack import stack_resources
 
 ROOT = "//home/partition_tests"
 

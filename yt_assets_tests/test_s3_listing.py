@@ -6,7 +6,6 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from typing import Any
 
@@ -22,19 +21,8 @@ from yt_assets.s3_listing import (
     normalize_extension,
     save_s3_paths_to_table,
 )
-from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
-
-
-def put_objects(server: S3TestServer, bucket: str, bodies: dict[str, bytes]) -> None:
-    client = server.client(max_pool_connections=8)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(
-            pool.map(
-                lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]),
-                bodies.items(),
-            )
-        )
 
 
 def count_list_requests(client: Any) -> list[dict[str, Any]]:

@@ -35,8 +35,7 @@ from yt_assets.s3_listing import (
     S3Object,
     iter_s3_objects,
 )
-from yt_assets_tests.conftest import S3TestServer
-from yt_assets_tests.test_s3_listing import put_objects
+from yt_assets_tests.conftest import S3TestServer, put_objects
 
 ObjectTuple = tuple[str, int, str, datetime]
 

@@ -14,7 +14,6 @@ import threading
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +31,9 @@ from yt_assets.yt_jobs.s3_processing import (
     process_object,
     process_rows,
 )
-from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.conftest import S3TestServer, put_objects
 
 PROCESSED_NAMES = [column["name"] for column in PROCESSED_COLUMNS]
-
-
-def put_objects(server: S3TestServer, bucket: str, bodies: dict[str, bytes]) -> None:
-    client = server.client(max_pool_connections=8)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(
-            pool.map(
-                lambda item: client.put_object(Bucket=bucket, Key=item[0], Body=item[1]),
-                bodies.items(),
-            )
-        )
 
 
 def job_client(server: S3TestServer, in_flight: int = 8) -> Any:
