@@ -22,8 +22,7 @@ from yt_assets.s3_listing import iter_s3_objects
 from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
 from yt_assets.table_paths import escape_node_name
 from yt_assets.yt_jobs.s3_processing import (
-    SECURE_VAULT_ACCESS_KEY,
-    SECURE_VAULT_SECRET_KEY,
+    S3Credentials,
     S3ObjectMapper,
     process_object,
 )
@@ -279,10 +278,8 @@ def _download_keys(s3: S3Resource) -> dict[str, str]:
     if missing:
         raise dg.Failure(description=f"S3 download keys are not set: {', '.join(missing)}")
     assert s3.aws_access_key_id and s3.aws_secret_access_key
-    return {
-        SECURE_VAULT_ACCESS_KEY: s3.aws_access_key_id,
-        SECURE_VAULT_SECRET_KEY: s3.aws_secret_access_key,
-    }
+    # The job reads them back with S3Credentials.from_secure_vault: one place names the keys.
+    return S3Credentials(s3.aws_access_key_id, s3.aws_secret_access_key).secure_vault()
 
 
 def _scratch_table(yt_cluster: YTResource, context: dg.AssetExecutionContext) -> str:

@@ -8,8 +8,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-import yt.type_info as ti
-import yt.yson as yson
 from pydantic import Field
 
 from yt_assets.resources import YTResource
@@ -19,6 +17,7 @@ from yt_assets.yt_tables import (
     Row,
     YTTable,
     YTTableRows,
+    column_specs,
     describe_table,
     markdown_preview,
     publish_rows,
@@ -155,17 +154,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             metadata["dagster/row_count"] = dg.MetadataValue.int(table.row_count)
         if table.schema is not None:
             metadata[SCHEMA_METADATA_KEY] = dg.MetadataValue.table_schema(
-                dagster_table_schema(
-                    [
-                        ColumnSpec(
-                            c.name,
-                            _type_name(c.type),
-                            required=_is_required(c.type),
-                            sort_order=c.sort_order,
-                        )
-                        for c in table.schema.columns
-                    ]
-                )
+                dagster_table_schema(column_specs(table.schema))
             )
         url = self.yt_cluster.web_url(table.path)
         if url:
@@ -211,14 +200,3 @@ class YTTableIOManager(dg.ConfigurableIOManager):
         with self.yt_cluster.get_client() as client:
             for path in paths:
                 yield from read_rows(client, path)
-
-
-def _is_required(column_type: Any) -> bool:
-    return getattr(column_type, "name", "") != "Optional"
-
-
-def _type_name(column_type: Any) -> str:
-    """The YT type of a column as declared (``uint64``, or type_v3 YSON), optional stripped."""
-    inner = column_type if _is_required(column_type) else column_type.item
-    text = yson.dumps(yson.loads(ti.serialize_yson(inner)), yson_format="text").decode()
-    return text.strip('"')

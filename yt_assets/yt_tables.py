@@ -21,6 +21,7 @@ from typing import Any
 
 import yt.type_info as ti
 import yt.wrapper as yt
+import yt.yson as yson
 from yt.wrapper.schema import ColumnSchema, TableSchema
 
 Row = dict[str, Any]
@@ -101,6 +102,21 @@ def yt_schema(columns: Sequence[ColumnSpec], *, strict: bool = True) -> TableSch
             )
         )
     return schema
+
+
+def column_specs(schema: TableSchema) -> list[ColumnSpec]:
+    """Inverse of :func:`yt_schema`: the declared columns of a YT ``TableSchema``."""
+    specs = []
+    for column in schema.columns:
+        required = getattr(column.type, "name", "") != "Optional"
+        inner = column.type if required else column.type.item
+        type_text = yson.dumps(yson.loads(ti.serialize_yson(inner)), yson_format="text").decode()
+        specs.append(
+            ColumnSpec(
+                column.name, type_text.strip('"'), required=required, sort_order=column.sort_order
+            )
+        )
+    return specs
 
 
 def _parse_column_type(text: str) -> Any:

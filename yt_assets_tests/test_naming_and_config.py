@@ -111,3 +111,17 @@ def test_markdown_preview_escapes_cells() -> None:
     text = markdown_preview([{"a": "x|y", "b": None}, {"a": "line\nbreak", "b": 3}])
     assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y |  |", "| line break | 3 |"]
     assert markdown_preview([]) == "_(empty table)_"
+
+
+def test_declared_columns_round_trip_through_the_yt_schema() -> None:
+    from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS
+    from yt_assets.yt_tables import ColumnSpec, column_specs, yt_schema
+
+    for columns in (LISTING_COLUMNS, PROCESSING_COLUMNS):
+        expected = [ColumnSpec(c.name, c.type, c.required, "", c.sort_order) for c in columns]
+        assert column_specs(yt_schema(columns)) == expected
+    nested = [ColumnSpec("tags", "{type_name=list;item=string}")]
+    assert column_specs(yt_schema(nested))[0].type.replace(" ", "") in (
+        '{"type_name"="list";"item"="string";}',
+        "{type_name=list;item=string}",
+    )
