@@ -106,9 +106,18 @@ class YTResource(dg.ConfigurableResource):
 
         return ensure_local_yt(Path(self.local_root).resolve())
 
-    def client_config(self) -> dict[str, Any]:
-        """The ``YtClient`` config this resource applies (no secrets in it)."""
-        config = yt.default_config.get_config_from_env()
+    def client_config(self, proxy_url: str) -> dict[str, Any]:
+        """The ``YtClient`` config this resource applies (no secrets in it).
+
+        For the embedded local YT it starts from the local YT's own client defaults (no proxy
+        discovery, no token, quick retry backoffs, uncompressed loopback requests).
+        """
+        if self.is_local:
+            from yt_assets.local_yt.launcher import default_client_config
+
+            config = default_client_config(proxy_url)
+        else:
+            config = yt.default_config.get_config_from_env()
         config["proxy"]["request_timeout"] = self.request_timeout_ms
         config["proxy"]["heavy_request_timeout"] = self.heavy_request_timeout_ms
         config["proxy"]["retries"]["total_timeout"] = self.retries_total_timeout_ms
@@ -117,15 +126,14 @@ class YTResource(dg.ConfigurableResource):
         # A failed transaction ping must not raise KeyboardInterrupt inside a Dagster step: the
         # commit that follows fails with the YT error instead.
         config["ping_failed_mode"] = "pass"
-        if self.is_local:
-            config["proxy"]["enable_proxy_discovery"] = False
         return config
 
     @contextmanager
     def get_client(self) -> Iterator[yt.YtClient]:
         """A configured ``YtClient``; one per thread (the client is not thread-safe)."""
+        proxy_url = self.proxy_url()
         client = yt.YtClient(
-            proxy=self.proxy_url(), token=self.token or None, config=self.client_config()
+            proxy=proxy_url, token=self.token or None, config=self.client_config(proxy_url)
         )
         yield client
 

@@ -43,6 +43,10 @@ def test_local_yt_is_started_on_demand_and_shared_by_processes(tmp_path: Path) -
         )
         assert other_process.stdout.lower().split() == [proxy_url, "true"]
         pid = _pid_of(root)
+        local_config = resource.client_config(proxy_url)
+        assert local_config["proxy"]["enable_proxy_discovery"] is False
+        assert local_config["proxy"]["content_encoding"] == "identity"
+        assert local_config["write_retries"]["chunk_size"] == 4 * 1024 * 1024
     finally:
         assert stop_local_yt(root)
     with pytest.raises(ProcessLookupError):
@@ -72,7 +76,7 @@ def test_web_links_and_client_settings() -> None:
         == "https://yt.example.com/hahn/navigation?path=//home/a%20b/t"
     )
     assert YTResource(proxy="hahn").web_url("//x") is None or os.environ.get("YT_WEB_UI")
-    config = resource.client_config()
+    config = resource.client_config("hahn")
     assert config["write_retries"]["chunk_size"] == 4 * 1024 * 1024
     assert config["pickling"]["ignore_system_modules"] is True
     assert config["ping_failed_mode"] == "pass"
