@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 import boto3
@@ -45,6 +46,11 @@ def list_page_xml(
     )
 
 
+def query_of(path: str) -> dict[str, str]:
+    """The query parameters of a request path (first value of each)."""
+    return {name: values[0] for name, values in parse_qs(urlsplit(path).query).items()}
+
+
 def error_xml(code: str, message: str) -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -57,12 +63,19 @@ class CannedS3Server:
 
     def __init__(self, respond: Callable[[int, str], CannedResponse]) -> None:
         self.requests: list[str] = []
+        self.queries: list[dict[str, str]] = []  # the query parameters of each request
+        lock = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
-                outer.requests.append(self.path)
-                status, body = respond(len(outer.requests), self.path)
+                with lock:
+                    outer.requests.append(self.path)
+                    outer.queries.append(query_of(self.path))
+                    number = len(outer.requests)
+                status, body = respond(number, self.path)
                 payload = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/xml")

@@ -12,10 +12,8 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
 import boto3
@@ -36,6 +34,7 @@ from yt_assets.s3_listing import (
     iter_s3_objects,
 )
 from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.s3_fake_http import CannedS3Server, query_of
 
 ObjectTuple = tuple[str, int, str, datetime]
 
@@ -397,40 +396,8 @@ Responder = Callable[[int, dict[str, str]], tuple[int, str]]
 @contextmanager
 def scripted_s3(respond: Responder) -> Iterator[tuple[str, list[dict[str, str]]]]:
     """A real HTTP server on 127.0.0.1 answering ``respond(request_number, query)``."""
-    requests: list[dict[str, str]] = []
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            query = {
-                name: values[0] for name, values in parse_qs(urlsplit(self.path).query).items()
-            }
-            with lock:
-                requests.append(query)
-                number = len(requests)
-            status, body = respond(number, query)
-            payload = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield f"http://{host!s}:{port}", requests
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with CannedS3Server(lambda number, path: respond(number, query_of(path))) as server:
+        yield server.endpoint_url, server.queries
 
 
 def retrying_client(endpoint_url: str, attempts: int) -> Any:
