@@ -7,7 +7,7 @@
 - ``S3_ENDPOINT``, ``S3_REGION``, ``S3_DOWNLOAD_*``, ``S3_UPLOAD_*`` (or ``configs/secrets.env``).
 - ``S3_BUCKET`` and ``S3_PREFIX``: defaults of the listings' run config.
 - ``S3_SENSOR_ROOT`` and ``S3_READY_MARKER``: what the new-prefix sensor watches (in ``S3_BUCKET``;
-  without a bucket there is no sensor).
+  without a bucket the sensor's ticks skip, naming ``S3_BUCKET``).
 - ``S3_DAILY_PREFIX_TEMPLATE`` and ``DAILY_SCHEDULE_HOUR``: the daily pair and its schedule.
 """
 
@@ -50,18 +50,15 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
         "s3_prefix_processed", listing=prefix_listing, partitions_def=s3_prefix_partitions
     )
     prefix_job = dg.define_asset_job("s3_prefix_job", selection=[prefix_listing, prefix_processed])
-    # The sensor needs a bucket to watch: it exists when S3_BUCKET is set.
-    sensors = []
-    if bucket:
-        sensors.append(
-            build_s3_prefix_sensor(
-                "s3_prefix_sensor",
-                bucket=bucket,
-                root=env.get("S3_SENSOR_ROOT", DEFAULT_SENSOR_ROOT),
-                target=prefix_job,
-                ready_marker=env.get("S3_READY_MARKER") or None,
-            )
-        )
+    # Always part of the code location; without S3_BUCKET its ticks skip, naming the variable.
+    prefix_sensor = build_s3_prefix_sensor(
+        "s3_prefix_sensor",
+        bucket=bucket,
+        root=env.get("S3_SENSOR_ROOT", DEFAULT_SENSOR_ROOT),
+        target=prefix_job,
+        ready_marker=env.get("S3_READY_MARKER") or None,
+        bucket_setting="S3_BUCKET",
+    )
 
     # One partition per day, listed from a dated prefix and run by a schedule.
     template = env.get("S3_DAILY_PREFIX_TEMPLATE", DEFAULT_DAILY_PREFIX_TEMPLATE)
@@ -87,25 +84,25 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
         *build_processing_checks(prefix_processed, prefix_listing),
         *build_processing_checks(daily_processed, daily_listing),
     ]
+    io_manager = YTTableIOManager(
+        yt_cluster=resources["yt_cluster"], root=env.get("YT_ROOT", DEFAULT_ROOT)
+    )
     return dg.Definitions(
-        assets=[
-            s3_listing,
-            s3_objects_processed,
-            prefix_listing,
-            prefix_processed,
-            daily_listing,
-            daily_processed,
-        ],
+        assets=io_manager.with_table_names(
+            [
+                s3_listing,
+                s3_objects_processed,
+                prefix_listing,
+                prefix_processed,
+                daily_listing,
+                daily_processed,
+            ]
+        ),
         asset_checks=checks,
         jobs=[prefix_job, daily_job],
-        sensors=sensors,
+        sensors=[prefix_sensor],
         schedules=[daily_schedule],
-        resources={
-            **resources,
-            "io_manager": YTTableIOManager(
-                yt_cluster=resources["yt_cluster"], root=env.get("YT_ROOT", DEFAULT_ROOT)
-            ),
-        },
+        resources={**resources, "io_manager": io_manager},
     )
 
 

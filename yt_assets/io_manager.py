@@ -19,14 +19,15 @@ from yt_assets.yt_tables import (
     YTTableRows,
     column_specs,
     describe_table,
-    markdown_preview,
     publish_rows,
     publish_table,
     read_rows,
+    table_preview,
     yt_schema,
 )
 
 SCHEMA_METADATA_KEY = "dagster/column_schema"
+TABLE_NAME_METADATA_KEY = "dagster/table_name"
 PATH_METADATA_KEY = "yt_path"
 SORT_ORDER_TAG = "yt/sort_order"
 
@@ -63,6 +64,31 @@ def columns_from_dagster_schema(schema: dg.TableSchema) -> list[ColumnSpec]:
         )
         for column in schema.columns
     ]
+
+
+def preview_metadata(table: YTTable) -> dict[str, Any]:
+    """``preview``: the first rows as a Dagster table (shown as one in the UI) with the useful
+    columns and short values; ``preview_same_on_every_row``: the columns left out of it because
+    every previewed row has the same value (e.g. ``bucket``)."""
+    specs = column_specs(table.schema) if table.schema is not None else []
+    types = {spec.name: spec.type for spec in specs}
+    preview = table_preview(table.preview, [spec.name for spec in specs] or None, types=types)
+    metadata: dict[str, Any] = {
+        "preview": dg.MetadataValue.table(
+            records=[dg.TableRecord(data=row) for row in preview.rows],
+            schema=dg.TableSchema(
+                columns=[
+                    dg.TableColumn(name=name, type=types.get(name, "any"))
+                    for name in preview.columns
+                ]
+            ),
+        )
+    }
+    if preview.constants:
+        metadata["preview_same_on_every_row"] = dg.MetadataValue.text(
+            ", ".join(f"{name} = {value}" for name, value in preview.constants.items())
+        )
+    return metadata
 
 
 class YTTableIOManager(dg.ConfigurableIOManager):
@@ -109,6 +135,25 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             self.root, asset_key.path, partition_key=partition_key, override=override
         )
 
+    def with_table_names(
+        self, assets: Sequence[dg.AssetsDefinition]
+    ) -> list[dg.AssetsDefinition]:
+        """The assets, each unpartitioned one with ``dagster/table_name`` (its YT path) in its
+        definition metadata, so that its Overview page shows the table before the first run.
+
+        A partitioned asset has one table per partition: its materialisations name them.
+        """
+        return [
+            asset
+            if asset.partitions_def is not None
+            else asset.map_asset_specs(
+                lambda spec: spec.merge_attributes(
+                    metadata={TABLE_NAME_METADATA_KEY: self.table_path(spec.key, spec.metadata)}
+                )
+            )
+            for asset in assets
+        ]
+
     # -- outputs -------------------------------------------------------------------------------
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -145,10 +190,10 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     ) -> dict[str, Any]:
         row_count_key = "dagster/partition_row_count" if partition_key else "dagster/row_count"
         metadata: dict[str, Any] = {
-            "dagster/table_name": table.path,
+            TABLE_NAME_METADATA_KEY: table.path,
             row_count_key: dg.MetadataValue.int(table.row_count),
             "data_size_bytes": dg.MetadataValue.int(table.data_size),
-            "preview": dg.MetadataValue.md(markdown_preview(table.preview)),
+            **preview_metadata(table),
         }
         if partition_key:
             metadata["dagster/row_count"] = dg.MetadataValue.int(table.row_count)

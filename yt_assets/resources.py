@@ -4,7 +4,7 @@
 starts, or reuses, the embedded local YT under ``local_root``: production and local runs share one
 code path and differ only in the proxy address.
 
-The S3 side reuses dagster-aws's ``S3Resource`` unchanged; :func:`build_s3_resources` fills it from
+The S3 side reuses dagster-aws's ``S3Resource`` unchanged; ``build_s3_resource`` fills it from
 ``S3_*`` environment variables (and ``configs/secrets.env``), passing secrets as ``EnvVar`` so that
 the Dagster UI shows their names, never their values.
 """
@@ -21,6 +21,7 @@ import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
+from yt_assets.local_yt.idle import DEFAULT_IDLE_TIMEOUT_S
 from yt_assets.s3_settings import (
     DOWNLOAD_ACCESS_KEY_VAR,
     DOWNLOAD_SECRET_KEY_VAR,
@@ -37,6 +38,7 @@ S3_KEY_VARS: dict[str, tuple[str, str]] = {
     "upload": (UPLOAD_ACCESS_KEY_VAR, UPLOAD_SECRET_KEY_VAR),
 }
 DEFAULT_LOCAL_ROOT = ".yt_local"
+LOCAL_IDLE_TIMEOUT_VAR = "YT_LOCAL_IDLE_TIMEOUT"
 
 
 class YTResource(dg.ConfigurableResource):
@@ -68,6 +70,12 @@ class YTResource(dg.ConfigurableResource):
     )
     local_root: str = Field(
         default=DEFAULT_LOCAL_ROOT, description="State directory of the embedded local YT."
+    )
+    local_idle_timeout_s: float = Field(
+        default=DEFAULT_IDLE_TIMEOUT_S,
+        gt=0,
+        description="An embedded local YT started by a run stops itself after this many seconds "
+        "without requests or running operations; the next run starts it again on the same state.",
     )
     scratch_root: str = Field(
         default="//tmp/yt_assets",
@@ -104,7 +112,9 @@ class YTResource(dg.ConfigurableResource):
             return self.proxy
         from yt_assets.local_yt import ensure_local_yt
 
-        return ensure_local_yt(Path(self.local_root).resolve())
+        return ensure_local_yt(
+            Path(self.local_root).resolve(), idle_timeout_s=self.local_idle_timeout_s
+        )
 
     def client_config(self, proxy_url: str) -> dict[str, Any]:
         """The ``YtClient`` config this resource applies (no secrets in it).
@@ -145,6 +155,24 @@ class YTResource(dg.ConfigurableResource):
         return f"{base.rstrip('/')}/navigation?path={quote(path, safe='/')}"
 
 
+def local_idle_timeout(environ: Mapping[str, str]) -> float:
+    """``YT_LOCAL_IDLE_TIMEOUT`` (seconds, > 0), else the default; a bad value is an error naming it.
+
+    >>> local_idle_timeout({"YT_LOCAL_IDLE_TIMEOUT": "30"})
+    30.0
+    """
+    text = environ.get(LOCAL_IDLE_TIMEOUT_VAR, "").strip()
+    if not text:
+        return DEFAULT_IDLE_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ValueError(f"{LOCAL_IDLE_TIMEOUT_VAR}={text!r}: expected a number of seconds > 0")
+    return value
+
+
 def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3Resource:
     """dagster-aws's ``S3Resource`` for ``role`` ("download" or "upload") from ``S3_*`` variables.
 
@@ -153,8 +181,11 @@ def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3
     """
     env = os.environ if environ is None else environ
     access_var, secret_var = S3_KEY_VARS[role]
+    endpoint = env.get(ENDPOINT_VAR) or None
     return S3Resource(
-        endpoint_url=env.get(ENDPOINT_VAR) or None,
+        endpoint_url=endpoint,
+        # boto3 takes the scheme from the endpoint; use_ssl shown in the launchpad agrees with it.
+        use_ssl=not (endpoint or "").lower().startswith("http://"),
         region_name=env.get(REGION_VAR) or "us-east-1",
         aws_access_key_id=dg.EnvVar(access_var),
         aws_secret_access_key=dg.EnvVar(secret_var),
@@ -170,6 +201,7 @@ def build_resources(secrets_file: Path | None = None) -> dict[str, Any]:
             proxy=os.environ.get("YT_PROXY") or None,
             token=dg.EnvVar("YT_TOKEN") if token else None,
             local_root=os.environ.get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT),
+            local_idle_timeout_s=local_idle_timeout(os.environ),
             web_ui=os.environ.get("YT_WEB_UI") or None,
         ),
         "s3": build_s3_resource("download"),

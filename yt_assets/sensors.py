@@ -90,7 +90,7 @@ def _s3_client(resource: Any) -> Any:
 def build_s3_prefix_sensor(
     name: str = "s3_prefix_sensor",
     *,
-    bucket: str,
+    bucket: str | None,
     root: str,
     target: Any,
     partitions_def: dg.DynamicPartitionsDefinition = s3_prefix_partitions,
@@ -102,6 +102,7 @@ def build_s3_prefix_sensor(
     s3_resource_key: str = "s3",
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
     description: str | None = None,
+    bucket_setting: str = "S3_BUCKET",
 ) -> dg.SensorDefinition:
     """A sensor adding each new ready child prefix of ``s3://bucket/root`` as a dynamic partition
     and requesting one run for it (``partition_key`` and ``run_key`` are the full prefix).
@@ -118,6 +119,8 @@ def build_s3_prefix_sensor(
     - Per tick: at most ``pages_per_tick`` listing pages of ``page_size`` prefixes and
       ``max_checks_per_tick`` marker ``HEAD`` s (8 at a time); one client per tick from the
       ``S3Resource`` under ``s3_resource_key``; one database query per page for known partitions.
+    - ``bucket=None``: the sensor exists but has nothing to watch; each tick skips with a reason
+      naming ``bucket_setting`` (the setting that gives the bucket, ``S3_BUCKET`` in this project).
     - The cursor is JSON (:class:`yt_assets.s3_prefixes.ScanCursor`): the resume position and
       counters of the current pass, never a list of prefixes. Exactness comes from the dynamic
       partitions themselves, so a reset or lost cursor only costs one extra pass, never a
@@ -146,8 +149,8 @@ def build_s3_prefix_sensor(
         raise ValueError(f"max_checks_per_tick must be >= 1, got {max_checks_per_tick}")
     if not 1 <= page_size <= LIST_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {LIST_PAGE_SIZE}, got {page_size}")
-    if not bucket:
-        raise ValueError("bucket must not be empty")
+    if bucket == "":
+        raise ValueError("bucket must not be empty (None: a sensor whose ticks skip)")
     if ready_marker is not None and (not ready_marker or ready_marker.startswith("/")):
         raise ValueError(f"ready_marker must be a name like '_SUCCESS', got {ready_marker!r}")
 
@@ -156,15 +159,20 @@ def build_s3_prefix_sensor(
         target=target,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
-        required_resource_keys={s3_resource_key},
+        required_resource_keys={s3_resource_key} if bucket else set(),
         description=description
         or (
-            f"New child prefixes of s3://{bucket}/{root}"
+            f"New child prefixes of s3://{bucket or '<' + bucket_setting + ' unset>'}/{root}"
             + (f" with {ready_marker!r}" if ready_marker else "")
             + f" -> dynamic partitions {partitions_name!r}, one run each"
         ),
     )
     def _s3_prefix_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        if bucket is None:
+            return dg.SensorResult(
+                skip_reason=f"No bucket to watch: set {bucket_setting} (the bucket whose "
+                f"prefixes under {root!r} become partitions) and reload the code location"
+            )
         try:
             cursor = ScanCursor.from_json(context.cursor, bucket=bucket, root=root)
         except ValueError as error:

@@ -14,9 +14,11 @@ Usage::
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import yt.type_info as ti
@@ -190,21 +192,80 @@ def read_rows(
     yield from client.read_table(table_path, raw=False)
 
 
-def markdown_preview(rows: Sequence[Row], columns: Sequence[str] | None = None) -> str:
-    """The rows as a markdown table (values shortened), for Dagster metadata."""
-    if not rows:
-        return "_(empty table)_"
-    names = list(columns) if columns else list(rows[0])
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(name)) for name in names) + " |")
-    return "\n".join(lines)
+PREVIEW_CELL_CHARS = 40
+"""Longest value shown in a preview cell; longer ones keep their start and end around an ellipsis."""
+PREVIEW_HASH_CHARS = 10
+"""A hexadecimal digest (an ETag, a SHA-256) shows its first characters only."""
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{16,}$")
 
 
-def _cell(value: Any, limit: int = 60) -> str:
-    text = "" if value is None else str(value)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+@dataclass(frozen=True)
+class Preview:
+    """The first rows of a table, made for reading at a glance (see :func:`table_preview`)."""
+
+    columns: list[str]
+    rows: list[dict[str, str | int | float | bool | None]]
+    constants: dict[str, str]
+    """Columns left out because every previewed row has the same value (e.g. ``bucket``)."""
+
+
+def table_preview(
+    rows: Sequence[Row],
+    columns: Sequence[str] | None = None,
+    *,
+    types: Mapping[str, str] | None = None,
+    limit: int = PREVIEW_CELL_CHARS,
+) -> Preview:
+    """The rows with the useful columns and short values: a column whose value is the same on
+    every row (of two or more) moves to ``constants``; timestamps (``types[name] ==
+    "timestamp"``, microseconds) show as UTC date and time; hexadecimal digests their first
+    characters; other long strings keep their start and end.
+
+    >>> p = table_preview(
+    ...     [{"bucket": "b", "path": "events/2026-12-01/part-000001.jsonl", "size": 10},
+    ...      {"bucket": "b", "path": "x.json", "size": 2}],
+    ...     limit=20,
+    ... )
+    >>> p.columns, p.constants
+    (['path', 'size'], {'bucket': 'b'})
+    >>> p.rows[0]
+    {'path': 'events/20…0001.jsonl', 'size': 10}
+    """
+    names = list(columns) if columns else (list(rows[0]) if rows else [])
+    kinds = types or {}
+    cells = [{name: _preview_cell(row.get(name), kinds.get(name), limit) for name in names} for row in rows]
+    constants: dict[str, str] = {}
+    if len(cells) > 1:
+        for name in names:
+            values = {row[name] for row in cells}
+            if len(values) == 1 and None not in values:
+                constants[name] = str(values.pop())
+    shown = [name for name in names if name not in constants]
+    return Preview(
+        columns=shown,
+        rows=[{name: row[name] for name in shown} for row in cells],
+        constants=constants,
+    )
+
+
+def _preview_cell(
+    value: Any, kind: str | None, limit: int
+) -> str | int | float | bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if kind == "timestamp" and isinstance(value, int):
+        moment = datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, int | float):
+        return value
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    text = text.replace("\n", " ")
+    if _HEX_DIGEST.match(text):
+        return text[:PREVIEW_HASH_CHARS] + "…"
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
 
 
 def count_non_empty(client: yt.YtClient, path: str, column: str) -> int:

@@ -107,7 +107,15 @@ def test_listing_then_processing_records_every_object(
         "etag",
         "last_modified",
     ]
-    assert "| bucket | path |" in listing_meta["preview"].value
+    preview = listing_meta["preview"].value
+    assert [column.name for column in preview.schema.columns] == [
+        "path",
+        "size",
+        "etag",
+        "last_modified",
+    ]
+    assert {record.data["path"] for record in preview.records} <= set(expected_keys)
+    assert listing_meta["preview_same_on_every_row"].value == f"bucket = {s3_bucket}"
     processed_meta = materializations["core_processed"]
     assert processed_meta["dagster/row_count"].value == len(expected_keys)
     assert processed_meta["yt_operation_id"].value

@@ -138,6 +138,11 @@ def test_progress_bar_prints_lines_when_not_a_terminal(tmp_path: Path) -> None:
     assert step_label("x_y_x_y_rows_ok") == "x_y: rows_ok"
     assert step_label("x_y") == "x_y"
     assert render_line(1, 2, 3.0, "step", "10 keys/s", width=20).endswith("…")
+    # At 100 columns a long step label is what gets cut, never the counts or keys/s.
+    long_label = "s3_objects_processed: error_share_below_threshold"
+    line = render_line(3, 8, 12.0, long_label, "286 keys listed, 950 keys/s", width=99)
+    assert len(line) == 99 and line.endswith("…")
+    assert "3/8" in line and "286 keys listed, 950 keys/s" in line
     with open(tmp_path / "out.txt", "w") as stream:
         bar = ProgressBar(2, stream)
         bar.update(label="a")  # a label alone prints nothing off a terminal

@@ -8,7 +8,7 @@ import pytest
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig, bucket_name_problem
 from yt_assets.partitions import prefix_for_day
 from yt_assets.table_paths import asset_table_path, escape_node_name, unescape_node_name
-from yt_assets.yt_tables import markdown_preview
+from yt_assets.yt_tables import table_preview
 
 
 @pytest.mark.parametrize(
@@ -107,10 +107,24 @@ def test_timestamp_microseconds() -> None:
     assert timestamp_microseconds(shifted) == timestamp_microseconds(moment)
 
 
-def test_markdown_preview_escapes_cells() -> None:
-    text = markdown_preview([{"a": "x|y", "b": None}, {"a": "line\nbreak", "b": 3}])
-    assert text.splitlines() == ["| a | b |", "|---|---|", "| x\\|y |  |", "| line break | 3 |"]
-    assert markdown_preview([]) == "_(empty table)_"
+def test_table_preview_keeps_useful_columns_and_shortens_values() -> None:
+    key = "events/2026-12-01/" + "x" * 40 + "/part-000001.jsonl"
+    rows = [
+        {"bucket": "b", "path": key, "size": 7, "last_modified": 1_764_547_200_000_000, "e": "0" * 64},
+        {"bucket": "b", "path": "a\nb.json", "size": 8, "last_modified": 0, "e": "boom"},
+    ]
+    preview = table_preview(rows, types={"last_modified": "timestamp"}, limit=24)
+    assert preview.columns == ["path", "size", "last_modified", "e"]
+    assert preview.constants == {"bucket": "b"}
+    first, second = preview.rows
+    assert first["path"] == "events/2026…000001.jsonl"
+    assert len(str(first["path"])) == 24
+    assert first["last_modified"] == "2025-12-01 00:00:00"
+    assert first["e"] == "0000000000…"  # a digest: its first characters
+    assert second == {"path": "a b.json", "size": 8, "last_modified": "1970-01-01 00:00:00", "e": "boom"}
+    # One row: nothing is "the same on every row".
+    assert table_preview(rows[:1]).constants == {}
+    assert table_preview([]).rows == []
 
 
 def test_declared_columns_round_trip_through_the_yt_schema() -> None:

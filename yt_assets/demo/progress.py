@@ -14,6 +14,7 @@ Usage::
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -36,11 +37,34 @@ def render_bar(done: int, total: int, width: int = 24) -> str:
 def render_line(
     done: int, total: int, elapsed_s: float, label: str, detail: str, width: int
 ) -> str:
-    """The progress line, cut to ``width`` characters."""
-    text = f"{render_bar(done, total)} {done}/{total}  {elapsed_s:5.1f}s  {label}"
+    """The progress line, cut to ``width`` characters: counts, time and the detail (e.g. keys
+    listed and keys/s) come first, the step label last, so a narrow terminal cuts the label.
+
+    >>> render_line(1, 4, 2.0, "s3_listing", "286 keys listed, 950 keys/s", width=100)
+    '[######..................] 1/4    2.0s  286 keys listed, 950 keys/s  s3_listing'
+    """
+    text = f"{render_bar(done, total)} {done}/{total}  {elapsed_s:5.1f}s"
     if detail:
         text += f"  {detail}"
+    if label:
+        text += f"  {label}"
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+_LISTED = re.compile(r"(\d+) keys listed")
+_RATE = re.compile(r"(\d+) keys/s")
+
+
+def listing_detail(message: str) -> str:
+    """The keys listed and keys/s of a listing progress message, shortest first.
+
+    >>> listing_detail("Listing s3://b/p: 2000 keys listed, 1990 matched, 2 pages, 950 keys/s")
+    '2000 keys listed, 950 keys/s'
+    """
+    listed, rate = _LISTED.search(message), _RATE.search(message)
+    parts = [f"{listed.group(1)} keys listed"] if listed else []
+    parts += [f"{rate.group(1)} keys/s"] if rate else []
+    return ", ".join(parts) or message.split(": ", 1)[-1]
 
 
 def step_label(step_key: str) -> str:
@@ -159,4 +183,4 @@ class DagsterProgressHandler(logging.Handler):
         elif event_type == "STEP_FAILURE":
             self.failures.append(f"{step}: {message}")
         elif event is None and _LISTING_PROGRESS_MARK in message:
-            self.bar.update(detail=message.split(": ", 1)[-1])
+            self.bar.update(detail=listing_detail(message))

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from yt_assets.demo.local_s3 import REGION, Backend, DemoKeys, LocalS3
+from yt_assets.demo.local_s3 import REGION, Backend, DemoKeys, LocalS3, require_local_s3
 from yt_assets.demo.seed import (
     DAILY_PREFIX_TEMPLATE,
     DEMO_BUCKET,
@@ -238,6 +238,8 @@ class DemoStack:
     def _start(self) -> None:
         from yt_assets.local_yt import ensure_local_yt, running_server
 
+        # Before anything starts: a missing local S3 server is one line naming the package.
+        self.backend = require_local_s3(self.backend)
         self._exit_stack.enter_context(stack_lock(self.home))
         self.home.write_dagster_yaml()
         self.keys = DemoKeys.load_or_create(self.home.keys_file)
@@ -256,7 +258,8 @@ class DemoStack:
         # it is reused, and stopped at the end like one started here.
         verb = "started" if running_server(self.home.yt_root) is None else "reused"
         self.yt_started = True
-        self.yt_proxy_url = ensure_local_yt(self.home.yt_root)
+        # No idle stop: the stack stops its local YT itself when it ends.
+        self.yt_proxy_url = ensure_local_yt(self.home.yt_root, idle_timeout_s=None)
         self.report(
             f"Local YT {verb}: {self.yt_proxy_url} (pid {self.yt_pid()}, state in "
             f"{self.home.yt_root}), {time.monotonic() - started:.1f} s"

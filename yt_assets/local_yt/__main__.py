@@ -1,13 +1,18 @@
-"""``python -m yt_assets.local_yt serve [--root DIR] [--port N]``: run a local YT in the foreground.
+"""yt-assets local-yt: run a local YT server, or list and stop the servers of a state directory.
 
-Prints the proxy URL once the server listens (``yt --proxy <URL> list /`` works then); stops on
-SIGTERM or Ctrl-C. Also ``status`` and ``stop`` for the shared server of a root
-(see :func:`yt_assets.local_yt.ensure_local_yt`).
+  serve   run a server in the foreground; it prints its proxy URL once it listens
+          (then: yt --proxy URL list /); SIGTERM or Ctrl-C stops it
+  status  list the servers of a state directory (pid, proxy URL)
+  stop    stop them, by process id
+
+The state directory (--root) defaults to $YT_LOCAL_ROOT, else .yt_local. The demo and
+yt-assets dev keep theirs in .yt_assets_demo/yt.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FAULTS_ENV_VAR, parse_rules
-from .launcher import DEFAULT_ROOT, running_server, stop_local_yt
+from .launcher import DEFAULT_ROOT
+from .servers import servers_of, stop_servers
 
 
 def _write_state_file(path: Path, state: dict[str, Any]) -> None:
@@ -39,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
         faults=faults_text or None,
         max_parallel_jobs=args.max_parallel_jobs,
         verbose=args.verbose,
+        idle_timeout_s=args.idle_timeout,
     )
 
     def stop(signum: int, frame: Any) -> None:
@@ -56,27 +63,61 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+        if args.state_file:
+            _remove_own_state_file(Path(args.state_file))
     return 0
+
+
+def _remove_own_state_file(path: Path) -> None:
+    """Remove the state file on the way out (idle stop, SIGTERM) unless another server wrote it."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
 
 
 def _status(args: argparse.Namespace) -> int:
-    proxy_url = running_server(Path(args.root))
-    print(proxy_url or "not running")
-    return 0 if proxy_url else 1
-
-
-def _stop(args: argparse.Namespace) -> int:
-    stopped = stop_local_yt(Path(args.root))
-    print("stopped" if stopped else "not running")
+    root = Path(args.root).resolve()
+    servers = servers_of(root)
+    if not servers:
+        print(f"no local YT server runs on {root}")
+        return 1
+    print(f"local YT servers on {root}:")
+    for server in servers:
+        print(f"  {server.describe()}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="local-yt", description=__doc__)
+def _stop(args: argparse.Namespace) -> int:
+    root = Path(args.root).resolve()
+    stopped = stop_servers(root)
+    if not stopped:
+        print(f"no local YT server runs on {root}")
+    for server in stopped:
+        print(f"stopped pid {server.pid}")
+    return 0
+
+
+def default_root() -> str:
+    """``$YT_LOCAL_ROOT`` (what the code location uses), else ``.yt_local``."""
+    return os.environ.get("YT_LOCAL_ROOT") or str(DEFAULT_ROOT)
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
+
+
+def build_parser(prog: str = "yt-assets local-yt") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run a local YT server in the foreground")
-    serve.add_argument("--root", default=str(DEFAULT_ROOT), help="state directory (.yt_local/)")
+    root_help = "state directory (default: $YT_LOCAL_ROOT, else .yt_local)"
+    serve.add_argument("--root", default=default_root(), help=root_help)
     serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
     serve.add_argument("--state-file", help="write {pid, port, proxy_url} here once listening")
     serve.add_argument(
@@ -85,14 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--max-parallel-jobs", type=int, default=None)
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    serve.add_argument(
+        "--idle-timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long without requests or running operations (default: never)",
+    )
     serve.set_defaults(handler=_serve)
 
-    status = commands.add_parser("status", help="print the URL of the shared server of a root")
-    status.add_argument("--root", default=str(DEFAULT_ROOT))
+    status = commands.add_parser("status", help="list the servers of a state directory")
+    status.add_argument("--root", default=default_root(), help=root_help)
     status.set_defaults(handler=_status)
 
-    stop = commands.add_parser("stop", help="stop the shared server of a root")
-    stop.add_argument("--root", default=str(DEFAULT_ROOT))
+    stop = commands.add_parser("stop", help="stop the servers of a state directory")
+    stop.add_argument("--root", default=default_root(), help=root_help)
     stop.set_defaults(handler=_stop)
     return parser
 

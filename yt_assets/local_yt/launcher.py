@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .idle import DEFAULT_IDLE_TIMEOUT_S
 from .processes import pid_alive, stop_process
 
 DEFAULT_ROOT = Path(".yt_local")
@@ -85,6 +86,7 @@ def server_command(
     state_file: Path | None = None,
     faults: Any = None,
     max_parallel_jobs: int | None = None,
+    idle_timeout_s: float | None = None,
 ) -> list[str]:
     """The command line that runs a server in the foreground."""
     command = [sys.executable, "-m", "yt_assets.local_yt", "serve", "--root", str(root)]
@@ -95,6 +97,8 @@ def server_command(
         command += ["--faults", json.dumps(faults)]
     if max_parallel_jobs is not None:
         command += ["--max-parallel-jobs", str(max_parallel_jobs)]
+    if idle_timeout_s:
+        command += ["--idle-timeout", str(idle_timeout_s)]
     return command
 
 
@@ -302,12 +306,16 @@ def running_server(root: Path) -> str | None:
     return proxy_url
 
 
-def ensure_local_yt(root: Path | str = DEFAULT_ROOT) -> str:
+def ensure_local_yt(
+    root: Path | str = DEFAULT_ROOT, *, idle_timeout_s: float | None = DEFAULT_IDLE_TIMEOUT_S
+) -> str:
     """The proxy URL of the shared local YT of ``root``: reused if alive, started otherwise.
 
     The server is detached (its own session) and outlives the caller; ``{pid, port, proxy_url}``
     is kept in ``<root>/server.json``. A lock file serialises processes racing to start it.
-    Stop it with ``stop_local_yt(root)``.
+    A server started here stops itself after ``idle_timeout_s`` seconds without requests or
+    running operations (``None``: it runs until ``stop_local_yt(root)``); a later call starts it
+    again on the same state. A reused server keeps the timeout it was started with.
     """
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -321,7 +329,7 @@ def ensure_local_yt(root: Path | str = DEFAULT_ROOT) -> str:
         log_path = root / SERVER_LOG_FILE
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                server_command(root, state_file=state_file),
+                server_command(root, state_file=state_file, idle_timeout_s=idle_timeout_s),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -49,6 +49,7 @@ from .commands import (
 )
 from .exceptions import GenericError, YtLocalError
 from .faults import FaultConfigError, FaultInjector
+from .idle import IdleMonitor
 from .formats import (
     decode_json_strings,
     dump_structured,
@@ -361,6 +362,7 @@ class LocalYtServer(ThreadingHTTPServer):
         max_parallel_jobs: int | None = None,
         verbose: bool = False,
         cluster: Any = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -376,6 +378,16 @@ class LocalYtServer(ThreadingHTTPServer):
         self.faults = FaultInjector(faults)
         self.verbose = verbose
         super().__init__((LOOPBACK_HOST, port), LocalYtRequestHandler)
+        # Stops serve_forever after idle_timeout_s without requests or running operations.
+        self.idle: IdleMonitor | None = None
+        if idle_timeout_s:
+            engine = self.operations
+            self.idle = IdleMonitor(
+                idle_timeout_s,
+                on_idle=self.shutdown,
+                busy=engine.has_running_operations if engine is not None else lambda: False,
+            )
+            self.idle.start()
 
     @property
     def port(self) -> int:
@@ -388,6 +400,8 @@ class LocalYtServer(ThreadingHTTPServer):
     def close(self) -> None:
         """Stop accepting connections and release the state (call after ``shutdown``)."""
         self.server_close()
+        if self.idle is not None:
+            self.idle.stop()
         if self.operations is not None:
             self.operations.close()
         self.cluster.close()
@@ -439,8 +453,10 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
         self._response_started = False
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
+        idle = self.server.idle
         try:
-            self._route(path, url.query)
+            with idle.request() if idle is not None else contextlib.nullcontext():
+                self._route(path, url.query)
         except ConnectionDropped:
             self._drop_connection()
         except (BrokenPipeError, ConnectionResetError):
