@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("demo", "materialise every asset on the embedded demo stack and print the tables"),
         ("dev", "run the Dagster UI (dg dev) on 127.0.0.1 against the embedded demo stack"),
-        ("env", "print the export lines of the running demo/dev stack (eval \"$(yt-assets env)\")"),
+        ("env", 'print the export lines of the running demo/dev stack (eval "$(yt-assets env)")'),
         ("exec", "run a command in the environment of the running demo/dev stack"),
     ):
         command = commands.add_parser(name, help=help_text, description=help_text)

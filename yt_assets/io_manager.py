@@ -94,29 +94,29 @@ def preview_metadata(table: YTTable) -> dict[str, Any]:
 class YTTableIOManager(dg.ConfigurableIOManager):
     """Stores asset outputs as YT static tables and loads them for downstream assets.
 
-        Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
-        ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
-        is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
-        several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
+    Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
+    dagster/column_schema metadata, or a WrittenTable (moved into place). Publication is atomic.
+    Inputs: a YTTable reference by default (a dict of them by partition key for several
+    partitions); the rows, read lazily, when the input is annotated YTTableRows.
 
-        Example::
+    Example:
 
-            import dagster as dg
-    import yt.type_info as ti
-    import yt.yson as yson
-            from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
-            from yt_assets.resources import YTResource
-            from yt_assets.yt_tables import ColumnSpec
+        import dagster as dg
+        from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
+        from yt_assets.resources import YTResource
+        from yt_assets.yt_tables import ColumnSpec
 
-            @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
-            def words():
-                return ({"word": w} for w in ["a", "b"])
+        @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
+        def words():
+            return ({"word": w} for w in ["a", "b"])
 
-            yt_cluster = YTResource()
-            defs = dg.Definitions(
-                assets=[words],
-                resources={"yt_cluster": yt_cluster, "io_manager": YTTableIOManager(yt_cluster=yt_cluster)},
-            )
+        yt_cluster = YTResource()
+        defs = dg.Definitions(
+            assets=[words],
+            resources={"yt_cluster": yt_cluster, "io_manager": YTTableIOManager(yt_cluster=yt_cluster)},
+        )
+
+    (Plain text: Dagster shows this docstring in the launchpad.)
     """
 
     yt_cluster: dg.ResourceDependency[YTResource]
@@ -135,9 +135,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             self.root, asset_key.path, partition_key=partition_key, override=override
         )
 
-    def with_table_names(
-        self, assets: Sequence[dg.AssetsDefinition]
-    ) -> list[dg.AssetsDefinition]:
+    def with_table_names(self, assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
         """The assets, each unpartitioned one with ``dagster/table_name`` (its YT path) in its
         definition metadata, so that its Overview page shows the table before the first run.
 

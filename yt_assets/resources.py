@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import dagster as dg
 import yt.wrapper as yt
-from dagster_aws.s3 import S3Resource
+from dagster_aws.s3 import S3Resource as DagsterAwsS3Resource
 from pydantic import Field
 
 from yt_assets.local_yt.idle import DEFAULT_IDLE_TIMEOUT_S
@@ -42,9 +42,9 @@ LOCAL_IDLE_TIMEOUT_VAR = "YT_LOCAL_IDLE_TIMEOUT"
 
 
 class YTResource(dg.ConfigurableResource):
-    """A YTsaurus cluster, or the embedded local YT when ``proxy`` is unset or ``"local"``.
+    """A YTsaurus cluster, or the embedded local YT when proxy is unset or "local".
 
-    Example::
+    Example:
 
         import dagster as dg
         from yt_assets.resources import YTResource
@@ -58,6 +58,8 @@ class YTResource(dg.ConfigurableResource):
             assets=[table_names],
             resources={"yt_cluster": YTResource(proxy=dg.EnvVar("YT_PROXY"), token=dg.EnvVar("YT_TOKEN"))},
         )
+
+    (Plain text: Dagster shows this docstring in the launchpad.)
     """
 
     proxy: str | None = Field(
@@ -173,8 +175,16 @@ def local_idle_timeout(environ: Mapping[str, str]) -> float:
     return value
 
 
+class S3Resource(DagsterAwsS3Resource):
+    """An S3 client (dagster-aws's S3Resource: get_client() gives a boto3 S3 client), configured
+    from the S3_* variables; the keys are Dagster EnvVars, shown by name only.
+
+    (A subclass only for this plain-text description, which Dagster shows in the launchpad.)
+    """
+
+
 def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3Resource:
-    """dagster-aws's ``S3Resource`` for ``role`` ("download" or "upload") from ``S3_*`` variables.
+    """An :class:`S3Resource` (dagster-aws's) for ``role`` ("download" or "upload") from ``S3_*`` variables.
 
     Keys are passed as ``EnvVar``: Dagster resolves them at launch and shows only their names. A
     missing key fails the run that needs it with an error naming the variable.

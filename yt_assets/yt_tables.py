@@ -233,7 +233,10 @@ def table_preview(
     """
     names = list(columns) if columns else (list(rows[0]) if rows else [])
     kinds = types or {}
-    cells = [{name: _preview_cell(row.get(name), kinds.get(name), limit) for name in names} for row in rows]
+    cells = [
+        {name: _preview_cell(row.get(name), kinds.get(name), limit) for name in names}
+        for row in rows
+    ]
     constants: dict[str, str] = {}
     if len(cells) > 1:
         for name in names:
@@ -248,9 +251,7 @@ def table_preview(
     )
 
 
-def _preview_cell(
-    value: Any, kind: str | None, limit: int
-) -> str | int | float | bool | None:
+def _preview_cell(value: Any, kind: str | None, limit: int) -> str | int | float | bool | None:
     if value is None or isinstance(value, bool):
         return value
     if kind == "timestamp" and isinstance(value, int):

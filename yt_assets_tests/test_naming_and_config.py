@@ -110,7 +110,13 @@ def test_timestamp_microseconds() -> None:
 def test_table_preview_keeps_useful_columns_and_shortens_values() -> None:
     key = "events/2026-12-01/" + "x" * 40 + "/part-000001.jsonl"
     rows = [
-        {"bucket": "b", "path": key, "size": 7, "last_modified": 1_764_547_200_000_000, "e": "0" * 64},
+        {
+            "bucket": "b",
+            "path": key,
+            "size": 7,
+            "last_modified": 1_764_547_200_000_000,
+            "e": "0" * 64,
+        },
         {"bucket": "b", "path": "a\nb.json", "size": 8, "last_modified": 0, "e": "boom"},
     ]
     preview = table_preview(rows, types={"last_modified": "timestamp"}, limit=24)
@@ -121,7 +127,12 @@ def test_table_preview_keeps_useful_columns_and_shortens_values() -> None:
     assert len(str(first["path"])) == 24
     assert first["last_modified"] == "2025-12-01 00:00:00"
     assert first["e"] == "0000000000…"  # a digest: its first characters
-    assert second == {"path": "a b.json", "size": 8, "last_modified": "1970-01-01 00:00:00", "e": "boom"}
+    assert second == {
+        "path": "a b.json",
+        "size": 8,
+        "last_modified": "1970-01-01 00:00:00",
+        "e": "boom",
+    }
     # One row: nothing is "the same on every row".
     assert table_preview(rows[:1]).constants == {}
     assert table_preview([]).rows == []

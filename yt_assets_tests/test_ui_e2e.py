@@ -247,11 +247,14 @@ def test_materialize_listing_then_processing(dagster_dev: DagsterDev, page: Any)
     rows = len(demo_objects(datetime.now(UTC).date()))
     page.goto(f"{url}/assets/s3_listing")
     page.get_by_role("button", name=re.compile(r"Materialize$")).first.wait_for()
+    table = page.get_by_text("//home/yt_assets/s3_listing", exact=True).first
+    table.wait_for()  # the Overview names the YT table before the first run
     screenshot(page, "01_s3_listing_before")
 
     run_id = materialize_unpartitioned(page, url, "s3_listing")
     confirm_run_succeeded(page, url, run_id, "02_s3_listing_run_success")
     confirm_row_count(page, url, "s3_listing", rows, "03_s3_listing_row_count")
+    table.wait_for()  # and after it
 
     run_id = materialize_unpartitioned(page, url, "s3_objects_processed")
     confirm_run_succeeded(page, url, run_id, "04_s3_objects_processed_run_success")

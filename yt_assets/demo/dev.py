@@ -100,7 +100,7 @@ def run_dev(stack: DemoStack, port: int | None = None, out: TextIO = sys.stdout)
             print(
                 f"\nDagster UI: {url}   (Ctrl-C stops dg dev, the local S3 and the local YT)\n"
                 f"The tables:  {yt_cli_line(stack.yt_proxy_url)}\n"
-                f"Your shell:  eval \"$(yt-assets env --dir {shlex.quote(str(stack.home.root))})\""
+                f'Your shell:  eval "$(yt-assets env --dir {shlex.quote(str(stack.home.root))})"'
                 "   (then dagster asset materialize -m yt_assets.definitions ...)\n",
                 file=out,
                 flush=True,

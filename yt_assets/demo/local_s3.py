@@ -147,7 +147,9 @@ def require_local_s3(backend: Backend | None = None) -> Backend:
         raise LocalS3Error(f"SeaweedFS (the weed binary) is not installed: {INSTALL_HINT}")
     if chosen == "moto" and not moto_installed():
         if backend is None:
-            raise LocalS3Error(f"no local S3 server is installed (SeaweedFS or moto): {INSTALL_HINT}")
+            raise LocalS3Error(
+                f"no local S3 server is installed (SeaweedFS or moto): {INSTALL_HINT}"
+            )
         raise LocalS3Error(f"moto's S3 server is not installed: {INSTALL_HINT}")
     return chosen
 

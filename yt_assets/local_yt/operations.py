@@ -389,7 +389,9 @@ class OperationEngine:
     def has_running_operations(self) -> bool:
         """Whether an operation is still being run (its control thread is alive)."""
         with self._lock:
-            return any(op.thread is not None and op.thread.is_alive() for op in self._operations.values())
+            return any(
+                op.thread is not None and op.thread.is_alive() for op in self._operations.values()
+            )
 
     def get_operation(
         self, operation_id: str, *, attributes: list[str] | None = None

@@ -49,7 +49,6 @@ from .commands import (
 )
 from .exceptions import GenericError, YtLocalError
 from .faults import FaultConfigError, FaultInjector
-from .idle import IdleMonitor
 from .formats import (
     decode_json_strings,
     dump_structured,
@@ -58,6 +57,7 @@ from .formats import (
     parse_format,
     value_to_json,
 )
+from .idle import IdleMonitor
 
 logger = logging.getLogger("yt_assets.local_yt.server")
 
