@@ -102,3 +102,17 @@ def local_yt(tmp_path: Path) -> Iterator[LocalYT]:
         pytest.skip(LOCAL_ONLY_REASON)
     with LocalYT(root=tmp_path / "yt") as server:
         yield server
+
+
+def read_file_bytes(client: Any, path: str, **options: Any) -> bytes:
+    """``client.read_file(path, **options).read()``, then the stream closed at once.
+
+    A read stream left to the garbage collector has its read transaction aborted by yt.wrapper's
+    background aborter thread, up to 10 s later; when the test's server is gone by then, that
+    thread dies with a traceback (PytestUnhandledThreadExceptionWarning) in a later test.
+    """
+    stream = client.read_file(path, **options)
+    try:
+        return bytes(stream.read())
+    finally:
+        stream.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yt.wrapper as yt
 
-from .conftest import YtEnv
+from .conftest import YtEnv, read_file_bytes
 
 
 def test_write_and_read_file(yt_env: YtEnv) -> None:
@@ -18,9 +18,9 @@ def test_write_and_read_file(yt_env: YtEnv) -> None:
     payload = os.urandom(3 * 1024 * 1024 + 17)
     client.create("map_node", yt_env.path("files"))
     client.write_file(path, payload)
-    assert client.read_file(path).read() == payload
+    assert read_file_bytes(client, path) == payload
     assert client.get(path + "/@uncompressed_data_size") == len(payload)
-    assert client.read_file(path, offset=10, length=20).read() == payload[10:30]
+    assert read_file_bytes(client, path, offset=10, length=20) == payload[10:30]
 
 
 def test_write_file_from_stream_and_append(yt_env: YtEnv, tmp_path: Path) -> None:
@@ -31,12 +31,12 @@ def test_write_file_from_stream_and_append(yt_env: YtEnv, tmp_path: Path) -> Non
     with open(local, "rb") as stream:
         client.write_file(path, stream)
     client.write_file(yt.FilePath(path, append=True), b"second line\n")
-    assert client.read_file(path).read() == b"first line\nsecond line\n"
+    assert read_file_bytes(client, path) == b"first line\nsecond line\n"
 
 
 def test_read_missing_file_is_a_resolve_error(yt_env: YtEnv) -> None:
     with pytest.raises(yt.YtResponseError) as error:
-        yt_env.client.read_file(yt_env.path("missing")).read()
+        read_file_bytes(yt_env.client, yt_env.path("missing"))
     assert error.value.is_resolve_error()
 
 
@@ -52,7 +52,7 @@ def test_file_cache(yt_env: YtEnv) -> None:
     cached_path = client.put_file_to_cache(source, md5, cache_path=cache)
     assert cached_path
     assert client.get_file_from_cache(md5, cache_path=cache) == cached_path
-    assert client.read_file(cached_path).read() == payload
+    assert read_file_bytes(client, cached_path) == payload
 
 
 def test_upload_file_to_cache(yt_env: YtEnv, tmp_path: Path) -> None:
@@ -62,4 +62,4 @@ def test_upload_file_to_cache(yt_env: YtEnv, tmp_path: Path) -> None:
     first = yt.file_commands.upload_file_to_cache(str(local), client=client)
     second = yt.file_commands.upload_file_to_cache(str(local), client=client)
     assert first == second
-    assert client.read_file(first).read() == local.read_bytes()
+    assert read_file_bytes(client, first) == local.read_bytes()

@@ -14,6 +14,8 @@ import yt.wrapper as yt
 
 from yt_assets.local_yt import LocalYT
 
+from .conftest import read_file_bytes
+
 WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
@@ -143,7 +145,7 @@ def test_restart_keeps_everything(local_yt: LocalYT) -> None:
     assert local_yt.port == port
     client = local_yt.client()
     assert list(client.read_table("//tmp/kept/table")) == [{"a": 1}, {"a": 2}]
-    assert client.read_file("//tmp/kept/file").read() == b"file content"
+    assert read_file_bytes(client, "//tmp/kept/file") == b"file content"
     assert client.get("//tmp/kept/@attribute") == "value"
 
 
