@@ -12,8 +12,8 @@ Session fixtures (import them into a test module or a conftest):
       def test_x(wheel_venv: Path) -> None:
           subprocess.run([wheel_venv / "yt-assets", "demo", ...], check=True)
 
-pip's cache (``PIP_CACHE_DIR`` or pip's default) is used, so after the first run the install only
-unpacks cached wheels; nothing is fetched when the cache holds them.
+The install uses uv (``uv pip install``, a dev dependency) and its cache (``~/.cache/uv``): after
+the first run it links cached wheels and fetches nothing; without uv it falls back to pip.
 """
 
 from __future__ import annotations
@@ -30,11 +30,23 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 INSTALL_TIMEOUT_S = 900
 
 
+def _uv() -> str | None:
+    """The ``uv`` binary of the ``uv`` package (a dev dependency), if installed."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    return str(find_uv_bin())
+
+
 def build_wheel(destination: Path) -> Path:
-    """The wheel of the checkout (``pip wheel --no-deps``), built into ``destination``."""
+    """The wheel of the checkout, built into ``destination`` (``uv build``, else ``pip wheel``)."""
     destination.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
+    uv = _uv()
+    command = (
+        [uv, "build", "--quiet", "--wheel", "--out-dir", str(destination), str(CHECKOUT)]
+        if uv
+        else [
             sys.executable,
             "-m",
             "pip",
@@ -44,37 +56,27 @@ def build_wheel(destination: Path) -> Path:
             "-w",
             str(destination),
             str(CHECKOUT),
-        ],
-        check=True,
-        timeout=INSTALL_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
+        ]
     )
+    subprocess.run(command, check=True, timeout=INSTALL_TIMEOUT_S, stdin=subprocess.DEVNULL)
     wheels = sorted(destination.glob("yt_assets-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
 
 
 def install_wheel(bin_dir: Path, wheel: Path, extras: Sequence[str] = ()) -> None:
-    """``pip install`` the wheel (with ``extras``) into the environment of ``bin_dir``."""
+    """Install the wheel (with ``extras``) and its dependencies into the environment of
+    ``bin_dir``: ``uv pip install`` (about 10 s from uv's cache, 35 s cold, where pip took
+    minutes: pip's HTTP cache is not filled on this machine), else ``pip --python``."""
     requirement = f"{wheel}[{','.join(extras)}]" if extras else str(wheel)
-    # This interpreter's pip installs into the other environment (pip --python): the new venv
-    # needs no pip of its own, which saves ensurepip's half a minute or more.
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(bin_dir / "python"),
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            requirement,
-        ],
-        check=True,
-        timeout=INSTALL_TIMEOUT_S,
-        stdin=subprocess.DEVNULL,
+    python = str(bin_dir / "python")
+    uv = _uv()
+    command = (
+        [uv, "pip", "install", "--quiet", "--python", python, requirement]
+        if uv
+        else [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", requirement]
     )
+    subprocess.run(command, check=True, timeout=INSTALL_TIMEOUT_S, stdin=subprocess.DEVNULL)
 
 
 def new_venv(directory: Path) -> Path:
