@@ -40,7 +40,7 @@ def bucket_name_problem(name: str) -> str | None:
 class S3ListingConfig(dg.Config):
     """What an S3 listing asset lists.
 
-    Example (run config of an asset named s3_listing):
+    Example (run config of an asset named s3_listing)::
 
         {"ops": {"s3_listing": {"config": {"bucket": "my-bucket", "prefix": "events/", "extension": ".json"}}}}
     """
@@ -87,7 +87,7 @@ class S3ListingConfig(dg.Config):
 class S3ProcessingConfig(dg.Config):
     """How the YT map operation that processes the listed objects runs.
 
-    Example (run config of an asset named s3_objects_processed):
+    Example (run config of an asset named s3_objects_processed)::
 
         {"ops": {"s3_objects_processed": {"config": {"job_count": 16, "downloads_in_flight": 8}}}}
     """

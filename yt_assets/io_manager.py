@@ -99,7 +99,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     Inputs: a YTTable reference by default (a dict of them by partition key for several
     partitions); the rows, read lazily, when the input is annotated YTTableRows.
 
-    Example:
+    Example::
 
         import dagster as dg
         from yt_assets.io_manager import YTTableIOManager, dagster_table_schema

@@ -44,7 +44,7 @@ LOCAL_IDLE_TIMEOUT_VAR = "YT_LOCAL_IDLE_TIMEOUT"
 class YTResource(dg.ConfigurableResource):
     """A YTsaurus cluster, or the embedded local YT when proxy is unset or "local".
 
-    Example:
+    Example::
 
         import dagster as dg
         from yt_assets.resources import YTResource

@@ -27,7 +27,8 @@ from yt_assets.local_yt.processes import pid_alive
 from yt_assets.resources import YTResource, build_s3_resource
 from yt_assets_tests.conftest import S3TestServer, put_objects
 
-MARKUP = re.compile(r"``|:(?:class|func|py|mod|meth|attr):|::")
+# reST roles and literals (a literal block's "Example::" reads as plain text and stays).
+MARKUP = re.compile(r"``|:(?:class|func|py|mod|meth|attr|data|obj|exc):")
 
 
 def _descriptions(config_type: Any, path: str, depth: int = 0) -> list[tuple[str, str]]:

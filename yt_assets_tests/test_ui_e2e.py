@@ -406,6 +406,8 @@ def test_ctrl_c_stops_dagster_dev_and_the_stack(dagster_dev: DagsterDev) -> None
     assert len(pids) == 3, dagster_dev.log()  # S3 server, local YT, dagster dev
     assert all(pid_alive(pid) for pid in pids)
     dev_pid = int(re.findall(r"Starting dg dev \(pid (\d+)", dagster_dev.log())[0])
+    assert re.search(r"yt --proxy http://127\.0\.0\.1:\d+ list //home/yt_assets", dagster_dev.log())
+    assert "SupersessionWarning" not in dagster_dev.log()
     assert dagster_dev.stop() == 0, dagster_dev.log()[-3000:]
     assert not any(pid_alive(pid) for pid in pids)
     assert group_members(dev_pid) == []

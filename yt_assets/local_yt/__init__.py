@@ -22,7 +22,8 @@ Layout (moto-like split): ``cluster.py`` and its modules hold state and semantic
 ``operations.py``/``jobs.py`` run operations; ``commands.py`` maps API commands onto them;
 ``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
 ``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
-``launcher.py`` starts and stops servers.
+``launcher.py`` starts and stops servers; ``idle.py`` stops a server started on demand after an idle
+period; ``servers.py`` finds the server processes of a state directory (``local-yt status``/``stop``).
 
 KNOWN GAPS of the HTTP surface (what is not emulated):
 
