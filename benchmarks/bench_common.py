@@ -182,7 +182,7 @@ def _wait_until_usable(server: SeaweedS3, timeout: float) -> None:
 
 
 def count_keys(client: Any, bucket: str, prefix: str) -> int:
-    from yt_assets.s3_listing import iter_s3_objects
+    from yt_assets.s3.listing import iter_s3_objects
 
     try:
         return sum(1 for _ in iter_s3_objects(client, bucket, prefix))

@@ -18,16 +18,16 @@ from pydantic import Field
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
 from yt_assets.resources import S3_KEY_VARS, YTResource
-from yt_assets.s3_listing import iter_s3_objects
-from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
-from yt_assets.table_paths import escape_node_name
+from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.yt.operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt.paths import escape_node_name
+from yt_assets.yt.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
+from yt_assets.yt.tables import ColumnSpec, YTTable, yt_schema
 from yt_assets.yt_jobs.s3_processing import (
     S3Credentials,
     S3ObjectMapper,
     process_object,
 )
-from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
-from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
 ASSET_KINDS = {"s3", "ytsaurus"}
 

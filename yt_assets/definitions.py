@@ -23,7 +23,7 @@ from yt_assets.partitions import daily_partitions, prefix_for_day, s3_prefix_par
 from yt_assets.resources import build_resources
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.sensors import build_s3_prefix_sensor
-from yt_assets.table_paths import DEFAULT_ROOT
+from yt_assets.yt.paths import DEFAULT_ROOT
 
 DEFAULT_SENSOR_ROOT = "incoming/"
 DEFAULT_DAILY_PREFIX_TEMPLATE = "events/{date}/"

@@ -1,7 +1,7 @@
 """``YTTableIOManager``: assets stored as YT static tables, one table per asset (or per partition).
 
-The Dagster half only: paths come from :mod:`yt_assets.table_paths`, the atomic publication and
-table descriptions from :mod:`yt_assets.yt_tables`.
+The Dagster half only: paths come from :mod:`yt_assets.yt.paths`, the atomic publication and
+table descriptions from :mod:`yt_assets.yt.tables`.
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -11,8 +11,8 @@ import dagster as dg
 from pydantic import Field
 
 from yt_assets.resources import YTResource
-from yt_assets.table_paths import DEFAULT_ROOT, asset_table_path
-from yt_assets.yt_tables import (
+from yt_assets.yt.paths import DEFAULT_ROOT, asset_table_path
+from yt_assets.yt.tables import (
     ColumnSpec,
     Row,
     YTTable,
@@ -80,7 +80,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     import yt.yson as yson
             from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
             from yt_assets.resources import YTResource
-            from yt_assets.yt_tables import ColumnSpec
+            from yt_assets.yt.tables import ColumnSpec
 
             @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
             def words():

@@ -21,7 +21,7 @@ import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from yt_assets.s3_settings import (
+from yt_assets.s3.settings import (
     DOWNLOAD_ACCESS_KEY_VAR,
     DOWNLOAD_SECRET_KEY_VAR,
     ENDPOINT_VAR,

@@ -1,7 +1,7 @@
 """Sensors: new S3 prefixes become dynamic partitions, and one run each.
 
 :func:`build_s3_prefix_sensor` is a factory, so one code location can watch several buckets or
-roots. The work is done by :mod:`yt_assets.s3_prefixes` (pure, no Dagster): each tick lists at most
+roots. The work is done by :mod:`yt_assets.s3.prefixes` (pure, no Dagster): each tick lists at most
 ``pages_per_tick`` pages of child prefixes (1,000 prefixes a page) and ``HEAD`` s at most
 ``max_checks_per_tick`` readiness markers, resuming where the previous tick stopped and starting
 over after the last page, so tens of thousands of prefixes never approach the 60 s sensor timeout
@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from yt_assets.partitions import s3_prefix_partitions
-from yt_assets.s3_prefixes import (
+from yt_assets.s3.prefixes import (
     DEFAULT_MAX_CHECKS,
     LIST_PAGE_SIZE,
     ScanCursor,
@@ -118,7 +118,7 @@ def build_s3_prefix_sensor(
     - Per tick: at most ``pages_per_tick`` listing pages of ``page_size`` prefixes and
       ``max_checks_per_tick`` marker ``HEAD`` s (8 at a time); one client per tick from the
       ``S3Resource`` under ``s3_resource_key``; one database query per page for known partitions.
-    - The cursor is JSON (:class:`yt_assets.s3_prefixes.ScanCursor`): the resume position and
+    - The cursor is JSON (:class:`yt_assets.s3.prefixes.ScanCursor`): the resume position and
       counters of the current pass, never a list of prefixes. Exactness comes from the dynamic
       partitions themselves, so a reset or lost cursor only costs one extra pass, never a
       duplicate run.

@@ -7,8 +7,8 @@ import pytest
 
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig, bucket_name_problem
 from yt_assets.partitions import prefix_for_day
-from yt_assets.table_paths import asset_table_path, escape_node_name, unescape_node_name
-from yt_assets.yt_tables import markdown_preview
+from yt_assets.yt.paths import asset_table_path, escape_node_name, unescape_node_name
+from yt_assets.yt.tables import markdown_preview
 
 
 @pytest.mark.parametrize(
@@ -99,7 +99,7 @@ def test_prefix_templates() -> None:
 
 
 def test_timestamp_microseconds() -> None:
-    from yt_assets.schemas import timestamp_microseconds
+    from yt_assets.yt.schemas import timestamp_microseconds
 
     moment = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
     assert timestamp_microseconds(moment) == int(moment.timestamp()) * 1_000_000 + 123456
@@ -114,8 +114,8 @@ def test_markdown_preview_escapes_cells() -> None:
 
 
 def test_declared_columns_round_trip_through_the_yt_schema() -> None:
-    from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS
-    from yt_assets.yt_tables import ColumnSpec, column_specs, yt_schema
+    from yt_assets.yt.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS
+    from yt_assets.yt.tables import ColumnSpec, column_specs, yt_schema
 
     for columns in (LISTING_COLUMNS, PROCESSING_COLUMNS):
         expected = [ColumnSpec(c.name, c.type, c.required, "", c.sort_order) for c in columns]

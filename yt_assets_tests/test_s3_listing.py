@@ -1,4 +1,4 @@
-"""yt_assets.s3_listing against moto's S3 server and a canned real HTTP server."""
+"""yt_assets.s3.listing against moto's S3 server and a canned real HTTP server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from yt_assets.s3_listing import (
+from yt_assets.s3.listing import (
     ListingProgress,
     S3ListingError,
     S3Object,

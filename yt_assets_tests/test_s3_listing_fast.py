@@ -20,13 +20,13 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from yt_assets.s3_fast_listing import (
+from yt_assets.s3.fast_listing import (
     KeyRange,
     key_ranges,
     parse_list_objects_v2,
     parse_list_objects_v2_tree,
 )
-from yt_assets.s3_listing import (
+from yt_assets.s3.listing import (
     FETCHER_ENV_VARIABLE,
     ListingPage,
     S3ListingError,

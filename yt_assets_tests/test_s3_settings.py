@@ -1,4 +1,4 @@
-"""yt_assets.s3_settings: precedence, the secrets file format, and secrets kept out of text."""
+"""yt_assets.s3.settings: precedence, the secrets file format, and secrets kept out of text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from yt_assets.s3_settings import (
+from yt_assets.s3.settings import (
     S3_ENV_VARS,
     S3Settings,
     S3SettingsError,

@@ -19,7 +19,7 @@ from dagster._core.definitions.dynamic_partitions_request import AddDynamicParti
 from dagster_aws.s3 import S3Resource
 
 from yt_assets.partitions import s3_prefix_partitions
-from yt_assets.s3_prefixes import (
+from yt_assets.s3.prefixes import (
     PrefixPage,
     S3PrefixError,
     ScanCursor,

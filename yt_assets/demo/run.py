@@ -124,7 +124,7 @@ def read_table_summary(
 ) -> TableSummary:
     import yt.wrapper as yt
 
-    from yt_assets.table_paths import asset_table_path
+    from yt_assets.yt.paths import asset_table_path
 
     path = asset_table_path(root, [asset_name], partition_key=partition_key)
     row_count = int(client.get(f"{path}/@row_count"))

@@ -49,7 +49,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from yt_assets.s3_listing import (
+from yt_assets.s3.listing import (
     LIST_PAGE_SIZE,
     ListingPage,
     PageFetcher,
@@ -81,7 +81,7 @@ MAX_DESCENT = 16
 
 _BEFORE_PARSE_EVENT = "before-parse.s3.ListObjectsV2"
 _BEFORE_PARSE_ALL_S3 = "before-parse.s3.*"
-_HANDLER_ID = "yt_assets.s3_fast_listing.parse_list_objects_v2"
+_HANDLER_ID = "yt_assets.s3.fast_listing.parse_list_objects_v2"
 _PAGE_FIELD = "YtAssetsListingPage"
 _EMPTY_RESULT = b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
 

@@ -7,11 +7,11 @@ yt-framework's names and arguments with fixed semantics (see each docstring).
 Layout:
 
 - a *page fetcher* (:class:`PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`.
-  Two exist: :class:`~yt_assets.s3_fast_listing.FastPageFetcher` (the default: botocore sends
+  Two exist: :class:`~yt_assets.s3.fast_listing.FastPageFetcher` (the default: botocore sends
   the request, signs, resolves the endpoint and retries; we parse the XML, about 8x cheaper than
   botocore's parser) and :class:`Boto3PageFetcher` (botocore parses, as the boto3 paginator does);
 - :func:`iter_listing_pages` follows continuation tokens and refuses malformed pagination;
-- :func:`yt_assets.s3_fast_listing.iter_fanned_out_pages` lists the key ranges between
+- :func:`yt_assets.s3.fast_listing.iter_fanned_out_pages` lists the key ranges between
   ``CommonPrefixes`` in parallel (a bounded pool, bounded lookahead) and yields pages in global
   key order; a prefix without sub-prefixes is listed sequentially;
 - :func:`iter_s3_objects` applies folder-marker skipping, the extension filter, ``max_files`` and
@@ -487,7 +487,7 @@ def iter_s3_objects(
 
     def list_pages(next_page_size: Callable[[], int]) -> Iterator[list[S3Object]]:
         if workers > 1:
-            from yt_assets.s3_fast_listing import iter_fanned_out_pages
+            from yt_assets.s3.fast_listing import iter_fanned_out_pages
 
             return iter_fanned_out_pages(
                 fetch_page, bucket, prefix, workers=workers, page_size=page_size
@@ -523,7 +523,7 @@ def _fan_out_workers(
 
 def _make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
     if fetcher == "fast":
-        from yt_assets.s3_fast_listing import FastPageFetcher
+        from yt_assets.s3.fast_listing import FastPageFetcher
 
         if FastPageFetcher.supports(client):
             return FastPageFetcher(client)

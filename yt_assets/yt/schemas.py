@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from yt_assets.s3_listing import S3Object
+from yt_assets.s3.listing import S3Object
+from yt_assets.yt.tables import ColumnSpec
 from yt_assets.yt_jobs.s3_processing import PROCESSED_COLUMNS
-from yt_assets.yt_tables import ColumnSpec
 
 LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
     # Sorted by (bucket, path): S3 lists keys in UTF-8 byte order, YT sorts strings by bytes.
