@@ -29,6 +29,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from yt_assets.s3.client import DEFAULT_REGION
+
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPOSITORY = BENCHMARKS_DIR.parent
 RESULTS_MD = REPOSITORY / "BENCHMARKS.md"
@@ -36,7 +38,7 @@ CACHE_DIR = BENCHMARKS_DIR / "results"  # git-ignored: SeaweedFS data kept betwe
 
 ACCESS_KEY = "bench-access-key"
 SECRET_KEY = "bench-secret-key"
-REGION = "us-east-1"
+REGION = DEFAULT_REGION
 
 
 def venv_tool(name: str) -> str:

@@ -12,18 +12,16 @@ from pydantic import Field
 
 from yt_assets.resources import YTResource
 from yt_assets.yt.paths import DEFAULT_ROOT, asset_table_path
+from yt_assets.yt.schemas import ColumnSpec, column_specs, yt_schema
 from yt_assets.yt.tables import (
-    ColumnSpec,
     Row,
     YTTable,
     YTTableRows,
-    column_specs,
     describe_table,
     markdown_preview,
     publish_rows,
     publish_table,
     read_rows,
-    yt_schema,
 )
 
 SCHEMA_METADATA_KEY = "dagster/column_schema"
@@ -80,7 +78,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     import yt.yson as yson
             from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
             from yt_assets.resources import YTResource
-            from yt_assets.yt.tables import ColumnSpec
+            from yt_assets.yt.schemas import ColumnSpec
 
             @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
             def words():

@@ -134,7 +134,7 @@ def build_s3_prefix_sensor(
                 build_s3_prefix_sensor("clicks_sensor", bucket="raw", root="clicks/",
                                        target=processed_job),
             ],
-            resources={"s3": S3Resource(region_name="us-east-1")},
+            resources={"s3": S3Resource(region_name=DEFAULT_REGION)},
         )
     """
     partitions_name = getattr(partitions_def, "name", None)

@@ -114,10 +114,15 @@ def test_markdown_preview_escapes_cells() -> None:
 
 
 def test_declared_columns_round_trip_through_the_yt_schema() -> None:
-    from yt_assets.yt.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS
-    from yt_assets.yt.tables import ColumnSpec, column_specs, yt_schema
+    from yt_assets.yt.schemas import (
+        LISTING_COLUMNS,
+        PROCESSED_COLUMNS,
+        ColumnSpec,
+        column_specs,
+        yt_schema,
+    )
 
-    for columns in (LISTING_COLUMNS, PROCESSING_COLUMNS):
+    for columns in (LISTING_COLUMNS, PROCESSED_COLUMNS):
         expected = [ColumnSpec(c.name, c.type, c.required, "", c.sort_order) for c in columns]
         assert column_specs(yt_schema(columns)) == expected
     nested = [ColumnSpec("tags", "{type_name=list;item=string}")]

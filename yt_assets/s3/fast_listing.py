@@ -49,14 +49,14 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from yt_assets.s3.listing import (
+from yt_assets.s3.errors import listing_error
+from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
     ListingPage,
     PageFetcher,
     S3Object,
     iter_listing_pages,
     list_objects_v2_request,
-    listing_error,
     page_from_boto3_response,
 )
 

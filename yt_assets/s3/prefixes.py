@@ -54,9 +54,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from yt_assets.s3.errors import describe_s3_error, s3_error_code
+from yt_assets.s3.pages import LIST_PAGE_SIZE, list_objects_v2_request
+
 __all__ = [
     "DEFAULT_MAX_CHECKS",
-    "LIST_PAGE_SIZE",
     "PREFIX_DELIMITER",
     "KnownPrefixes",
     "PrefixPage",
@@ -73,8 +75,6 @@ __all__ = [
 ]
 
 PREFIX_DELIMITER = "/"
-LIST_PAGE_SIZE = 1000
-"""Entries per ``ListObjectsV2`` request (the S3 maximum)."""
 DEFAULT_MAX_CHECKS = 2000
 """Readiness ``HEAD`` requests per :func:`scan_step` call, by default."""
 READY_CHECK_THREADS = 8
@@ -134,18 +134,6 @@ def start_after_prefix(prefix: str) -> str:
     return prefix[:-1] + chr(ord(PREFIX_DELIMITER) + 1)
 
 
-def _error_code(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code") or "ClientError")
-    return type(error).__name__
-
-
-def _error_detail(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Message") or "")
-    return str(error)
-
-
 def list_child_prefixes(
     s3_client: Any,
     bucket: str,
@@ -175,22 +163,19 @@ def list_child_prefixes(
     resume_after = start_after
     token = continuation_token
     for _ in range(max_pages):
-        request: dict[str, Any] = {
-            "Bucket": bucket,
-            "Prefix": root,
-            "Delimiter": PREFIX_DELIMITER,
-            "MaxKeys": page_size,
-        }
-        if token is not None:
-            request["ContinuationToken"] = token
-        elif resume_after is not None:
-            request["StartAfter"] = resume_after
+        request = list_objects_v2_request(
+            bucket=bucket,
+            prefix=root,
+            continuation_token=token,
+            max_keys=page_size,
+            delimiter=PREFIX_DELIMITER,
+            start_after=resume_after if token is None else None,
+        )
         try:
             response = s3_client.list_objects_v2(**request)
         except (ClientError, BotoCoreError) as error:
             raise S3PrefixError(
-                f"Listing prefixes of s3://{bucket}/{root} failed: {_error_code(error)} "
-                f"({_error_detail(error)})"
+                f"Listing prefixes of s3://{bucket}/{root} failed: {describe_s3_error(error)}"
             ) from error
         page_prefixes = [entry["Prefix"] for entry in response.get("CommonPrefixes", [])]
         prefixes.extend(page_prefixes)
@@ -223,17 +208,11 @@ def prefix_is_ready(s3_client: Any, bucket: str, prefix: str, marker: str) -> bo
     key = prefix + marker
     try:
         s3_client.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if _error_code(error) in _MISSING_OBJECT_CODES:
+    except (ClientError, BotoCoreError) as error:
+        if s3_error_code(error)[0] in _MISSING_OBJECT_CODES:
             return False
         raise S3PrefixError(
-            f"Checking readiness marker s3://{bucket}/{key} failed: {_error_code(error)} "
-            f"({_error_detail(error)})"
-        ) from error
-    except BotoCoreError as error:
-        raise S3PrefixError(
-            f"Checking readiness marker s3://{bucket}/{key} failed: {_error_code(error)} "
-            f"({_error_detail(error)})"
+            f"Checking readiness marker s3://{bucket}/{key} failed: {describe_s3_error(error)}"
         ) from error
     return True
 

@@ -41,6 +41,8 @@ from typing import Any, Literal
 
 from pydantic import SecretStr
 
+from yt_assets.s3.client import DEFAULT_REGION
+
 __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_SECRETS_FILE",
@@ -55,7 +57,6 @@ __all__ = [
 ]
 
 DEFAULT_SECRETS_FILE = Path("configs/secrets.env")
-DEFAULT_REGION = "us-east-1"
 
 ENDPOINT_VAR = "S3_ENDPOINT"
 REGION_VAR = "S3_REGION"
