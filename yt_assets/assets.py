@@ -159,6 +159,8 @@ def build_s3_processing_asset(
 
     Example::
 
+        listing = build_s3_listing_asset("logs_listing", bucket="logs")
+
         def count_bytes(body, *, key):
             return {"bytes": sum(len(chunk) for chunk in iter(lambda: body.read(1 << 20), b""))}
 

@@ -57,26 +57,14 @@ def _known_partitions_lookup(
     only (about 5 ms per 1,000 keys on SQLite, whatever the number of partitions), which beats
     loading all partition keys every tick (0.13 s per 50,000 keys, growing with the partition
     count, all held in memory) and ``has_dynamic_partition`` per key (2.2 s per 1,000 keys).
-    An instance without the method falls back to loading all keys once per tick.
     """
-    get_existing = getattr(instance, "get_existing_dynamic_partitions", None)
-    if callable(get_existing):
 
-        def existing(prefixes: Sequence[str]) -> AbstractSet[str]:
-            return set(get_existing(partitions_name, list(prefixes))) if prefixes else set()
+    def existing(prefixes: Sequence[str]) -> AbstractSet[str]:
+        if not prefixes:
+            return set()
+        return set(instance.get_existing_dynamic_partitions(partitions_name, list(prefixes)))
 
-        return existing
-
-    loaded: set[str] = set()
-    loaded_once: list[bool] = []
-
-    def from_all_keys(prefixes: Sequence[str]) -> AbstractSet[str]:
-        if not loaded_once:
-            loaded.update(instance.get_dynamic_partitions(partitions_name))
-            loaded_once.append(True)
-        return {prefix for prefix in prefixes if prefix in loaded}
-
-    return from_all_keys
+    return existing
 
 
 def _s3_client(resource: Any) -> Any:
@@ -124,6 +112,12 @@ def build_s3_prefix_sensor(
       duplicate run.
 
     Example::
+
+        from dagster_aws.s3 import S3Resource
+        from yt_assets.s3.client import DEFAULT_REGION
+
+        @dg.asset(partitions_def=s3_prefix_partitions)
+        def prefix_asset() -> None: ...
 
         processed_job = dg.define_asset_job("process_prefixes", selection=[prefix_asset])
         defs = dg.Definitions(

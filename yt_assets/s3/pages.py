@@ -130,8 +130,8 @@ class Boto3PageFetcher:
 
     Example::
 
-        fetch = Boto3PageFetcher(boto3.client("s3"))
-        page = fetch(bucket="b", prefix="raw/", continuation_token=None, max_keys=1000)
+        fetch = Boto3PageFetcher(client)  # a boto3 S3 client
+        page = fetch(bucket="my-bucket", prefix="raw/", continuation_token=None, max_keys=1000)
     """
 
     def __init__(self, client: Any) -> None:

@@ -28,8 +28,7 @@ Why it is exact:
 
 Example::
 
-    client = boto3.client("s3")
-    known: set[str] = set()
+    known: set[str] = set()           # client: a boto3 S3 client
     cursor = ScanCursor.start("my-bucket", "events/")
     step = scan_step(
         cursor,
@@ -106,7 +105,7 @@ class PrefixPage:
 
     Example::
 
-        page = list_child_prefixes(client, "b", "events/")
+        page = list_child_prefixes(client, "my-bucket", "events/")
         page.prefixes          # ('events/2026-11-27/', 'events/2026-11-28/')
         page.next_token        # None: the listing is complete
     """
@@ -153,7 +152,7 @@ def list_child_prefixes(
 
     Example::
 
-        page = list_child_prefixes(client, "b", "events/", max_pages=2)
+        page = list_child_prefixes(client, "my-bucket", "events/", max_pages=2)
     """
     if max_pages < 1:
         raise ValueError(f"max_pages must be >= 1, got {max_pages}")
@@ -203,7 +202,7 @@ def prefix_is_ready(s3_client: Any, bucket: str, prefix: str, marker: str) -> bo
 
     Example::
 
-        prefix_is_ready(client, "b", "events/2026-11-28/", "_SUCCESS")   # False until it is put
+        prefix_is_ready(client, "my-bucket", "events/2026-11-28/", "_SUCCESS")   # False until it is put
     """
     key = prefix + marker
     try:
@@ -231,7 +230,7 @@ def check_prefixes_ready(
 
     Example::
 
-        check_prefixes_ready(client, "b", ["e/1/", "e/2/"], "_SUCCESS")   # [True, False]
+        check_prefixes_ready(client, "my-bucket", ["e/1/", "e/2/"], "_SUCCESS")   # [True, False]
     """
     if len(prefixes) <= 1 or max_workers <= 1:
         return [prefix_is_ready(s3_client, bucket, prefix, marker) for prefix in prefixes]
@@ -257,7 +256,7 @@ class ScanCursor:
 
     Example::
 
-        cursor = ScanCursor.from_json(context.cursor, bucket="b", root="events/")
+        cursor = ScanCursor.from_json(None, bucket="my-bucket", root="events/")  # a sensor's cursor
         cursor.to_json()
     """
 
@@ -370,7 +369,8 @@ def scan_step(
 
     Example::
 
-        step = scan_step(ScanCursor.start("b", "r/"), list_page=lister, known=set(), max_pages=1)
+        lister = lambda after: list_child_prefixes(client, "my-bucket", "r/", start_after=after)
+        step = scan_step(ScanCursor.start("my-bucket", "r/"), list_page=lister, known=set(), max_pages=1)
         step.new_ready, step.cursor.to_json(), step.report.stopped_by
     """
     if max_pages < 1:
@@ -465,7 +465,7 @@ def scan_step(
 def summarize_scan(step: ScanStep, *, ready_marker: str | None = None, sample: int = 5) -> str:
     """One line on what a :func:`scan_step` call checked, for a sensor's skip reason or log.
 
-    Example (the text)::
+    The line reads, for instance::
 
         s3://b/events/: 0 new ready prefixes; listed 1 page(s) from the beginning, 3 prefixes
         seen (2 already known); 1 '_SUCCESS' markers checked, 1 not ready (events/3/);

@@ -96,7 +96,7 @@ class S3Settings:
 
     Example::
 
-        settings = load_s3_settings()                  # env + configs/secrets.env
+        settings = load_s3_settings({"S3_DOWNLOAD_ACCESS_KEY": "AKID", "S3_DOWNLOAD_SECRET_KEY": "SECRET"})
         client = settings.make_client("download")      # a boto3 S3 client
         print(settings)  # ... download_secret_key=SecretStr('**********') ...
     """
@@ -249,7 +249,8 @@ def load_s3_settings(
 
     Example::
 
-        settings = load_s3_settings(require_upload=True)
+        keys = ("S3_DOWNLOAD_ACCESS_KEY", "S3_DOWNLOAD_SECRET_KEY", "S3_UPLOAD_ACCESS_KEY", "S3_UPLOAD_SECRET_KEY")
+        settings = load_s3_settings(dict.fromkeys(keys, "x"), require_upload=True)
         settings.upload_secret_key.get_secret_value()
     """
     environ = os.environ if environ is None else environ
@@ -300,7 +301,7 @@ def apply_secrets_file(
 
     Example::
 
-        apply_secrets_file()  # then dg.EnvVar("S3_DOWNLOAD_SECRET_KEY") resolves from the file
+        apply_secrets_file(environ={})  # then dg.EnvVar("S3_DOWNLOAD_SECRET_KEY") resolves from the file
     """
     environ = os.environ if environ is None else environ
     secrets_file = DEFAULT_SECRETS_FILE if secrets_file is None else Path(secrets_file)

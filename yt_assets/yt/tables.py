@@ -58,6 +58,8 @@ class YTTable:
 
     Example::
 
+        import dagster as dg
+
         @dg.asset
         def row_total(s3_listing: YTTable) -> int:
             return s3_listing.row_count
@@ -238,6 +240,8 @@ def save_s3_paths_to_table(
     128 MB), set on the client for the duration of the call.
 
     Example::
+
+        from yt_assets.s3.listing import iter_s3_objects
 
         objects = iter_s3_objects(s3, "my-bucket", "raw/", extension="json")
         save_s3_paths_to_table(yt_client, "my-bucket", objects, "//home/me/raw_paths")

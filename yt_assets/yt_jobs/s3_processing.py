@@ -122,7 +122,9 @@ class S3Credentials:
     Example::
 
         # driver side: spec secure_vault=S3Credentials("AKID", "SECRET").secure_vault()
-        credentials = S3Credentials.from_secure_vault(os.environ)  # job side
+        vault = {"YT_SECURE_VAULT_S3_ACCESS_KEY": "AKID", "YT_SECURE_VAULT_S3_SECRET_KEY": "SECRET"}
+        credentials = S3Credentials.from_secure_vault(vault)  # job side (os.environ by default)
+        assert "SECRET" not in repr(credentials)
     """
 
     access_key: str = field(repr=False)
@@ -374,7 +376,7 @@ def process_rows(
     Example::
 
         client = credentials.client(endpoint_url=url, max_pool_connections=16)
-        for row in process_rows([{"bucket": "b", "path": "a.jsonl"}], client):
+        for row in process_rows([{"bucket": "my-bucket", "path": "a.jsonl"}], client):
             print(row["sha256"], row["records"])
     """
     _validate_processing_args(on_error, downloads_in_flight, output_columns)
@@ -432,10 +434,16 @@ class S3ObjectMapper:
 
     Example::
 
-        mapper = S3ObjectMapper(endpoint_url="http://s3.local:9000", downloads_in_flight=16)
-        client.run_map(
-            mapper, "//home/me/listing", TablePath("//home/me/processed", schema=schema),
-            spec={"secure_vault": S3Credentials(access_key, secret_key).secure_vault()},
+        from yt.wrapper import TablePath
+        from yt_assets.yt.schemas import PROCESSED_COLUMNS, yt_schema
+        from yt_assets.yt.tables import save_s3_paths_to_table
+
+        save_s3_paths_to_table(yt_client, "my-bucket", ["a.jsonl"], "//home/me/listing")
+        mapper = S3ObjectMapper(endpoint_url=url, downloads_in_flight=16)
+        yt_client.run_map(
+            mapper, "//home/me/listing",
+            TablePath("//home/me/processed", schema=yt_schema(PROCESSED_COLUMNS)),
+            spec={"secure_vault": credentials.secure_vault()},  # credentials: S3Credentials
         )
     """
 
