@@ -17,12 +17,13 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from yt_assets.s3.client import DEFAULT_REGION
-from yt_assets.s3.settings import ENDPOINT_VAR, REGION_VAR, apply_secrets_file
+from yt_assets.s3.settings import ENDPOINT_VAR, REGION_VAR, S3SettingsError, apply_secrets_file
 from yt_assets.yt.paths import DEFAULT_ROOT
 
 __all__ = ["Settings", "load_settings"]
@@ -59,11 +60,15 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """The settings in ``environ``; an empty value counts as unset."""
+        """The settings in ``environ``; an empty value counts as unset. A bad value raises an
+        error naming the variable (never the value: an endpoint URL may carry credentials)."""
 
         def get(name: str, default: str | None = None) -> str | None:
             return environ.get(name) or default
 
+        endpoint = get(ENDPOINT_VAR)
+        if endpoint is not None and not re.match(r"https?://[^/\s]+", endpoint):
+            raise S3SettingsError(f"{ENDPOINT_VAR} must be an http:// or https:// URL")
         hour = get("DAILY_SCHEDULE_HOUR")
         try:
             schedule_hour = int(hour) if hour is not None else DEFAULT_DAILY_SCHEDULE_HOUR
@@ -77,7 +82,7 @@ class Settings:
             yt_root=get("YT_ROOT", DEFAULT_ROOT) or DEFAULT_ROOT,
             yt_web_ui=get("YT_WEB_UI"),
             yt_local_root=get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT) or DEFAULT_LOCAL_ROOT,
-            s3_endpoint=get(ENDPOINT_VAR),
+            s3_endpoint=endpoint,
             s3_region=get(REGION_VAR, DEFAULT_REGION) or DEFAULT_REGION,
             s3_bucket=get("S3_BUCKET"),
             s3_prefix=get("S3_PREFIX", "") or "",

@@ -223,6 +223,24 @@ class CypressReads(ClusterBase):
             return yt.yson.to_yson_type(value, attributes=selected)
         return value
 
+    def _value_at(
+        self, view: CypressView, node: Node, rest: builtins.list[PathToken], *, description: str
+    ) -> Any:
+        """What the tail ``rest`` of a path names below ``node``: inside an attribute (``@a/b``)
+        or inside a document node's value. Raises ``ResolveError`` when it names nothing."""
+        first = rest[0]
+        if first.kind == "attribute":
+            return _navigate(
+                self._attribute(view, node, first.key), rest[1:], description=description
+            )
+        if node.type in VALUE_TYPES:
+            return _navigate(node.value, rest, description=description)
+        raise ResolveError(
+            f'Node {view.path_of(node)} has no child with key "{first.key}"',
+            path=view.path_of(node),
+            key=first.key,
+        )
+
     def exists(self, path: RichPathLike, *, transaction_id: str | None = None) -> bool:
         rich, root, tokens = self._split(path)
         with self._reading(transaction_id) as view:
@@ -234,14 +252,7 @@ class CypressReads(ClusterBase):
             if not rest or rest[0].kind == "all_attributes":
                 return True
             try:
-                if rest[0].kind == "attribute":
-                    _navigate(
-                        self._attribute(view, node, rest[0].key), rest[1:], description=rich.path
-                    )
-                elif node.type in VALUE_TYPES:
-                    _navigate(node.value, rest, description=rich.path)
-                else:
-                    return False
+                self._value_at(view, node, rest, description=rich.path)
             except ResolveError:
                 return False
             return True
@@ -293,16 +304,7 @@ class CypressReads(ClusterBase):
             if rest and rest[0].kind == "all_attributes":
                 keys = sorted(self._attributes(view, node))
             elif rest:
-                if rest[0].kind == "attribute":
-                    value = _navigate(
-                        self._attribute(view, node, rest[0].key), rest[1:], description=rich.path
-                    )
-                elif node.type in VALUE_TYPES:
-                    value = _navigate(node.value, rest, description=rich.path)
-                else:
-                    raise ResolveError(
-                        f'Node {view.path_of(node)} has no child with key "{rest[0].key}"'
-                    )
+                value = self._value_at(view, node, rest, description=rich.path)
                 if not isinstance(value, dict):
                     raise InvalidNodeType(f"{rich.path} is not a map and cannot be listed")
                 keys = sorted(value)
