@@ -4,13 +4,14 @@
 starts, or reuses, the embedded local YT under ``local_root``: production and local runs share one
 code path and differ only in the proxy address.
 
-The S3 side reuses dagster-aws's ``S3Resource`` unchanged; ``build_s3_resource`` fills it from
-``S3_*`` environment variables (and ``configs/secrets.env``), passing secrets as ``EnvVar`` so that
-the Dagster UI shows their names, never their values.
+The S3 side reuses dagster-aws's ``S3Resource`` (a subclass with a plain-text description);
+:func:`build_resources` fills it from the :class:`~yt_assets.settings.Settings` (``S3_*``
+variables and ``configs/secrets.env``), passing secrets as ``EnvVar`` so that the Dagster UI shows
+their names, never their values.
 """
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,10 @@ from dagster_aws.s3 import S3Resource as DagsterAwsS3Resource
 from pydantic import Field
 
 from yt_assets.local_yt.idle import DEFAULT_IDLE_TIMEOUT_S
-from yt_assets.s3_settings import (
-    DOWNLOAD_ACCESS_KEY_VAR,
-    DOWNLOAD_SECRET_KEY_VAR,
-    ENDPOINT_VAR,
-    REGION_VAR,
-    UPLOAD_ACCESS_KEY_VAR,
-    UPLOAD_SECRET_KEY_VAR,
-    apply_secrets_file,
-)
+from yt_assets.s3.settings import S3_ENV_VARS
+from yt_assets.settings import DEFAULT_LOCAL_ROOT, Settings, load_settings
 
 LOCAL_PROXY = "local"
-S3_KEY_VARS: dict[str, tuple[str, str]] = {
-    "download": (DOWNLOAD_ACCESS_KEY_VAR, DOWNLOAD_SECRET_KEY_VAR),
-    "upload": (UPLOAD_ACCESS_KEY_VAR, UPLOAD_SECRET_KEY_VAR),
-}
-DEFAULT_LOCAL_ROOT = ".yt_local"
-LOCAL_IDLE_TIMEOUT_VAR = "YT_LOCAL_IDLE_TIMEOUT"
 
 
 class YTResource(dg.ConfigurableResource):
@@ -157,24 +145,6 @@ class YTResource(dg.ConfigurableResource):
         return f"{base.rstrip('/')}/navigation?path={quote(path, safe='/')}"
 
 
-def local_idle_timeout(environ: Mapping[str, str]) -> float:
-    """``YT_LOCAL_IDLE_TIMEOUT`` (seconds, > 0), else the default; a bad value is an error naming it.
-
-    >>> local_idle_timeout({"YT_LOCAL_IDLE_TIMEOUT": "30"})
-    30.0
-    """
-    text = environ.get(LOCAL_IDLE_TIMEOUT_VAR, "").strip()
-    if not text:
-        return DEFAULT_IDLE_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if value <= 0:
-        raise ValueError(f"{LOCAL_IDLE_TIMEOUT_VAR}={text!r}: expected a number of seconds > 0")
-    return value
-
-
 class S3Resource(DagsterAwsS3Resource):
     """An S3 client (dagster-aws's S3Resource: get_client() gives a boto3 S3 client), configured
     from the S3_* variables; the keys are Dagster EnvVars, shown by name only.
@@ -183,37 +153,42 @@ class S3Resource(DagsterAwsS3Resource):
     """
 
 
-def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3Resource:
-    """An :class:`S3Resource` (dagster-aws's) for ``role`` ("download" or "upload") from ``S3_*`` variables.
+def build_s3_resource(role: str, settings: Settings) -> S3Resource:
+    """An :class:`S3Resource` for ``role`` ("download" or "upload") from the settings.
 
     Keys are passed as ``EnvVar``: Dagster resolves them at launch and shows only their names. A
     missing key fails the run that needs it with an error naming the variable.
     """
-    env = os.environ if environ is None else environ
-    access_var, secret_var = S3_KEY_VARS[role]
-    endpoint = env.get(ENDPOINT_VAR) or None
+    access_var, secret_var = S3_ENV_VARS[role]
+    endpoint = settings.s3_endpoint
     return S3Resource(
         endpoint_url=endpoint,
         # boto3 takes the scheme from the endpoint; use_ssl shown in the launchpad agrees with it.
         use_ssl=not (endpoint or "").lower().startswith("http://"),
-        region_name=env.get(REGION_VAR) or "us-east-1",
+        region_name=settings.s3_region,
         aws_access_key_id=dg.EnvVar(access_var),
         aws_secret_access_key=dg.EnvVar(secret_var),
     )
 
 
-def build_resources(secrets_file: Path | None = None) -> dict[str, Any]:
-    """All resources of the code location, from the environment (and ``configs/secrets.env``)."""
-    apply_secrets_file(secrets_file)
-    token = os.environ.get("YT_TOKEN")
+def build_resources(
+    secrets_file: Path | None = None,
+    *,
+    settings: Settings | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """All resources of the code location, from ``settings`` (default: read from ``environ``,
+    default ``os.environ``, and ``secrets_file``, default ``configs/secrets.env``)."""
+    if settings is None:
+        settings = load_settings(environ, secrets_file)
     return {
         "yt_cluster": YTResource(
-            proxy=os.environ.get("YT_PROXY") or None,
-            token=dg.EnvVar("YT_TOKEN") if token else None,
-            local_root=os.environ.get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT),
-            local_idle_timeout_s=local_idle_timeout(os.environ),
-            web_ui=os.environ.get("YT_WEB_UI") or None,
+            proxy=settings.yt_proxy,
+            token=dg.EnvVar("YT_TOKEN") if settings.has_yt_token else None,
+            local_root=settings.yt_local_root,
+            local_idle_timeout_s=settings.yt_local_idle_timeout_s or DEFAULT_IDLE_TIMEOUT_S,
+            web_ui=settings.yt_web_ui,
         ),
-        "s3": build_s3_resource("download"),
-        "s3_upload": build_s3_resource("upload"),
+        "s3": build_s3_resource("download", settings),
+        "s3_upload": build_s3_resource("upload", settings),
     }

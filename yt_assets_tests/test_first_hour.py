@@ -25,6 +25,7 @@ from yt_assets.local_yt import running_server, stop_local_yt
 from yt_assets.local_yt.__main__ import main as local_yt_main
 from yt_assets.local_yt.processes import pid_alive
 from yt_assets.resources import YTResource, build_s3_resource
+from yt_assets.settings import Settings
 from yt_assets_tests.conftest import S3TestServer, put_objects
 
 # reST roles and literals (a literal block's "Example::" reads as plain text and stays).
@@ -65,7 +66,7 @@ def test_launchpad_descriptions_are_plain_text() -> None:
 def test_use_ssl_follows_the_endpoint_scheme() -> None:
     def use_ssl(endpoint: str | None) -> bool:
         environ = {"S3_ENDPOINT": endpoint} if endpoint is not None else {}
-        resource = build_s3_resource("download", environ)
+        resource = build_s3_resource("download", Settings.from_environ(environ))
         assert isinstance(resource, S3Resource)
         return bool(resource.use_ssl)
 
@@ -205,3 +206,15 @@ def test_on_demand_local_yt_stops_when_idle_and_comes_back_with_its_state(
         assert local_yt_main(["status", "--root", str(root)]) == 1
     finally:
         stop_local_yt(root)
+
+
+def test_idle_timeout_setting() -> None:
+    from yt_assets.resources import build_resources
+
+    settings = Settings.from_environ({"YT_LOCAL_IDLE_TIMEOUT": "30"})
+    assert build_resources(settings=settings)["yt_cluster"].local_idle_timeout_s == 30
+    default = build_resources(settings=Settings.from_environ({}))["yt_cluster"]
+    assert default.local_idle_timeout_s == 300
+    for bad in ("0", "-1", "soon"):
+        with pytest.raises(ValueError, match="YT_LOCAL_IDLE_TIMEOUT must be a number of seconds"):
+            Settings.from_environ({"YT_LOCAL_IDLE_TIMEOUT": bad})
