@@ -71,7 +71,7 @@ def test_use_ssl_follows_the_endpoint_scheme() -> None:
         return bool(resource.use_ssl)
 
     assert use_ssl("http://127.0.0.1:9000") is False
-    assert use_ssl("HTTP://minio.local") is False
+    assert use_ssl("http://minio.internal:9000") is False
     assert use_ssl("https://storage.example.com") is True
     assert use_ssl(None) is True  # AWS itself
 
