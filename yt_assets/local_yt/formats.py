@@ -301,8 +301,10 @@ class JsonFormat:
 
     def dumps_row(self, row: Any) -> bytes:
         document = value_to_json(row, self.encode_utf8)
-        indent = 4 if self.pretty else None
-        return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii") + b"\n"
+        if self.pretty:
+            return json.dumps(document, ensure_ascii=True, indent=4).encode("ascii") + b"\n"
+        # Compact, byte for byte as a cluster writes it ({"x":1}).
+        return json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
 
     def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
         for document in _iter_json_documents(stream):

@@ -244,6 +244,21 @@ class _ChunkedResponseWriter:
 # ---------------------------------------------------------------------------------- helpers
 
 
+_CONNECTION_LOSS = (ConnectionDropped, BrokenPipeError, ConnectionResetError)
+
+
+def _connection_loss(error: BaseException) -> BaseException | None:
+    """The lost-connection error behind ``error`` (C extensions re-raise it as ``SystemError``)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _CONNECTION_LOSS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _header_format(headers: Any) -> str:
     value = headers.get("X-YT-Header-Format")
     if not value:
@@ -629,9 +644,12 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
                 assert isinstance(result, BinaryResult)
                 for chunk in result.chunks:
                     writer.write(chunk)
-        except (ConnectionDropped, BrokenPipeError, ConnectionResetError):
+        except _CONNECTION_LOSS:
             raise
         except Exception as error:
+            lost = _connection_loss(error)
+            if lost is not None:  # raised through the YSON bindings, which wrap it
+                raise lost from None
             if not isinstance(error, YtLocalError):
                 logger.exception("Unexpected error while streaming %s", self.path)
             writer.finish(_error_headers(error_to_dict(error)))

@@ -37,6 +37,9 @@ class PathToken:
     key: str = ""
 
 
+RANGE_LIMIT_KEYS = ("lower_limit", "upper_limit", "exact")
+
+
 @dataclass(frozen=True)
 class RichPath:
     """A parsed rich YPath: the plain path and its attributes (YSON values, ``str`` keys)."""
@@ -55,7 +58,12 @@ class RichPath:
 
     @property
     def ranges(self) -> list[dict[str, Any]]:
-        return list(self.attributes.get("ranges") or [])
+        """The ``ranges`` attribute, or one range made of the path's own ``lower_limit``/
+        ``upper_limit``/``exact`` attributes (the form the client's read retries send)."""
+        if "ranges" in self.attributes:
+            return list(self.attributes["ranges"] or [])
+        limits = {key: self.attributes[key] for key in RANGE_LIMIT_KEYS if key in self.attributes}
+        return [limits] if limits else []
 
     @property
     def schema(self) -> Any:
