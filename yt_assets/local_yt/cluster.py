@@ -1003,6 +1003,8 @@ class Cluster:
             view, root, tokens, recursive=recursive, path=rich.path
         )
         existing = view.child(parent, key)
+        if existing is not None and source is not None and existing.id == source.id:
+            raise GenericError("Cannot copy or move a node to itself", path=rich.path)
         return parent, key, existing
 
     def move(
@@ -1021,8 +1023,6 @@ class Cluster:
             parent, key, existing = self._prepare_destination(
                 view, destination_path, recursive=recursive, force=force, source=source
             )
-            if existing is not None and existing.id == source.id:
-                return source.id
             if self._is_ancestor(view, source, parent):
                 raise GenericError(
                     f"Cannot move node {view.path_of(source)} to its descendant",

@@ -19,9 +19,8 @@ user job spec: ``command``, ``format``/``input_format``/``output_format``, ``fil
 ``redirect_stdout_to_stderr``, ``max_stderr_size``, ``job_time_limit``,
 ``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
 ``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
-pools, ``job_io``/``table_writer``, and anything else. Output rows are routed to tables by
-descriptor only (fd 1, 4, 7...): table switches inside one output stream are not supported, nor
-are ``row_index``/``range_index`` control attributes on input.
+pools, ``table_writer``, and anything else. ``job_io/control_attributes`` (table, range and row
+indexes on input) and output table switches are handled by :mod:`.job_io`.
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
 and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
@@ -55,7 +54,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -65,8 +64,16 @@ from typing import Any, BinaryIO
 import yt.yson as yson
 
 from .exceptions import GenericError, NoSuchJob, NoSuchOperation, YtLocalError
-from .formats import make_control_row, parse_format
+from .formats import parse_job_format
 from .interfaces import RichPath, Row, RowFormat, TableStore
+from .job_io import (
+    ROUTED_FORMAT,
+    InputControl,
+    InputSplit,
+    input_rows,
+    route_job_output,
+    write_input_splits,
+)
 from .jobs import (
     DEFAULT_MAX_STDERR_SIZE,
     JobLaunch,
@@ -74,6 +81,7 @@ from .jobs import (
     JobProcess,
     SandboxFile,
     kill_orphaned_job,
+    output_table_fd,
     sandbox_relative_path,
     yt_error,
 )
@@ -85,7 +93,6 @@ DEFAULT_MAX_FAILED_JOB_COUNT = 10
 DEFAULT_DATA_WEIGHT_PER_JOB = 256 * MB
 DEFAULT_INPUT_FORMAT = "yson"
 JOB_ADDRESS = "localhost"
-ROWS_PER_WRITE_BATCH = 256
 PERSIST_INTERVAL_SECONDS = 0.5
 CONTROLLER_POLL_SECONDS = 0.2
 ABORT_WAIT_SECONDS = 60.0
@@ -224,15 +231,6 @@ def _error_dict(error: BaseException) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------- the model
-
-
-@dataclass
-class InputSplit:
-    """The input of one job unit: a file in the input format, and where it starts."""
-
-    path: Path
-    row_count: int
-    start_row_index: int
 
 
 @dataclass
@@ -669,10 +667,10 @@ class OperationEngine:
         operation.work_dir.mkdir(parents=True, exist_ok=True)
         if operation.record["type"] == "map":
             user_job = spec["mapper"]
-            input_format = parse_format(
+            input_format = parse_job_format(
                 user_job.get("input_format") or user_job.get("format") or DEFAULT_INPUT_FORMAT
             )
-            output_format = parse_format(
+            output_format = parse_job_format(
                 user_job.get("output_format") or user_job.get("format") or DEFAULT_INPUT_FORMAT
             )
             input_paths = list(spec["input_table_paths"])
@@ -698,7 +696,7 @@ class OperationEngine:
                 outputs = list(task.get("output_table_paths") or [])
                 output_format = None
                 if outputs:
-                    output_format = parse_format(
+                    output_format = parse_job_format(
                         task.get("output_format") or task.get("format") or DEFAULT_INPUT_FORMAT
                     )
                 job_count = _as_int(task.get("job_count", 1), "job_count")
@@ -756,22 +754,18 @@ class OperationEngine:
         bytes_per_job = (
             _as_int(weight, "data_weight_per_job") if weight else DEFAULT_DATA_WEIGHT_PER_JOB
         )
-        with_table_index = _as_bool(
-            spec.get("enable_input_table_index"), default=len(input_paths) > 1
+        control = InputControl.from_spec(spec, len(input_paths))
+        rows = input_rows(
+            lambda path: self.store.read_table_ranges(path, transaction_id=transaction_id),
+            input_paths,
         )
-
-        def indexed_rows() -> Iterator[tuple[int, Row]]:
-            for table_index, path in enumerate(input_paths):
-                for row in self.store.read_rows(path, transaction_id):
-                    yield table_index, row
-
         return write_input_splits(
-            indexed_rows(),
+            rows,
             input_format,
             operation.work_dir,
             quotas=quotas,
             bytes_per_job=bytes_per_job,
-            with_table_index=with_table_index,
+            control=control,
             check_stop=lambda: self._check_stop(operation),
         )
 
@@ -973,11 +967,13 @@ class OperationEngine:
             return "failed", error
         if task.output_format is None:
             return "completed", None
-        try:
-            for path in output_paths:  # parsed once now: a malformed output fails the job
-                for _row in load_rows_from(task.output_format, path):
-                    pass
-            unit.output_files = list(output_paths)
+        try:  # parsed and routed to tables now: a malformed output fails the job
+            unit.output_files = route_job_output(
+                task.output_format,
+                output_paths,
+                _output_fds(task.user_job, len(output_paths)),
+                operation.work_dir / job_id,
+            )
         except Exception as error:  # as on a cluster
             inner = _error_dict(error)
             return "failed", yt_error(
@@ -1003,7 +999,7 @@ class OperationEngine:
                 for table_index, path in enumerate(task.output_paths):
                     assert output_format is not None  # a task with outputs has an output format
                     rows = itertools.chain.from_iterable(
-                        load_rows_from(output_format, unit.output_files[table_index])
+                        load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
                         for unit in completed
                     )
                     self.store.write_rows(path, rows, output_transaction)
@@ -1036,61 +1032,10 @@ class _JobsFailed(Exception):
 # ---------------------------------------------------------------------- pure helpers (rows)
 
 
-def write_input_splits(
-    rows: Iterable[tuple[int, Row]],
-    input_format: RowFormat,
-    work_dir: Path,
-    *,
-    quotas: list[int] | None,
-    bytes_per_job: int,
-    with_table_index: bool,
-    check_stop: Callable[[], None] = lambda: None,
-) -> list[InputSplit]:
-    """Write ``(table_index, row)`` pairs as job inputs: ``quotas`` rows per job if given (the
-    last job takes any excess), else about ``bytes_per_job`` bytes of formatted input per job."""
-    splits: list[InputSplit] = []
-    stream: BinaryIO | None = None
-    batch: list[Any] = []
-    last_table: int | None = None
-    row_index = 0
-
-    def flush() -> None:
-        if batch and stream is not None:
-            input_format.dump_rows(batch, stream)
-            batch.clear()
-
-    def current_full() -> bool:
-        if stream is None:
-            return True
-        if quotas is not None:
-            index = len(splits) - 1
-            return index < len(quotas) - 1 and splits[index].row_count >= quotas[index]
-        return not batch and stream.tell() >= bytes_per_job
-
-    try:
-        for table_index, row in rows:
-            if current_full():
-                flush()
-                if stream is not None:
-                    stream.close()
-                path = work_dir / f"input{len(splits)}"
-                stream = open(path, "wb")  # noqa: SIM115 - closed on the next split or below
-                splits.append(InputSplit(path=path, row_count=0, start_row_index=row_index))
-                last_table = None
-            if with_table_index and table_index != last_table:
-                batch.append(make_control_row(table_index=table_index))
-                last_table = table_index
-            batch.append(row)
-            splits[-1].row_count += 1
-            row_index += 1
-            if len(batch) >= ROWS_PER_WRITE_BATCH:
-                flush()
-                check_stop()
-        flush()
-    finally:
-        if stream is not None:
-            stream.close()
-    return splits
+def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:
+    """The descriptor of each output table (for error messages)."""
+    first = 4 if _as_bool(user_job.get("redirect_stdout_to_stderr")) else 1
+    return [output_table_fd(index, first) for index in range(count)]
 
 
 # ------------------------------------------------------------------- pure helpers (specs)

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 import yt.yson as yson
+from yt.yson.yson_types import NotUnicodeError
 
 from .commands import (
     BinaryResult,
@@ -311,6 +312,9 @@ def _to_plain_json(value: Any) -> Any:
 def error_to_dict(error: BaseException) -> dict[str, Any]:
     if isinstance(error, YtLocalError):
         return error.to_dict()
+    if isinstance(error, (NotUnicodeError, UnicodeError)):
+        # Text the request carries (a key, a name) that must be UTF-8 and is not.
+        return GenericError(f"Invalid UTF-8 in the request: {error}").to_dict()
     return GenericError(
         f"Internal error of the local YT: {type(error).__name__}: {error}"
     ).to_dict()

@@ -42,7 +42,9 @@ def _parse_raw(data: bytes, fmt: str) -> list[dict[str, object]]:
 
 
 @pytest.mark.parametrize("fmt", RAW_FORMATS)
-def test_raw_read_resumed_after_drops_repeats_and_drops_nothing(local_yt: LocalYT, fmt: str) -> None:
+def test_raw_read_resumed_after_drops_repeats_and_drops_nothing(
+    local_yt: LocalYT, fmt: str
+) -> None:
     client = local_yt.client()
     rows = _rows(20_000)
     client.write_table("//tmp/resumed", rows)
