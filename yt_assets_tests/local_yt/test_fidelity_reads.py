@@ -78,7 +78,7 @@ def test_raw_multi_range_read_resumed_after_drops(local_yt: LocalYT, fmt: str) -
     local_yt.set_faults([{"command": "read_table", "mode": "drop_after", "count": 5}])
     data = client.read_table(path, format=fmt, raw=True).read()
     assert local_yt.get_faults()[0]["hits"] == 5
-    expected = rows[10:9_000] + [rows[12_345]] + rows[20_000:]
+    expected = [*rows[10:9_000], rows[12_345], *rows[20_000:]]
     assert _parse_raw(data, fmt) == expected
 
 
