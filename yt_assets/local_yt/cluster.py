@@ -346,6 +346,10 @@ class Cluster:
         with self._gc_lock:  # let a background collection finish first
             self._storage.close()
 
+    def release_thread_resources(self) -> None:
+        """Free what the calling thread holds (its database connection); call before it ends."""
+        self._storage.release_thread_connection()
+
     def __enter__(self) -> Cluster:
         return self
 
@@ -370,6 +374,7 @@ class Cluster:
                 with contextlib.suppress(Exception):  # best effort; retried on the next interval
                     self._storage.collect_garbage()
             finally:
+                self._storage.release_thread_connection()
                 self._gc_lock.release()
 
         threading.Thread(target=collect, name="local-yt-gc", daemon=True).start()

@@ -647,6 +647,9 @@ class OperationEngine:
             shutil.rmtree(operation.work_dir, ignore_errors=True)
             operation.secure_vault = {}
             operation.finished.set()
+            release = getattr(self.store, "release_thread_resources", None)
+            if release is not None:  # this thread's database connection
+                release()
 
     def _finish(self, operation: _Operation, state: str, error: dict[str, Any] | None) -> None:
         with self._lock:

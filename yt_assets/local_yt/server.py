@@ -368,7 +368,7 @@ class LocalYtServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # bursts of hundreds of clients connecting at once
 
     def __init__(
         self,
@@ -395,6 +395,16 @@ class LocalYtServer(ThreadingHTTPServer):
         self.faults = FaultInjector(faults)
         self.verbose = verbose
         super().__init__((LOOPBACK_HOST, port), LocalYtRequestHandler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One connection's thread: frees the thread's state resources when the connection ends
+        (thousands of short-lived clients otherwise exhaust descriptors)."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            release = getattr(self.cluster, "release_thread_resources", None)
+            if release is not None:
+                release()
 
     @property
     def port(self) -> int:
