@@ -20,7 +20,11 @@ user job spec: ``command``, ``format``/``input_format``/``output_format``, ``fil
 ``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
 ``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
 pools, ``table_writer``, and anything else. ``job_io/control_attributes`` (table, range and row
-indexes on input) and output table switches are handled by :mod:`.job_io`.
+indexes on input) and output table switches are handled by :mod:`.job_io`. Spec keys YT does
+not know are listed in ``unrecognized_spec`` (:mod:`.operation_specs`); only the
+``max_finished_operations`` (default 1000) most recently finished operations are kept, older
+ones are removed with their stderrs, as a cluster's operations cleaner does (there is no archive).
+``list_operations`` with ``attributes`` returns exactly those (full-view ones too).
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
 and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
@@ -84,6 +88,11 @@ from .jobs import (
     output_table_fd,
     sandbox_relative_path,
     yt_error,
+)
+from .operation_specs import (
+    DEFAULT_MAX_FINISHED_OPERATIONS,
+    finished_to_remove,
+    unrecognized_spec,
 )
 
 MB = 1024 * 1024
@@ -309,8 +318,15 @@ class OperationEngine:
         engine.close()
     """
 
-    def __init__(self, root: Path, store: TableStore, max_parallel_jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        store: TableStore,
+        max_parallel_jobs: int | None = None,
+        max_finished_operations: int = DEFAULT_MAX_FINISHED_OPERATIONS,
+    ) -> None:
         self.root = Path(root)
+        self.max_finished_operations = max_finished_operations
         self.store = store
         self.max_parallel_jobs = max_parallel_jobs or os.cpu_count() or 1
         self.operations_dir = self.root / "operations"
@@ -396,8 +412,9 @@ class OperationEngine:
 
     def list_operations(self, **filters: Any) -> dict[str, Any]:
         """Operations newest first, filtered as the ``list_operations`` command does."""
+        brief = not filters.get("attributes")  # named attributes may be full-view ones
         with self._lock:
-            views = [self._view(op, brief=True) for op in self._operations.values()]
+            views = [self._view(op, brief=brief) for op in self._operations.values()]
         return select_operations(views, filters)
 
     def abort_operation(self, operation_id: str, *, abort_message: str | None = None) -> None:
@@ -537,7 +554,7 @@ class OperationEngine:
                 "spec": spec,
                 "full_spec": spec,
                 "provided_spec": spec,
-                "unrecognized_spec": {},
+                "unrecognized_spec": unrecognized_spec(record["type"], spec),
                 "progress": progress,
                 "events": record["events"],
                 "alerts": {},
@@ -579,6 +596,19 @@ class OperationEngine:
                 self._fail_interrupted(operation)
             operation.finished.set()
             self._operations[operation.id] = operation
+        self._remove_old_finished()
+
+    def _remove_old_finished(self) -> None:
+        """Keep only the ``max_finished_operations`` most recently finished operations (their
+        records and stderrs); older ones are gone, as a cluster's operations cleaner does."""
+        with self._lock:
+            records = [op.record for op in self._operations.values()]
+            removed = [
+                self._operations.pop(i)
+                for i in finished_to_remove(records, self.max_finished_operations)
+            ]
+        for operation in removed:
+            shutil.rmtree(operation.directory, ignore_errors=True)
 
     def _fail_interrupted(self, operation: _Operation) -> None:
         output_transaction = operation.record.get("output_transaction_id")
@@ -646,6 +676,7 @@ class OperationEngine:
         finally:
             shutil.rmtree(operation.work_dir, ignore_errors=True)
             operation.secure_vault = {}
+            self._remove_old_finished()  # before waiters wake: they see the pruned list
             operation.finished.set()
             release = getattr(self.store, "release_thread_resources", None)
             if release is not None:  # this thread's database connection
@@ -1156,7 +1187,8 @@ def select_operations(views: list[dict[str, Any]], filters: Mapping[str, Any]) -
         page.reverse()
     attributes = f.get("attributes")
     if attributes:
-        page = [{k: v for k, v in view.items() if k in attributes} for view in page]
+        wanted = set(map(str, attributes))  # iterate_operations needs start_time among them
+        page = [{k: v for k, v in view.items() if k in wanted} for view in page]
     result: dict[str, Any] = {"operations": page, "incomplete": len(selected) > limit}
     if _as_bool(f.get("include_counters"), default=True):
         result.update(_operation_counters(views, matches))
