@@ -96,6 +96,7 @@ from .exceptions import (
     ResolveError,
     TableSortOrderViolation,
 )
+from .list_positions import place_in_list
 from .storage import (
     DEFAULT_ORPHAN_MIN_AGE_SECONDS,
     DEFAULT_UNREFERENCED_GRACE_SECONDS,
@@ -216,8 +217,8 @@ def _set_in_value(
     last = tokens[-1].key
     if isinstance(container, dict):
         container[last] = new_value
-    elif isinstance(container, list) and last.lstrip("-").isdigit():
-        container[int(last)] = new_value
+    elif isinstance(container, list):
+        place_in_list(container, last, new_value)  # index, end, begin, before:N, after:N
     else:
         raise ResolveError(f'{description} cannot have child "{last}"', key=last)
     return result

@@ -557,9 +557,7 @@ def dump_structured(value: Any, spec: Any) -> bytes:
         return yson.dumps(value, yson_format=fmt.yson_format, encoding="utf-8")
     if name == "json":
         json_format = JsonFormat(attributes)
-        document = value_to_json(value, json_format.encode_utf8)
-        indent = 4 if json_format.pretty else None
-        return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii")
+        return json_format.dumps_row(value).rstrip(b"\n")
     raise FormatError(
         f"Format {name!r} is not supported for structured data (supported: yson, json)",
         format=name,
