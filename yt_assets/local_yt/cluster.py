@@ -97,6 +97,7 @@ from .exceptions import (
     TableSortOrderViolation,
 )
 from .list_positions import place_in_list
+from .lock_views import node_locks
 from .storage import (
     DEFAULT_ORPHAN_MIN_AGE_SECONDS,
     DEFAULT_UNREFERENCED_GRACE_SECONDS,
@@ -147,6 +148,7 @@ READ_ONLY_ATTRIBUTES = frozenset(
         "ref_counter",
         "lock_count",
         "lock_mode",
+        "locks",
         "count",
         "row_count",
         "chunk_count",
@@ -526,6 +528,8 @@ class Cluster:
                     "SELECT COUNT(*) FROM locks WHERE node_id = ?", (node.id,)
                 ).fetchone()[0]
             )
+        if wanted is None or "locks" in wanted:
+            result["locks"] = node_locks(view.conn, node.id)
         if node.type == "map_node" and (wanted is None or "count" in wanted):
             result["count"] = len(view.children(node))
         if node.type in CHUNK_TYPES:

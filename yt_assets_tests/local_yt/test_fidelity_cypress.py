@@ -70,3 +70,16 @@ def test_cli_appends_to_a_list(yt_env: YtEnv) -> None:
         capture_output=True,
     )
     assert listed.stdout.strip() == b'["x","y"]'
+
+
+def test_locks_attribute_lists_the_locks_held(yt_env: YtEnv) -> None:
+    table = yt_env.path("locked")
+    yt_env.client.create("table", table)
+    with yt_env.client.Transaction() as transaction:
+        lock = yt_env.client.lock(table, mode="exclusive")
+        locks = yt_env.client.get(f"{table}/@locks")
+        assert [
+            (item["id"], item["mode"], item["state"], item["transaction_id"]) for item in locks
+        ] == [(lock["lock_id"], "exclusive", "acquired", transaction.transaction_id)]
+        assert yt_env.client.get(f"{table}/@lock_count") == 1
+    assert yt_env.client.get(f"{table}/@locks") == []
