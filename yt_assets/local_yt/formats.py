@@ -30,6 +30,7 @@ import yt.yson as yson
 
 from .exceptions import GenericError
 from .interfaces import Row
+from .values import as_bool, is_control_row
 
 __all__ = [
     "DsvFormat",
@@ -67,12 +68,6 @@ def _as_str(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, (bytes, str)):
-        return _as_str(value).lower() == "true"
-    return bool(value)
-
-
 def _check_attributes(name: str, attributes: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(attributes) - allowed)
     if unknown:
@@ -90,12 +85,8 @@ def make_control_row(**attributes: Any) -> yson.YsonEntity:
     return entity
 
 
-def _is_control_row(row: Any) -> bool:
-    return isinstance(row, yson.YsonEntity)
-
-
 def _without_control_rows(entries: Iterable[Any]) -> Iterator[Row]:
-    return (entry for entry in entries if not _is_control_row(entry))
+    return (entry for entry in entries if not is_control_row(entry))
 
 
 def _write_in_batches(lines: Iterable[bytes], stream: BinaryIO, batch_bytes: int = 1 << 16) -> None:
@@ -172,7 +163,7 @@ class YsonFormat:
             for loaded in yson.load(
                 stream, yson_type="list_fragment", encoding=None, always_create_attributes=False
             ):
-                if _is_control_row(loaded):
+                if is_control_row(loaded):
                     yield make_control_row(
                         **{_as_str(key): value for key, value in loaded.attributes.items()}
                     )
@@ -262,7 +253,7 @@ def _typed_json_value(node: dict[str, Any], encode_utf8: bool) -> Any:
         "int64": lambda v: yson.YsonInt64(int(v)),
         "uint64": lambda v: yson.YsonUint64(int(v)),
         "double": lambda v: yson.YsonDouble(float(v)),
-        "boolean": lambda v: yson.YsonBoolean(_as_bool(v)),
+        "boolean": lambda v: yson.YsonBoolean(as_bool(v)),
         "string": lambda v: yson.YsonString(_json_string_to_bytes(v, encode_utf8)),
     }
     if type_name not in converters:
@@ -315,7 +306,7 @@ class JsonFormat:
     def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
         attributes = dict(attributes or {})
         _check_attributes(self.name, attributes, self._ALLOWED)
-        self.encode_utf8 = _as_bool(attributes.get("encode_utf8", True))
+        self.encode_utf8 = as_bool(attributes.get("encode_utf8", True))
         self.pretty = _as_str(attributes.get("format", "text")) == "pretty"
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
@@ -426,8 +417,8 @@ class DsvFormat:
     def __init__(self, attributes: Mapping[str, Any] | None = None, in_job: bool = False) -> None:
         attributes = dict(attributes or {})
         _check_attributes(self.name, attributes, self._ALLOWED)
-        self.enable_escaping = _as_bool(attributes.get("enable_escaping", True))
-        self.enable_table_index = _as_bool(attributes.get("enable_table_index", False))
+        self.enable_escaping = as_bool(attributes.get("enable_escaping", True))
+        self.enable_table_index = as_bool(attributes.get("enable_table_index", False))
         self.table_index_column = _as_str(attributes.get("table_index_column", "@table_index"))
         if self.enable_table_index and not in_job:
             raise FormatError("DSV enable_table_index is only meaningful inside operations")
@@ -462,7 +453,7 @@ class DsvFormat:
     def _dump_lines(self, rows: Iterable[Any]) -> Iterator[bytes]:
         table_index = None
         for row in rows:
-            if isinstance(row, yson.YsonEntity):
+            if is_control_row(row):
                 table_index = row.attributes.get("table_index", table_index)
                 continue
             if self.enable_table_index and table_index is not None:

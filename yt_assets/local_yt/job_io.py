@@ -33,6 +33,7 @@ import yt.yson as yson
 
 from .formats import FormatError, YsonFormat, make_control_row
 from .interfaces import Row, RowFormat
+from .values import as_bool
 
 ROUTED_FORMAT = YsonFormat()  # how routed job output is kept until the output transaction
 ROWS_PER_WRITE_BATCH = 256
@@ -66,16 +67,10 @@ class InputControl:
         if table_index is None:
             table_index = input_table_count > 1
         return cls(
-            table_index=_flag(table_index),
-            range_index=_flag(control.get("enable_range_index", False)),
-            row_index=_flag(control.get("enable_row_index", False)),
+            table_index=as_bool(table_index),
+            range_index=as_bool(control.get("enable_range_index", False)),
+            row_index=as_bool(control.get("enable_row_index", False)),
         )
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, (bytes, str)):
-        return (value.decode() if isinstance(value, bytes) else value).lower() == "true"
-    return bool(value)
 
 
 @dataclass

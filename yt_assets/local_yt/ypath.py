@@ -24,6 +24,7 @@ from yt.ypath.parser import parse_ypath
 from yt.yson.yson_types import NotUnicodeError
 
 from .exceptions import InvalidYPath
+from .values import to_plain
 
 TokenKind = Literal["child", "attribute", "all_attributes"]
 
@@ -84,15 +85,6 @@ def _text(value: Any) -> str:
         raise InvalidYPath(f"String is not valid UTF-8: {bytes(value)[:100]!r}") from None
 
 
-def _plain(value: Any) -> Any:
-    """YSON containers/strings to plain Python (keeps attributes only where they matter: schema)."""
-    if isinstance(value, dict):
-        return {_text(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def parse_rich_path(value: Any) -> RichPath:
     """Parse what a request passes as ``path`` into a :class:`RichPath`."""
     if isinstance(value, RichPath):
@@ -111,7 +103,10 @@ def parse_rich_path(value: Any) -> RichPath:
         raise InvalidYPath(f"Error parsing YPath {value!r}: {error}") from None
     attributes = {_text(key): item for key, item in parsed.attributes.items()}
     schema = attributes.get("schema")
-    attributes = {k: (v if k == "schema" else _plain(v)) for k, v in attributes.items()}
+    attributes = {
+        k: (v if k == "schema" else to_plain(v, keep_attributes=False))
+        for k, v in attributes.items()
+    }
     if schema is not None:
         attributes["schema"] = schema
     path = parsed.decode("utf-8") if isinstance(parsed, bytes) else str(parsed)
