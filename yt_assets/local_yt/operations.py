@@ -19,8 +19,9 @@ user job spec: ``command``, ``format``/``input_format``/``output_format``, ``fil
 ``redirect_stdout_to_stderr``, ``max_stderr_size``, ``job_time_limit``,
 ``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
 ``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
-pools, ``table_writer``, and anything else. ``job_io/control_attributes`` (table, range and row
-indexes on input) and output table switches are handled by :mod:`.job_io`. Spec keys YT does
+pools, ``table_writer``, and anything else (``use_yamr_descriptors`` is refused).
+``job_io/control_attributes`` (table, range and row indexes on input) and output table switches
+are handled by :mod:`.job_io`. Spec keys YT does
 not know are listed in ``unrecognized_spec`` (:mod:`.operation_specs`); only the
 ``max_finished_operations`` (default 1000) most recently finished operations are kept, older
 ones are removed with their stderrs, as a cluster's operations cleaner does (there is no archive).
