@@ -21,7 +21,9 @@ user job spec: ``command``, ``format``/``input_format``/``output_format``, ``fil
 ``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
 pools, ``job_io``/``table_writer``, and anything else. Output rows are routed to tables by
 descriptor only (fd 1, 4, 7...): table switches inside one output stream are not supported, nor
-are ``row_index``/``range_index`` control attributes on input.
+are ``row_index``/``range_index`` control attributes on input. What jobs write to fd 5 (user
+statistics) is aggregated, with ``time/exec`` and row counts, into ``progress/job_statistics``
+(:mod:`.job_statistics`).
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
 and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
@@ -67,6 +69,7 @@ import yt.yson as yson
 from .exceptions import GenericError, NoSuchJob, NoSuchOperation, YtLocalError
 from .formats import make_control_row, parse_format
 from .interfaces import RichPath, Row, RowFormat, TableStore
+from .job_statistics import aggregate_v1, aggregate_v2, job_statistics, job_view_statistics
 from .jobs import (
     DEFAULT_MAX_STDERR_SIZE,
     JobLaunch,
@@ -243,6 +246,7 @@ class JobUnit:
     split: InputSplit | None
     completed_job_id: str | None = None
     output_files: list[Path] = field(default_factory=list)
+    output_row_counts: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -502,7 +506,17 @@ class OperationEngine:
             "invalidated": 0,
             "suspended": 0,
         }
-        return {"jobs": jobs, "build_time": now_iso()}
+        samples = [
+            (job["state"], job["type"], job["_statistics"])
+            for job in operation.jobs
+            if "_statistics" in job
+        ]
+        return {
+            "jobs": jobs,
+            "build_time": now_iso(),
+            "job_statistics": aggregate_v1(samples),
+            "job_statistics_v2": aggregate_v2(samples),
+        }
 
     def _view(self, operation: _Operation, *, brief: bool) -> dict[str, Any]:
         record = operation.record
@@ -556,6 +570,8 @@ class OperationEngine:
     def _job_view(self, operation: _Operation, job: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in job.items() if not k.startswith("_")}
         view["operation_id"] = operation.id
+        if "_statistics" in job:
+            view["statistics"] = job_view_statistics(job["_statistics"])
         if job["state"] == "running":
             path = self._stderr_path(operation, job["id"])
             size = path.stat().st_size if path.exists() else 0
@@ -862,6 +878,7 @@ class OperationEngine:
             operation.processes[job_id] = process
             if operation.stop_reason is not None:
                 process.abort()
+        started = time.monotonic()
         try:
             outcome = process.run()
         finally:
@@ -869,6 +886,16 @@ class OperationEngine:
                 operation.processes.pop(job_id, None)
             shutil.rmtree(sandbox, ignore_errors=True)
         state, error = self._job_result(operation, task, unit, job_id, outcome, output_paths)
+        statistics_path = launch.statistics_path
+        assert statistics_path is not None
+        user_statistics = statistics_path.read_bytes() if statistics_path.exists() else b""
+        statistics_path.unlink(missing_ok=True)
+        statistics = job_statistics(
+            user_statistics,
+            exec_ms=round((time.monotonic() - started) * 1000),
+            input_rows=unit.split.row_count if unit.split else 0,
+            output_rows=unit.output_row_counts if state == "completed" else [],
+        )
         if state != "completed":
             for path in output_paths:
                 path.unlink(missing_ok=True)
@@ -882,6 +909,8 @@ class OperationEngine:
                 job["stderr_size"] = outcome.stderr_size
             if state == "completed":
                 unit.completed_job_id = job_id
+            if state != "aborted":
+                job["_statistics"] = statistics
             self._persist(operation, throttled=True)
         if not outcome.stderr_size:
             self._stderr_path(operation, job_id).unlink(missing_ok=True)
@@ -904,6 +933,7 @@ class OperationEngine:
             sandbox=sandbox,
             stderr_path=self._stderr_path(operation, job_id),
             pid_path=operation.directory / "jobs" / f"{job_id}.pid",
+            statistics_path=operation.directory / "jobs" / f"{job_id}.statistics",
             stdin_path=unit.split.path if unit.split else None,
             output_paths=output_paths,
             files=task.files,
@@ -974,10 +1004,11 @@ class OperationEngine:
         if task.output_format is None:
             return "completed", None
         try:
+            counts = []
             for path in output_paths:  # parsed once now: a malformed output fails the job
-                for _row in load_rows_from(task.output_format, path):
-                    pass
+                counts.append(sum(1 for _row in load_rows_from(task.output_format, path)))
             unit.output_files = list(output_paths)
+            unit.output_row_counts = counts
         except Exception as error:  # as on a cluster
             inner = _error_dict(error)
             return "failed", yt_error(
