@@ -7,6 +7,7 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -22,11 +23,19 @@ from yt_assets.s3_listing import iter_s3_objects
 from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
 from yt_assets.table_paths import escape_node_name
 from yt_assets.yt_jobs.s3_processing import (
+    STAT_BYTES,
     S3Credentials,
     S3ObjectMapper,
     process_object,
 )
-from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt_operations import MapSettings, start_map
+from yt_assets.yt_progress import (
+    JobFailure,
+    OperationSummary,
+    failed_job_stderrs,
+    operation_summary,
+    wait_with_progress,
+)
 from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
 ASSET_KINDS = {"s3", "ytsaurus"}
@@ -241,28 +250,74 @@ def _run_processing_map(
             settings,
             secure_vault=_download_keys(s3),
         )
-        context.log.info(f"YT operation {operation.id} started: {operation.url}")
+        url = yt_cluster.operation_url(operation.id)
+        context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
         context.add_output_metadata(
-            {
-                "yt_operation_id": operation.id,
-                "yt_operation_url": dg.MetadataValue.url(operation.url),
-            }
-            if operation.url
-            else {"yt_operation_id": operation.id}
+            {"yt_operation_id": operation.id}
+            | ({"yt_operation_url": dg.MetadataValue.url(url)} if url else {})
         )
+        started = time.monotonic()
         try:
-            wait_or_abort(operation)
+            summary = wait_with_progress(
+                client,
+                operation,
+                report=context.log.info,
+                interval_seconds=config.progress_interval_seconds,
+            )
         except yt.YtOperationFailedError as error:
-            excerpt = stderr_excerpt(error)
+            failures = failed_job_stderrs(client, operation.id)
+            _log_failures(context, failures)
+            ended = operation_summary(client, operation.id, time.monotonic() - started)
+            context.log.error(ended.describe(STAT_BYTES))
+            message = error.inner_errors[0]["message"] if error.inner_errors else str(error)
             raise dg.Failure(
-                description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
-                f"Job stderr (excerpt):\n{excerpt}",
+                description=f"YT operation {operation.id} failed: {message}\n"
+                f"Job stderr (excerpt):\n{_failures_text(failures)}",
                 metadata={
                     "yt_operation_id": operation.id,
-                    "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```"),
+                    **_summary_metadata(ended, failures),
                 },
             ) from None
+        context.log.info(summary.describe(STAT_BYTES))
+        failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
+        _log_failures(context, failures)
+        context.add_output_metadata(_summary_metadata(summary, failures))
     return WrittenTable(path=destination)
+
+
+def _log_failures(context: dg.AssetExecutionContext, failures: list[JobFailure]) -> None:
+    for failure in failures:
+        context.log.warning(f"YT job failure: {failure.describe()}")
+
+
+def _failures_text(failures: list[JobFailure]) -> str:
+    return "\n\n".join(failure.describe() for failure in failures)
+
+
+def _summary_metadata(summary: OperationSummary, failures: list[JobFailure]) -> dict[str, Any]:
+    """Numeric metadata of a finished operation (they plot over materialisations in the UI):
+    job counts, rows, duration and every user statistic summed over completed jobs
+    (``…_ms`` ones in seconds), plus the stderr excerpt of each distinct job failure."""
+    metadata: dict[str, Any] = {
+        "yt_operation_state": summary.state,
+        "yt_operation_seconds": dg.MetadataValue.float(round(summary.duration_seconds, 3)),
+        "yt_jobs_completed": dg.MetadataValue.int(summary.jobs.completed),
+        "yt_jobs_failed": dg.MetadataValue.int(summary.jobs.failed),
+        "yt_jobs_aborted": dg.MetadataValue.int(summary.jobs.aborted),
+    }
+    for key, value in (("yt_rows_in", summary.rows_in), ("yt_rows_out", summary.rows_out)):
+        if value is not None:
+            metadata[key] = dg.MetadataValue.int(value)
+    for name, value in sorted(summary.user_statistics.items()):
+        if name.endswith("_ms"):
+            metadata[f"{name[:-3]}_seconds"] = dg.MetadataValue.float(value / 1000)
+        else:
+            metadata[name] = dg.MetadataValue.int(value)
+    if failures:
+        metadata["failed_job_stderr"] = dg.MetadataValue.md(
+            "\n\n".join(f"```\n{failure.describe()}\n```" for failure in failures)
+        )
+    return metadata
 
 
 def _download_keys(s3: S3Resource) -> dict[str, str]:

@@ -429,7 +429,10 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert loaded == "['yt_assets', 'yt_assets.yt_jobs', 'yt_assets.yt_jobs.s3_processing']"
+    assert loaded == (
+        "['yt_assets', 'yt_assets.yt_jobs', 'yt_assets.yt_jobs.s3_processing', "
+        "'yt_assets.yt_jobs.user_statistics']"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from yt_assets.yt_jobs.user_statistics import JobStatistics
+from .user_statistics import JobStatistics
 
 __all__ = [
     "CHUNK_SIZE",
