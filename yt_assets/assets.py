@@ -19,7 +19,7 @@ from pydantic import Field
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
 from yt_assets.resources import S3_KEY_VARS, YTResource
-from yt_assets.s3_listing import iter_s3_objects
+from yt_assets.s3_listing import ListingProgress, iter_s3_objects
 from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
 from yt_assets.table_paths import escape_node_name
 from yt_assets.yt_jobs.s3_processing import (
@@ -108,7 +108,7 @@ def build_s3_listing_asset(
         context: dg.AssetExecutionContext,
         config: config_class,  # type: ignore[valid-type]
         s3: S3Resource,
-    ) -> dg.Output[Iterator[dict[str, Any]]]:
+    ) -> dg.Output[Iterable[dict[str, Any]]]:
         return _list_into_rows(context, cast(S3ListingConfig, config), s3, partition_prefix)
 
     return _listing
@@ -119,7 +119,7 @@ def _list_into_rows(
     config: S3ListingConfig,
     s3: S3Resource,
     partition_prefix: Callable[[str, str], str],
-) -> dg.Output[Iterator[dict[str, Any]]]:
+) -> dg.Output[Iterable[dict[str, Any]]]:
     """The listing asset's body: the rows of the listed objects, streamed to the IO manager."""
     listed_prefix = (
         partition_prefix(config.prefix, context.partition_key)
@@ -130,6 +130,7 @@ def _list_into_rows(
         f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
         f"max_files={config.max_files!r})"
     )
+    rows = ListingRows()
     objects = iter_s3_objects(
         s3.get_client(),
         config.bucket,
@@ -137,9 +138,38 @@ def _list_into_rows(
         extension=config.extension,
         max_files=config.max_files,
         logger=context.log,
+        on_progress=rows.record,
     )
+    rows.rows = (listing_row(config.bucket, obj) for obj in objects)
     # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
-    return dg.Output(listing_row(config.bucket, obj) for obj in objects)
+    return dg.Output(rows)
+
+
+class ListingRows:
+    """The rows of a listing, streamed once; after that, :meth:`output_metadata` holds the
+    listing's final counts (keys listed and matched, pages, seconds, keys/s)."""
+
+    def __init__(self) -> None:
+        self.rows: Iterator[dict[str, Any]] = iter(())
+        self.progress: ListingProgress | None = None
+
+    def record(self, progress: ListingProgress) -> None:
+        self.progress = progress
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.rows
+
+    def output_metadata(self) -> dict[str, Any]:
+        progress = self.progress
+        if progress is None or not progress.finished:
+            return {}
+        return {
+            "keys_listed": dg.MetadataValue.int(progress.keys_listed),
+            "keys_matched": dg.MetadataValue.int(progress.keys_matched),
+            "listing_pages": dg.MetadataValue.int(progress.pages),
+            "listing_seconds": dg.MetadataValue.float(round(progress.elapsed_seconds, 3)),
+            "keys_per_second": dg.MetadataValue.float(round(progress.keys_per_second, 1)),
+        }
 
 
 def build_s3_processing_asset(

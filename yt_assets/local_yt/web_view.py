@@ -199,15 +199,18 @@ def _plain(value: Any) -> Any:
 
 
 def _size(value: Any) -> str:
+    """``1,234 B (1.2 KiB)``: the exact byte count, and a rounded one when large."""
     try:
         size = int(value)
     except (TypeError, ValueError):
         return ""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:,} B" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return ""
+    text = f"{size:,} B"
+    scaled = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        scaled /= 1024
+        if scaled < 1024 or unit == "TiB":
+            return text if size < 1024 else f"{text} ({scaled:,.1f} {unit})"
+    return text
 
 
 def _breadcrumbs(path: str) -> str:
