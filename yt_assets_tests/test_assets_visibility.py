@@ -81,7 +81,9 @@ def test_slow_jobs_log_progress_a_summary_and_report_statistics(
         messages = run_messages(instance, result.run_id)
 
     progress = [
-        (int(match[1]), int(match[2])) for message in messages if (match := PROGRESS.search(message))
+        (int(match[1]), int(match[2]))
+        for message in messages
+        if (match := PROGRESS.search(message))
     ]
     completed = [done for done, _total in progress]
     assert completed == sorted(completed) and len(set(completed)) >= 2, progress
