@@ -165,6 +165,8 @@ class YTTableIOManager(dg.ConfigurableIOManager):
         url = self.yt_cluster.web_url(table.path)
         if url:
             metadata["dagster/uri"] = dg.MetadataValue.url(url)
+            # The asset page's metadata section hides dagster/* keys: the same link, visible.
+            metadata["yt_table_url"] = dg.MetadataValue.url(url)
         return metadata
 
     # -- inputs --------------------------------------------------------------------------------

@@ -112,6 +112,7 @@ def test_slow_jobs_log_progress_a_summary_and_report_statistics(
     operation_page = urllib.request.urlopen(meta["yt_operation_url"].value, timeout=30).read()
     assert b"<span class='state'>completed</span>" in operation_page
     assert b"custom/s3/objects_processed" in operation_page
+    assert meta["yt_table_url"].value == meta["dagster/uri"].value
     table_page = urllib.request.urlopen(meta["dagster/uri"].value, timeout=30).read()
     assert b"aria-label='schema'" in table_page and b"v/notes.txt" in table_page
 

@@ -214,7 +214,9 @@ def confirm_row_count(page: Any, url: str, asset: str, rows: int, name: str) -> 
     """The asset page's status section shows ``Row count`` with ``rows`` beside it."""
     page.goto(f"{url}/assets/{asset}")
     row_count = page.locator("xpath=//*[normalize-space(text())='Row count']/..").first
-    sync_api.expect(row_count).to_contain_text(re.compile(rf"Row count\s*{rows}\b"))
+    sync_api.expect(row_count).to_contain_text(
+        re.compile(rf"Row count\s*{rows}\b"), timeout=PAGE_TIMEOUT_MS
+    )
     page.get_by_text(re.compile(r" ago$")).first.wait_for()  # the latest materialisation
     screenshot(page, name)
 
