@@ -298,6 +298,7 @@ def test_yt_links_open_the_local_web_view(dagster_dev: DagsterDev, page: Any) ->
     page.goto(f"{url}/assets/s3_objects_processed")
     operation_link = metadata_link(page, "/ui/operations/")
     table_link = metadata_link(page, "/ui/navigation?path=")
+    page.locator("a[href*='/ui/operations/']").first.scroll_into_view_if_needed()
     screenshot(page, "05a_asset_page_with_yt_links")
 
     page.goto(operation_link)
