@@ -35,6 +35,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from .values import to_plain
+
 WEB_VIEW_PREFIX = "/ui"
 PREVIEW_ROWS = 20
 CELL_CHARS = 200
@@ -187,15 +189,7 @@ def _cell(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     """YSON values as plain JSON-able Python values (attributes dropped)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, Mapping):
-        return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    return str(value)
+    return to_plain(value, keep_attributes=False, undecodable="replace")
 
 
 def _size(value: Any) -> str:

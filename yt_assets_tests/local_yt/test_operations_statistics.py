@@ -9,8 +9,8 @@ import yt.wrapper as yt
 import yt.yson as yson
 
 from yt_assets.local_yt.job_statistics import aggregate_v2, parse_user_statistics
+from yt_assets.yt.progress import custom_statistic_sums, statistic_sum
 from yt_assets.yt_jobs.user_statistics import dumps_statistics
-from yt_assets.yt_progress import custom_statistic_sums, statistic_sum
 from yt_assets_tests.local_yt.conftest import YtEnv
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from yt_assets.local_yt import LocalYT
-from yt_assets.yt_links import operation_url, table_url, web_ui_base
+from yt_assets.yt.links import operation_url, table_url, web_ui_base
 
 VAULT_SECRET = "vault-secret-value-must-not-show"
 ENV_TOKEN = "environment-token-must-not-show"

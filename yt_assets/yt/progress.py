@@ -3,7 +3,7 @@
 :func:`wait_with_progress` polls the operation and reports its job counts on change, at most once
 per ``interval_seconds``; when it ends it returns an :class:`OperationSummary` (state, duration,
 jobs, rows in and out, the aggregated job statistics). An interrupted wait aborts the operation,
-as :func:`yt_assets.yt_operations.wait_or_abort` does. :func:`failed_job_stderrs` reads the stderr
+forwarding cancellation to YT. :func:`failed_job_stderrs` reads the stderr
 of failed jobs (of a failed operation, or of a completed one that retried some jobs), one
 excerpt per distinct failure.
 

@@ -1,5 +1,5 @@
 """Running YT map operations from the driver side (no Dagster): spec building and starting
-(waiting, progress and aborting: :mod:`yt_assets.yt_progress`).
+(waiting, progress and aborting: :mod:`yt_assets.yt.progress`).
 
 Usage::
 
