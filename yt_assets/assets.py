@@ -7,6 +7,7 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -18,10 +19,17 @@ from pydantic import Field
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
 from yt_assets.resources import YTResource
-from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.s3.listing import ListingProgress, iter_s3_objects
 from yt_assets.s3.settings import S3_ENV_VARS
-from yt_assets.yt.operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt.operations import MapSettings, start_map
 from yt_assets.yt.paths import escape_node_name
+from yt_assets.yt.progress import (
+    JobFailure,
+    OperationSummary,
+    failed_job_stderrs,
+    operation_summary,
+    wait_with_progress,
+)
 from yt_assets.yt.schemas import (
     LISTING_COLUMNS,
     PROCESSED_COLUMNS,
@@ -31,6 +39,7 @@ from yt_assets.yt.schemas import (
 )
 from yt_assets.yt.tables import YTTable
 from yt_assets.yt_jobs.s3_processing import (
+    STAT_BYTES,
     S3Credentials,
     S3ObjectMapper,
     process_object,
@@ -106,7 +115,7 @@ def build_s3_listing_asset(
         context: dg.AssetExecutionContext,
         config: config_class,  # type: ignore[valid-type]
         s3: S3Resource,
-    ) -> dg.Output[Iterator[dict[str, Any]]]:
+    ) -> dg.Output[Iterable[dict[str, Any]]]:
         return _list_into_rows(context, cast(S3ListingConfig, config), s3, partition_prefix)
 
     return _listing
@@ -117,7 +126,7 @@ def _list_into_rows(
     config: S3ListingConfig,
     s3: S3Resource,
     partition_prefix: Callable[[str, str], str],
-) -> dg.Output[Iterator[dict[str, Any]]]:
+) -> dg.Output[Iterable[dict[str, Any]]]:
     """The listing asset's body: the rows of the listed objects, streamed to the IO manager."""
     listed_prefix = (
         partition_prefix(config.prefix, context.partition_key)
@@ -128,6 +137,7 @@ def _list_into_rows(
         f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
         f"max_files={config.max_files!r})"
     )
+    rows = ListingRows()
     objects = iter_s3_objects(
         s3.get_client(),
         config.bucket,
@@ -135,9 +145,38 @@ def _list_into_rows(
         extension=config.extension,
         max_files=config.max_files,
         logger=context.log,
+        on_progress=rows.record,
     )
+    rows.rows = (listing_row(config.bucket, obj) for obj in objects)
     # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
-    return dg.Output(listing_row(config.bucket, obj) for obj in objects)
+    return dg.Output(rows)
+
+
+class ListingRows:
+    """The rows of a listing, streamed once; after that, :meth:`output_metadata` holds the
+    listing's final counts (keys listed and matched, pages, seconds, keys/s)."""
+
+    def __init__(self) -> None:
+        self.rows: Iterator[dict[str, Any]] = iter(())
+        self.progress: ListingProgress | None = None
+
+    def record(self, progress: ListingProgress) -> None:
+        self.progress = progress
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.rows
+
+    def output_metadata(self) -> dict[str, Any]:
+        progress = self.progress
+        if progress is None or not progress.finished:
+            return {}
+        return {
+            "keys_listed": dg.MetadataValue.int(progress.keys_listed),
+            "keys_matched": dg.MetadataValue.int(progress.keys_matched),
+            "listing_pages": dg.MetadataValue.int(progress.pages),
+            "listing_seconds": dg.MetadataValue.float(round(progress.elapsed_seconds, 3)),
+            "keys_per_second": dg.MetadataValue.float(round(progress.keys_per_second, 1)),
+        }
 
 
 def build_s3_processing_asset(
@@ -250,28 +289,74 @@ def _run_processing_map(
             settings,
             secure_vault=_download_keys(s3),
         )
-        context.log.info(f"YT operation {operation.id} started: {operation.url}")
+        url = yt_cluster.operation_url(operation.id)
+        context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
         context.add_output_metadata(
-            {
-                "yt_operation_id": operation.id,
-                "yt_operation_url": dg.MetadataValue.url(operation.url),
-            }
-            if operation.url
-            else {"yt_operation_id": operation.id}
+            {"yt_operation_id": operation.id}
+            | ({"yt_operation_url": dg.MetadataValue.url(url)} if url else {})
         )
+        started = time.monotonic()
         try:
-            wait_or_abort(operation)
+            summary = wait_with_progress(
+                client,
+                operation,
+                report=context.log.info,
+                interval_seconds=config.progress_interval_seconds,
+            )
         except yt.YtOperationFailedError as error:
-            excerpt = stderr_excerpt(error)
+            failures = failed_job_stderrs(client, operation.id)
+            _log_failures(context, failures)
+            ended = operation_summary(client, operation.id, time.monotonic() - started)
+            context.log.error(ended.describe(STAT_BYTES))
+            message = error.inner_errors[0]["message"] if error.inner_errors else str(error)
             raise dg.Failure(
-                description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
-                f"Job stderr (excerpt):\n{excerpt}",
+                description=f"YT operation {operation.id} failed: {message}\n"
+                f"Job stderr (excerpt):\n{_failures_text(failures)}",
                 metadata={
                     "yt_operation_id": operation.id,
-                    "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```"),
+                    **_summary_metadata(ended, failures),
                 },
             ) from None
+        context.log.info(summary.describe(STAT_BYTES))
+        failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
+        _log_failures(context, failures)
+        context.add_output_metadata(_summary_metadata(summary, failures))
     return WrittenTable(path=destination)
+
+
+def _log_failures(context: dg.AssetExecutionContext, failures: list[JobFailure]) -> None:
+    for failure in failures:
+        context.log.warning(f"YT job failure: {failure.describe()}")
+
+
+def _failures_text(failures: list[JobFailure]) -> str:
+    return "\n\n".join(failure.describe() for failure in failures)
+
+
+def _summary_metadata(summary: OperationSummary, failures: list[JobFailure]) -> dict[str, Any]:
+    """Numeric metadata of a finished operation (they plot over materialisations in the UI):
+    job counts, rows, duration and every user statistic summed over completed jobs
+    (``…_ms`` ones in seconds), plus the stderr excerpt of each distinct job failure."""
+    metadata: dict[str, Any] = {
+        "yt_operation_state": summary.state,
+        "yt_operation_seconds": dg.MetadataValue.float(round(summary.duration_seconds, 3)),
+        "yt_jobs_completed": dg.MetadataValue.int(summary.jobs.completed),
+        "yt_jobs_failed": dg.MetadataValue.int(summary.jobs.failed),
+        "yt_jobs_aborted": dg.MetadataValue.int(summary.jobs.aborted),
+    }
+    for key, value in (("yt_rows_in", summary.rows_in), ("yt_rows_out", summary.rows_out)):
+        if value is not None:
+            metadata[key] = dg.MetadataValue.int(value)
+    for name, value in sorted(summary.user_statistics.items()):
+        if name.endswith("_ms"):
+            metadata[f"{name[:-3]}_seconds"] = dg.MetadataValue.float(value / 1000)
+        else:
+            metadata[name] = dg.MetadataValue.int(value)
+    if failures:
+        metadata["failed_job_stderr"] = dg.MetadataValue.md(
+            "\n\n".join(f"```\n{failure.describe()}\n```" for failure in failures)
+        )
+    return metadata
 
 
 def _download_keys(s3: S3Resource) -> dict[str, str]:

@@ -106,6 +106,12 @@ class S3ProcessingConfig(dg.Config):
     downloads_in_flight: int = Field(
         default=16, ge=1, le=64, description="Concurrent S3 downloads inside each job."
     )
+    progress_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="While the operation runs, its job counts are logged when they change, at "
+        "most once per this many seconds.",
+    )
     on_error: Literal["record", "fail"] = Field(
         default="record",
         description="'record': a failing object gets its error in the 'error' column; "

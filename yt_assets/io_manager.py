@@ -67,7 +67,8 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     """Stores asset outputs as YT static tables and loads them for downstream assets.
 
     Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
-    ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
+    ``dagster/column_schema`` metadata (an ``output_metadata()`` method of the iterable, if any,
+    adds metadata once it is consumed), or a :class:`WrittenTable` (moved into place). Publication
     is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
     several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
 
@@ -123,7 +124,12 @@ class YTTableIOManager(dg.ConfigurableIOManager):
                     f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
                     f"{context.asset_key.to_user_string()} returned {type(obj).__name__}"
                 )
-        context.add_output_metadata(self._materialization_metadata(table, partition_key))
+        metadata = self._materialization_metadata(table, partition_key)
+        # An iterable of rows may know more once consumed (e.g. a listing's key count).
+        extra = getattr(obj, "output_metadata", None)
+        if callable(extra):
+            metadata.update(extra())
+        context.add_output_metadata(metadata)
 
     def _declared_schema(self, context: dg.OutputContext) -> Any:
         declared = context.definition_metadata.get(SCHEMA_METADATA_KEY)
@@ -155,6 +161,8 @@ class YTTableIOManager(dg.ConfigurableIOManager):
         url = self.yt_cluster.web_url(table.path)
         if url:
             metadata["dagster/uri"] = dg.MetadataValue.url(url)
+            # The asset page's metadata section hides dagster/* keys: the same link, visible.
+            metadata["yt_table_url"] = dg.MetadataValue.url(url)
         return metadata
 
     # -- inputs --------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import dagster as dg
 import yt.wrapper as yt
@@ -23,6 +22,7 @@ from pydantic import Field
 
 from yt_assets.s3.settings import S3_ENV_VARS
 from yt_assets.settings import DEFAULT_LOCAL_ROOT, Settings, load_settings
+from yt_assets.yt.links import operation_url, table_url, web_ui_base
 
 LOCAL_PROXY = "local"
 
@@ -125,12 +125,20 @@ class YTResource(dg.ConfigurableResource):
         )
         yield client
 
+    def web_ui_base(self) -> str | None:
+        """Where links point: ``web_ui`` (or ``YT_WEB_UI``), else the embedded YT's web view."""
+        configured = self.web_ui or os.environ.get("YT_WEB_UI")
+        if configured or not self.is_local:
+            return web_ui_base(configured, None, is_local=False)
+        return web_ui_base(None, self.proxy_url(), is_local=True)
+
     def web_url(self, path: str) -> str | None:
-        """A link to ``path`` in the YT web UI, when the UI is known."""
-        base = self.web_ui or os.environ.get("YT_WEB_UI")
-        if not base:
-            return None
-        return f"{base.rstrip('/')}/navigation?path={quote(path, safe='/')}"
+        """A link to the Cypress node ``path`` in the YT web UI (or the local web view)."""
+        return table_url(self.web_ui_base(), path)
+
+    def operation_url(self, operation_id: str) -> str | None:
+        """A link to an operation in the YT web UI (or the local web view)."""
+        return operation_url(self.web_ui_base(), operation_id)
 
 
 def build_s3_resource(role: str, settings: Settings) -> S3Resource:

@@ -236,6 +236,11 @@ def test_on_error_fail_fails_the_run_with_the_job_stderr(
     assert "failed" in text
     assert "f/vanishing.txt" in text  # the job's stderr names the object it could not read
     assert "NoSuchKey" in text or "404" in text
+    assert failure.user_failure_data is not None
+    metadata = failure.user_failure_data.metadata
+    assert "f/vanishing.txt" in metadata["failed_job_stderr"].value
+    assert metadata["yt_operation_state"].value == "failed"
+    assert metadata["yt_jobs_failed"].value == 1
 
 
 def _all_run_text(instance: dg.DagsterInstance, run_id: str) -> str:

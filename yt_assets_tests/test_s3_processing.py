@@ -441,6 +441,7 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
             "yt_assets.s3.errors",
             "yt_assets.yt_jobs",
             "yt_assets.yt_jobs.s3_processing",
+            "yt_assets.yt_jobs.user_statistics",
         ]
     )
 

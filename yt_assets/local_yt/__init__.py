@@ -23,7 +23,10 @@ Layout (moto-like split): ``cluster.py`` and its modules hold state and semantic
 jobs read and write); ``commands.py`` maps API commands onto them;
 ``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
 ``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
-``launcher.py`` starts and stops servers.
+``launcher.py`` starts and stops servers; ``job_statistics.py`` aggregates what jobs report on
+fd 5; ``web_view.py`` is a read-only HTML view under ``/ui`` (navigation, operations, jobs,
+stderr), linked from Dagster metadata. A server started without a port binds the one its root
+used last (``<root>/port``) when it is free.
 
 KNOWN GAPS of the HTTP surface (what is not emulated):
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FAULTS_ENV_VAR, parse_rules
-from .launcher import DEFAULT_ROOT, running_server, stop_local_yt
+from .launcher import DEFAULT_ROOT, remember_port, remembered_port, running_server, stop_local_yt
 
 
 def _write_state_file(path: Path, state: dict[str, Any]) -> None:
@@ -35,11 +35,13 @@ def _serve(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve()
     server = LocalYtServer(
         root,
-        args.port,
+        args.port if args.port else remembered_port(root),
         faults=faults_text or None,
         max_parallel_jobs=args.max_parallel_jobs,
         verbose=args.verbose,
+        fallback_to_free_port=not args.port,
     )
+    remember_port(root, server.port)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -77,7 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run a local YT server in the foreground")
     serve.add_argument("--root", default=str(DEFAULT_ROOT), help="state directory (.yt_local/)")
-    serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port on 127.0.0.1 (0: the one this root used last if free, else a free one)",
+    )
     serve.add_argument("--state-file", help="write {pid, port, proxy_url} here once listening")
     serve.add_argument(
         "--faults",

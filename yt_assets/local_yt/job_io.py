@@ -17,7 +17,7 @@ table index out of range fails the job, as on a cluster.
 
 Usage::
 
-    files = route_job_output(parse_format("json"), [out_fd1, out_fd4], 2, work_dir / "job1")
+    files, counts = route_job_output(json_format, [out_fd1, out_fd4], [1, 4], work_dir / "job1")
     rows_of_table_1 = list(ROUTED_FORMAT.load_rows(open(files[1], "rb")))
 """
 
@@ -197,11 +197,13 @@ def route_job_output(
     fd_files: Sequence[Path],
     fds: Sequence[int],
     prefix: Path,
-) -> list[Path]:
+) -> tuple[list[Path], list[int]]:
     """Parse each descriptor's output (``fd_files[i]`` was fd ``fds[i]``, table ``i``) and store
-    the rows per output table (``<prefix>.table<N>``, in :data:`ROUTED_FORMAT`). Raises
-    :class:`FormatError` (and leaves no file behind) if any stream is malformed."""
+    the rows per output table (``<prefix>.table<N>``, in :data:`ROUTED_FORMAT`); returns the
+    files and the row count of each table. Raises :class:`FormatError` (and leaves no file
+    behind) if any stream is malformed."""
     table_count = len(fd_files)
+    counts = [0] * table_count
     targets = [prefix.with_name(f"{prefix.name}.table{index}") for index in range(table_count)]
     with contextlib.ExitStack() as stack:
         outputs = [stack.enter_context(open(path, "wb")) for path in targets]
@@ -213,6 +215,7 @@ def route_job_output(
                     for table, row in _routed_rows(entries, index, table_count, fd):
                         batch = batches[table]
                         batch.append(row)
+                        counts[table] += 1
                         if len(batch) >= ROWS_PER_WRITE_BATCH:
                             ROUTED_FORMAT.dump_rows(batch, outputs[table])
                             batch.clear()
@@ -224,4 +227,4 @@ def route_job_output(
             for path in targets:
                 path.unlink(missing_ok=True)
             raise
-    return targets
+    return targets, counts

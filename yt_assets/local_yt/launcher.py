@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ DEFAULT_ROOT = Path(".yt_local")
 SERVER_STATE_FILE = "server.json"
 SERVER_LOCK_FILE = "server.lock"
 SERVER_LOG_FILE = "server.log"
+PORT_FILE = "port"
 STARTUP_TIMEOUT_S = 60.0
 
 _DETACHED_SERVERS: list[subprocess.Popen[bytes]] = []
@@ -76,6 +78,26 @@ def _merge(base: Any, overrides: Mapping[str, Any]) -> Any:
         else:
             base[key] = value
     return base
+
+
+def remembered_port(root: Path) -> int:
+    """The port the server of ``root`` listened on last (``0`` if none is remembered).
+
+    Links to the local YT's web view stored in Dagster metadata carry this port: a restarted
+    server binds it again, so they keep working (unless another process took the port).
+    """
+    try:
+        port = int((Path(root) / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+def remember_port(root: Path, port: int) -> None:
+    path = Path(root) / PORT_FILE
+    temporary = path.with_name(f"{PORT_FILE}.{os.getpid()}.tmp")
+    temporary.write_text(f"{port}\n")
+    os.replace(temporary, path)
 
 
 def server_command(

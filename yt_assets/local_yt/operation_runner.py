@@ -9,12 +9,14 @@ import contextlib
 import itertools
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
 from .job_io import ROUTED_FORMAT, route_job_output
+from .job_statistics import job_statistics
 from .jobs import (
     DEFAULT_MAX_STDERR_SIZE,
     JobLaunch,
@@ -177,6 +179,7 @@ class OperationRunner(OperationPlanner):
             operation.processes[job_id] = process
             if operation.stop_reason is not None:
                 process.abort()
+        started = time.monotonic()
         try:
             outcome = process.run()
         finally:
@@ -184,6 +187,16 @@ class OperationRunner(OperationPlanner):
                 operation.processes.pop(job_id, None)
             shutil.rmtree(sandbox, ignore_errors=True)
         state, error = self._job_result(operation, task, unit, job_id, outcome, output_paths)
+        statistics_path = launch.statistics_path
+        assert statistics_path is not None
+        user_statistics = statistics_path.read_bytes() if statistics_path.exists() else b""
+        statistics_path.unlink(missing_ok=True)
+        statistics = job_statistics(
+            user_statistics,
+            exec_ms=round((time.monotonic() - started) * 1000),
+            input_rows=unit.split.row_count if unit.split else 0,
+            output_rows=unit.output_row_counts if state == "completed" else [],
+        )
         if state != "completed":
             for path in output_paths:
                 path.unlink(missing_ok=True)
@@ -197,6 +210,8 @@ class OperationRunner(OperationPlanner):
                 job["stderr_size"] = outcome.stderr_size
             if state == "completed":
                 unit.completed_job_id = job_id
+            if state != "aborted":
+                job["_statistics"] = statistics
             self._persist(operation, throttled=True)
         if not outcome.stderr_size:
             self._stderr_path(operation, job_id).unlink(missing_ok=True)
@@ -219,6 +234,7 @@ class OperationRunner(OperationPlanner):
             sandbox=sandbox,
             stderr_path=self._stderr_path(operation, job_id),
             pid_path=operation.directory / "jobs" / f"{job_id}.pid",
+            statistics_path=operation.directory / "jobs" / f"{job_id}.statistics",
             stdin_path=unit.split.path if unit.split else None,
             output_paths=output_paths,
             files=task.files,
@@ -289,7 +305,7 @@ class OperationRunner(OperationPlanner):
         if task.output_format is None:
             return "completed", None
         try:  # parsed and routed to tables now: a malformed output fails the job
-            unit.output_files = route_job_output(
+            unit.output_files, unit.output_row_counts = route_job_output(
                 task.output_format,
                 output_paths,
                 _output_fds(task.user_job, len(output_paths)),

@@ -146,6 +146,7 @@ class JobUnit:
     split: InputSplit | None
     completed_job_id: str | None = None
     output_files: list[Path] = field(default_factory=list)
+    output_row_counts: list[int] = field(default_factory=list)
 
 
 @dataclass

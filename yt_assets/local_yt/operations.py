@@ -21,8 +21,9 @@ user job spec: ``command``, ``format``/``input_format``/``output_format``, ``fil
 ``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
 pools, ``table_writer``, and anything else (``use_yamr_descriptors`` is refused).
 ``job_io/control_attributes`` (table, range and row indexes on input) and output table switches
-are handled by :mod:`.job_io`. Spec keys YT does
-not know are listed in ``unrecognized_spec`` (:mod:`.operation_specs`); only the
+are handled by :mod:`.job_io`. What jobs write to fd 5 (user statistics) is aggregated, with
+``time/exec`` and row counts, into ``progress/job_statistics`` (:mod:`.job_statistics`). Spec keys
+YT does not know are listed in ``unrecognized_spec`` (:mod:`.operation_specs`); only the
 ``max_finished_operations`` (default 1000) most recently finished operations are kept, older
 ones are removed with their stderrs, as a cluster's operations cleaner does (there is no archive).
 ``list_operations`` with ``attributes`` returns exactly those (full-view ones too).
@@ -64,6 +65,7 @@ from typing import Any
 from .exceptions import GenericError, NoSuchJob
 from .input_splits import even_split
 from .job_io import write_input_splits
+from .job_statistics import aggregate_v1, aggregate_v2, job_view_statistics
 from .operation_planning import _validate_spec
 from .operation_queries import (
     _brief_spec,
@@ -248,7 +250,17 @@ class OperationEngine(OperationRunner):
             "invalidated": 0,
             "suspended": 0,
         }
-        return {"jobs": jobs, "build_time": now_iso()}
+        samples = [
+            (job["state"], job["type"], job["_statistics"])
+            for job in operation.jobs
+            if "_statistics" in job
+        ]
+        return {
+            "jobs": jobs,
+            "build_time": now_iso(),
+            "job_statistics": aggregate_v1(samples),
+            "job_statistics_v2": aggregate_v2(samples),
+        }
 
     def _view(self, operation: _Operation, *, brief: bool) -> dict[str, Any]:
         record = operation.record
@@ -302,6 +314,8 @@ class OperationEngine(OperationRunner):
     def _job_view(self, operation: _Operation, job: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in job.items() if not k.startswith("_")}
         view["operation_id"] = operation.id
+        if "_statistics" in job:
+            view["statistics"] = job_view_statistics(job["_statistics"])
         if job["state"] == "running":
             path = self._stderr_path(operation, job["id"])
             size = path.stat().st_size if path.exists() else 0

@@ -1,10 +1,11 @@
-"""Running YT map operations from the driver side (no Dagster): spec building, waiting, aborting.
+"""Running YT map operations from the driver side (no Dagster): spec building and starting
+(waiting, progress and aborting: :mod:`yt_assets.yt.progress`).
 
 Usage::
 
     operation = start_map(client, mapper, "//home/p/listing", "//tmp/p/out", MapSettings(job_count=4),
                           secure_vault={"S3_ACCESS_KEY": key, "S3_SECRET_KEY": secret})
-    wait_or_abort(operation)
+    summary = wait_with_progress(client, operation, report=print)
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
-
-STDERR_EXCERPT_CHARS = 4_000
 
 
 @dataclass(frozen=True)
@@ -75,40 +74,3 @@ def start_map(
         spec=map_spec(settings, secure_vault),
         sync=False,
     )
-
-
-def wait_or_abort(operation: yt.Operation) -> None:
-    """Wait for the operation; abort it if the waiting thread is interrupted (e.g. a run terminated).
-
-    ``Operation.wait`` aborts only on KeyboardInterrupt and TimeoutError; Dagster stops a step with
-    its own exception, so every non-``Exception`` interruption aborts the operation here.
-    """
-    try:
-        operation.wait(print_progress=False)
-    except yt.YtOperationFailedError:
-        raise
-    except BaseException:
-        try:
-            operation.abort()
-        finally:
-            raise
-
-
-def stderr_excerpt(
-    error: yt.YtOperationFailedError, limit: int = STDERR_EXCERPT_CHARS, max_jobs: int = 3
-) -> str:
-    """The end of the first failed jobs' stderr (where a traceback names its cause), in at most
-    ``limit`` characters."""
-    jobs = [job for job in error.attributes.get("stderrs") or [] if job.get("stderr")][:max_jobs]
-    if not jobs:
-        return ""
-    budget = max(200, limit // len(jobs))
-    parts = []
-    for job in jobs:
-        stderr = job["stderr"]
-        text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr)
-        text = text.strip()
-        if len(text) > budget:
-            text = "…" + text[-(budget - 1) :]
-        parts.append(f"--- job {job.get('id', '')} on {job.get('host', '?')}\n{text}")
-    return "\n".join(parts)

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +45,8 @@ from typing import Any, BinaryIO, ClassVar, Literal, Protocol
 
 from yt_assets.s3.client import DEFAULT_REGION, make_s3_client
 from yt_assets.s3.errors import describe_s3_error
+
+from .user_statistics import JobStatistics
 
 __all__ = [
     "CHUNK_SIZE",
@@ -313,15 +316,47 @@ def _row_location(row: Mapping[str, Any]) -> tuple[str, str]:
     return location[0], location[1]
 
 
+STAT_OBJECTS = "s3/objects_processed"
+STAT_ERRORS = "s3/objects_with_error"
+STAT_BYTES = "s3/bytes_downloaded"
+STAT_DOWNLOAD_MS = "s3/download_ms"
+JOB_STATISTICS = (STAT_OBJECTS, STAT_ERRORS, STAT_BYTES, STAT_DOWNLOAD_MS)
+"""The user statistics every processing job reports (``custom/<name>`` on the operation)."""
+
+
+class _CountingBody:
+    """An object body that counts the bytes read through it."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self.bytes_read = 0
+
+    def read(self, amt: int | None = None, /) -> bytes:
+        data: bytes = self._body.read(amt)
+        self.bytes_read += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+
 def _download_and_process(
-    s3_client: Any, bucket: str, key: str, processor: ObjectProcessor
+    s3_client: Any,
+    bucket: str,
+    key: str,
+    processor: ObjectProcessor,
+    statistics: JobStatistics | None = None,
 ) -> dict[str, Any]:
+    started = time.monotonic()
     response = s3_client.get_object(Bucket=bucket, Key=key)
-    body = response["Body"]
+    body = _CountingBody(response["Body"])
     try:
         result = processor(body, key=key)
     finally:
         body.close()
+        if statistics is not None:
+            statistics.add(STAT_BYTES, body.bytes_read)
+            statistics.add(STAT_DOWNLOAD_MS, round((time.monotonic() - started) * 1000))
     if not isinstance(result, Mapping):
         raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
     row = {"bucket": bucket, "path": key, **result}
@@ -357,6 +392,7 @@ def process_rows(
     downloads_in_flight: int = DEFAULT_DOWNLOADS_IN_FLIGHT,
     output_columns: Sequence[str] | None = None,
     redact: Sequence[str] = (),
+    statistics: JobStatistics | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Download and process the object of every row; yield result rows in input order.
 
@@ -371,7 +407,8 @@ def process_rows(
     failure in input order raises :class:`S3ObjectError` naming bucket and key. An input row
     without ``bucket``/``path`` always raises ``ValueError``. ``output_columns``, when given, is
     the exact column list of every row (missing ones null). Messages never contain the strings
-    in ``redact``.
+    in ``redact``. ``statistics`` sums :data:`JOB_STATISTICS` (objects, objects with an error,
+    bytes downloaded, download milliseconds).
 
     Example::
 
@@ -381,7 +418,14 @@ def process_rows(
     """
     _validate_processing_args(on_error, downloads_in_flight, output_columns)
     return _process_rows_in_order(
-        rows, s3_client, processor, on_error, downloads_in_flight, output_columns, tuple(redact)
+        rows,
+        s3_client,
+        processor,
+        on_error,
+        downloads_in_flight,
+        output_columns,
+        tuple(redact),
+        statistics,
     )
 
 
@@ -393,6 +437,7 @@ def _process_rows_in_order(
     downloads_in_flight: int,
     output_columns: Sequence[str] | None,
     redact: tuple[str, ...],
+    statistics: JobStatistics | None = None,
 ) -> Iterator[dict[str, Any]]:
     failed_row_defaults = (
         dict.fromkeys(_PROCESSED_RESULT_NAMES) if processor is process_object else {}
@@ -406,6 +451,9 @@ def _process_rows_in_order(
             if on_error == "fail":
                 raise S3ObjectError(bucket, key, description) from error
             row = {"bucket": bucket, "path": key, **failed_row_defaults, "error": description}
+        if statistics is not None:
+            statistics.add(STAT_OBJECTS)
+            statistics.add(STAT_ERRORS, row.get("error") is not None)
         return _project(row, output_columns)
 
     max_pending = 2 * downloads_in_flight
@@ -414,7 +462,9 @@ def _process_rows_in_order(
     try:
         for row in rows:
             bucket, key = _row_location(row)
-            future = executor.submit(_download_and_process, s3_client, bucket, key, processor)
+            future = executor.submit(
+                _download_and_process, s3_client, bucket, key, processor, statistics
+            )
             pending.append((bucket, key, future))
             if len(pending) >= max_pending:
                 yield finished_row(*pending.popleft())
@@ -470,20 +520,28 @@ class S3ObjectMapper:
             max_pool_connections=max(10, self.downloads_in_flight),
             addressing_style=self.addressing_style,
         )
-        processed = errors = 0
-        for row in process_rows(
-            rows,
-            client,
-            processor=self.processor,
-            on_error=self.on_error,
-            downloads_in_flight=self.downloads_in_flight,
-            output_columns=self.output_columns,
-            redact=(credentials.access_key, credentials.secret_key),
-        ):
-            processed += 1
-            errors += row.get("error") is not None
-            yield row
-        print(f"s3_processing: {processed} objects, {errors} errors", file=sys.stderr)
+        statistics = JobStatistics()
+        for name in JOB_STATISTICS:
+            statistics.add(name, 0)
+        try:
+            yield from process_rows(
+                rows,
+                client,
+                processor=self.processor,
+                on_error=self.on_error,
+                downloads_in_flight=self.downloads_in_flight,
+                output_columns=self.output_columns,
+                redact=(credentials.access_key, credentials.secret_key),
+                statistics=statistics,
+            )
+        finally:
+            values = statistics.values
+            print(
+                f"s3_processing: {values[STAT_OBJECTS]} objects, {values[STAT_ERRORS]} errors, "
+                f"{values[STAT_BYTES]} bytes downloaded",
+                file=sys.stderr,
+            )
+            statistics.flush()
 
 
 def _main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
