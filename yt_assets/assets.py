@@ -7,6 +7,7 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from pydantic import Field
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
 from yt_assets.resources import S3_KEY_VARS, YTResource
-from yt_assets.s3_listing import iter_s3_objects
+from yt_assets.s3_listing import ListingProgress, S3ListingError, S3Object, iter_s3_objects
 from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
 from yt_assets.table_paths import escape_node_name
 from yt_assets.yt_jobs.s3_processing import (
@@ -26,6 +27,8 @@ from yt_assets.yt_jobs.s3_processing import (
     S3ObjectMapper,
     process_object,
 )
+from yt_assets.yt_errors import yt_error_line
+from yt_assets.yt_jobs.retries import RetryPolicy
 from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
 from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
@@ -111,7 +114,12 @@ def _list_into_rows(
     s3: S3Resource,
     partition_prefix: Callable[[str, str], str],
 ) -> dg.Output[Iterator[dict[str, Any]]]:
-    """The listing asset's body: the rows of the listed objects, streamed to the IO manager."""
+    """The listing asset's body: the rows of the listed objects, streamed to the IO manager.
+
+    The first page is fetched here, so an S3 error (missing bucket, denied access, unreachable
+    endpoint) fails this step with its own one-line cause, and a listing whose keys the extension
+    filter rejected entirely fails before the stored table is touched.
+    """
     listed_prefix = (
         partition_prefix(config.prefix, context.partition_key)
         if context.has_partition_key
@@ -121,6 +129,7 @@ def _list_into_rows(
         f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
         f"max_files={config.max_files!r})"
     )
+    progress: list[ListingProgress] = []
     objects = iter_s3_objects(
         s3.get_client(),
         config.bucket,
@@ -128,9 +137,62 @@ def _list_into_rows(
         extension=config.extension,
         max_files=config.max_files,
         logger=context.log,
+        on_progress=progress.append,  # a report every 100 pages or 10 s, and one at the end
     )
+    try:
+        first = next(objects, None)
+    except S3ListingError as error:
+        raise listing_failure(error) from None
+    if first is None and progress and not config.allow_no_match:
+        no_match = no_match_problem(config, listed_prefix, progress[-1])
+        if no_match:
+            raise dg.Failure(description=no_match, allow_retries=False)
+    head: list[S3Object] = [first] if first is not None else []
+    rows = (listing_row(config.bucket, obj) for obj in itertools.chain(head, objects))
     # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
-    return dg.Output(listing_row(config.bucket, obj) for obj in objects)
+    return dg.Output(_failing_at_cause(rows))
+
+
+def _failing_at_cause(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows; a listing error on a later page fails the step with its one-line cause."""
+    try:
+        yield from rows
+    except S3ListingError as error:
+        raise listing_failure(error) from None
+
+
+def listing_failure(error: S3ListingError) -> dg.Failure:
+    """A one-line ``dg.Failure`` for a listing error: bucket, prefix, S3 code and HTTP status."""
+    return dg.Failure(
+        description=str(error),
+        metadata={"bucket": error.bucket, "prefix": error.prefix, "s3_error": error.code},
+    )
+
+
+def no_match_problem(
+    config: S3ListingConfig, prefix: str, progress: ListingProgress
+) -> str | None:
+    """Why an empty result is not a success: keys were listed, the extension filter took none.
+
+    ``None`` when the prefix really holds no objects (only folder markers, or nothing).
+    """
+    if progress.keys_filtered_out == 0:
+        return None
+    examples = ", ".join(progress.filtered_out_examples)
+    suffixes = sorted({_suffix(key) for key in progress.filtered_out_examples} - {""})
+    hint = (
+        f"write {' or '.join(repr(suffix) for suffix in suffixes)}, or " if suffixes else ""
+    )
+    return (
+        f"extension {config.extension!r} matched none of {progress.keys_filtered_out} keys under "
+        f"s3://{config.bucket}/{prefix} (e.g. {examples}); {hint}set allow_no_match: true to "
+        "accept an empty table. The stored table is unchanged."
+    )
+
+
+def _suffix(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1] if "." in name.strip(".") else ""
 
 
 def build_s3_processing_asset(
@@ -221,6 +283,10 @@ def _run_processing_map(
         downloads_in_flight=config.downloads_in_flight,
         processor=processor,
         output_columns=output_names,
+        retry=RetryPolicy(
+            max_attempts=config.download_attempts, max_seconds=config.download_retry_seconds
+        ),
+        read_timeout=config.download_timeout_seconds,
     )
     settings = MapSettings(
         job_count=config.job_count,
@@ -231,16 +297,23 @@ def _run_processing_map(
         title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run.run_id[:8]})",
     )
     destination = _scratch_table(yt_cluster, context)
+    secure_vault = _download_keys(s3)
     with yt_cluster.get_client() as client:
-        operation = start_map(
-            client,
-            mapper,
-            listing_table.path,
-            destination,
-            output_schema,
-            settings,
-            secure_vault=_download_keys(s3),
-        )
+        try:
+            operation = start_map(
+                client,
+                mapper,
+                listing_table.path,
+                destination,
+                output_schema,
+                settings,
+                secure_vault=secure_vault,
+            )
+        except yt.YtError as error:
+            raise dg.Failure(
+                description=f"Starting the YT map over {listing_table.path} failed: "
+                f"{yt_error_line(error)}"
+            ) from error
         context.log.info(f"YT operation {operation.id} started: {operation.url}")
         context.add_output_metadata(
             {
@@ -254,14 +327,21 @@ def _run_processing_map(
             wait_or_abort(operation)
         except yt.YtOperationFailedError as error:
             excerpt = stderr_excerpt(error)
+            cause = yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
             raise dg.Failure(
-                description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
+                # The first line is the headline; the job stderr follows (and is in metadata).
+                description=f"YT operation {operation.id} failed: {cause}\n"
                 f"Job stderr (excerpt):\n{excerpt}",
                 metadata={
                     "yt_operation_id": operation.id,
                     "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```"),
                 },
             ) from None
+        except yt.YtError as error:
+            raise dg.Failure(
+                description=f"Waiting for YT operation {operation.id} failed: "
+                f"{yt_error_line(error)}"
+            ) from error
     return WrittenTable(path=destination)
 
 

@@ -18,21 +18,30 @@ import dagster as dg
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.checks import build_processing_checks
+from yt_assets.env_checks import (
+    daily_prefix_template_setting,
+    schedule_hour_setting,
+    yt_root_setting,
+)
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.partitions import daily_partitions, prefix_for_day, s3_prefix_partitions
 from yt_assets.resources import build_resources
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.sensors import build_s3_prefix_sensor
-from yt_assets.table_paths import DEFAULT_ROOT
 
 DEFAULT_SENSOR_ROOT = "incoming/"
-DEFAULT_DAILY_PREFIX_TEMPLATE = "events/{date}/"
-DEFAULT_DAILY_SCHEDULE_HOUR = 2
 
 
 def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
-    """The project's ``Definitions``, configured from ``environ`` (default: the environment)."""
+    """The project's ``Definitions``, configured from ``environ`` (default: the environment).
+
+    A setting that breaks its rule raises :class:`yt_assets.env_checks.InvalidSettingError` (one
+    line naming the variable, its value and the rule) before anything is built.
+    """
     env = os.environ if environ is None else environ
+    yt_root = yt_root_setting(env)
+    template = daily_prefix_template_setting(env)
+    schedule_hour = schedule_hour_setting(env)
     resources = build_resources()
     bucket = env.get("S3_BUCKET") or None
 
@@ -64,7 +73,6 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
         )
 
     # One partition per day, listed from a dated prefix and run by a schedule.
-    template = env.get("S3_DAILY_PREFIX_TEMPLATE", DEFAULT_DAILY_PREFIX_TEMPLATE)
     daily_listing = build_s3_listing_asset(
         "daily_s3_listing",
         bucket=bucket,
@@ -78,7 +86,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     daily_job = dg.define_asset_job("daily_s3_job", selection=[daily_listing, daily_processed])
     daily_schedule = build_daily_schedule(
         daily_job,
-        hour_of_day=int(env.get("DAILY_SCHEDULE_HOUR", DEFAULT_DAILY_SCHEDULE_HOUR)),
+        hour_of_day=schedule_hour,
         name="daily_s3_schedule",
     )
 
@@ -103,7 +111,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
         resources={
             **resources,
             "io_manager": YTTableIOManager(
-                yt_cluster=resources["yt_cluster"], root=env.get("YT_ROOT", DEFAULT_ROOT)
+                yt_cluster=resources["yt_cluster"], root=yt_root
             ),
         },
     )

@@ -8,13 +8,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import yt.wrapper as yt
 from pydantic import Field
 
 from yt_assets.resources import YTResource
 from yt_assets.table_paths import DEFAULT_ROOT, asset_table_path
+from yt_assets.yt_errors import yt_error_line
 from yt_assets.yt_tables import (
     ColumnSpec,
     Row,
+    TableConflictError,
     YTTable,
     YTTableRows,
     column_specs,
@@ -116,17 +119,27 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             return
         partition_key = context.asset_partition_key if context.has_asset_partitions else None
         path = self.table_path(context.asset_key, context.definition_metadata, partition_key)
-        with self.yt_cluster.get_client() as client:
-            if isinstance(obj, WrittenTable):
-                table = publish_table(client, obj.path, path)
-            elif isinstance(obj, Iterable) and not isinstance(obj, (str, bytes, Mapping)):
-                schema = self._declared_schema(context)
-                table = publish_rows(client, path, obj, schema)
-            else:
-                raise dg.DagsterInvariantViolationError(
-                    f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
-                    f"{context.asset_key.to_user_string()} returned {type(obj).__name__}"
-                )
+        owner = context.asset_key.to_user_string()
+        if not isinstance(obj, WrittenTable) and (
+            not isinstance(obj, Iterable) or isinstance(obj, (str, bytes, Mapping))
+        ):
+            raise dg.DagsterInvariantViolationError(
+                f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
+                f"{owner} returned {type(obj).__name__}"
+            )
+        try:
+            with self.yt_cluster.get_client() as client:
+                if isinstance(obj, WrittenTable):
+                    table = publish_table(client, obj.path, path, owner=owner)
+                else:
+                    schema = self._declared_schema(context)
+                    table = publish_rows(client, path, obj, schema, owner=owner)
+        except TableConflictError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        except yt.YtError as error:
+            raise dg.Failure(
+                description=f"Publishing {path} failed: {yt_error_line(error)}"
+            ) from error
         context.add_output_metadata(self._materialization_metadata(table, partition_key))
 
     def _declared_schema(self, context: dg.OutputContext) -> Any:

@@ -22,8 +22,17 @@ Default result (:func:`process_object`, schema :data:`PROCESSED_COLUMNS`):
   ``MAX_JSON_DOCUMENT_BYTES``) is tried as one pretty-printed document (an array counts its
   elements, anything else is 1 record). Lines longer than ``MAX_JSON_DOCUMENT_BYTES`` are parse
   errors and are never held in memory.
-- ``error``: null on success; on failure (missing key, denied access, network error, exception
-  in the processor) a short message naming the S3 error code or exception type. A JSON object
+- ``error``: null on success; on a permanent failure (missing key, denied access, an archived
+  object, an exception in the processor, or a transient fault that outlasted the retry budget) a
+  short message naming the S3 error code or exception type, and the attempts made when there was
+  more than one (``NoSuchKey (HTTP 404)``, ``NoSuchKey (HTTP 404) after 3 attempts``,
+  ``SlowDown (HTTP 503): retry budget exhausted after 10 attempts in 31.0 s``).
+
+Transient faults (throttling, 5xx, a body cut short or reset, a read timeout) are retried inside
+the job with backoff (:mod:`yt_assets.yt_jobs.retries`, bounded attempts and total time), each
+attempt reading the object again from its first byte so ``size``/``sha256`` describe one whole
+body. The job counts its retries (:class:`~yt_assets.yt_jobs.retries.RetryCounter`) and prints
+them on stderr at the end. A JSON object
   none of whose documents parse (a corrupt object) has an ``error`` too; a JSON Lines object with
   only some bad lines does not: ``parse_errors`` counts them.
 """
@@ -45,6 +54,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from yt_assets.yt_jobs.retries import (
+    RetryBudgetExhausted,
+    RetryCounter,
+    RetryPolicy,
+    call_with_retries,
+)
+
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_DOWNLOADS_IN_FLIGHT",
@@ -60,6 +76,7 @@ __all__ = [
     "S3ObjectError",
     "S3ObjectMapper",
     "describe_error",
+    "last_job_retries",
     "make_s3_client",
     "process_object",
     "process_rows",
@@ -191,8 +208,10 @@ def make_s3_client(
     region_name: str | None = "us-east-1",
     max_pool_connections: int = 10,
     addressing_style: str | None = None,
+    read_timeout: float = 60.0,
 ) -> Any:
-    """A boto3 S3 client for job use: standard retries, a connection pool of the given size.
+    """A boto3 S3 client for job use: a connection pool of the given size, and no retries of its
+    own: :func:`process_rows` retries whole downloads (botocore cannot retry a body cut short).
 
     ``addressing_style`` defaults to ``"path"`` with a custom endpoint, ``"auto"`` on AWS.
     """
@@ -200,9 +219,9 @@ def make_s3_client(
     config = Config(
         s3={"addressing_style": style},
         max_pool_connections=max_pool_connections,
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=10,
-        read_timeout=120,
+        read_timeout=read_timeout,
     )
     session = boto3.session.Session(
         aws_access_key_id=credentials.access_key,
@@ -356,7 +375,13 @@ def corrupt_json_error(records: int | None, parse_errors: int | None) -> str | N
 
 def describe_error(error: BaseException, redact: Sequence[str] = ()) -> str:
     """A short, secret-free description: the S3 error code (and HTTP status), or the type."""
-    if isinstance(error, ClientError):
+    if isinstance(error, RetryBudgetExhausted):
+        text = str(error)
+    elif isinstance(error, _PermanentAfterAttempts):
+        described = describe_error(error.error, redact)
+        retried = error.attempts > 1  # a first-attempt error is recorded as it is
+        text = f"{described} after {error.attempts} attempts" if retried else described
+    elif isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code") or "UnknownError"
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         text = f"{code} (HTTP {status})" if status else str(code)
@@ -381,15 +406,41 @@ def _row_location(row: Mapping[str, Any]) -> tuple[str, str]:
     return location[0], location[1]
 
 
+class _PermanentAfterAttempts(Exception):
+    """A permanent error, raised after ``attempts`` attempts (the earlier ones were transient)."""
+
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        self.error = error
+        self.attempts = attempts
+        super().__init__(str(error))
+
+
 def _download_and_process(
-    s3_client: Any, bucket: str, key: str, processor: ObjectProcessor
+    s3_client: Any,
+    bucket: str,
+    key: str,
+    processor: ObjectProcessor,
+    retry: RetryPolicy,
+    counter: RetryCounter,
 ) -> dict[str, Any]:
-    response = s3_client.get_object(Bucket=bucket, Key=key)
-    body = response["Body"]
+    attempts = 0
+
+    def attempt() -> Any:
+        nonlocal attempts
+        attempts += 1
+        response = s3_client.get_object(Bucket=bucket, Key=key)
+        body = response["Body"]
+        try:
+            return processor(body, key=key)  # from the first byte: a fresh body each attempt
+        finally:
+            body.close()
+
     try:
-        result = processor(body, key=key)
-    finally:
-        body.close()
+        result = call_with_retries(attempt, retry, counter)
+    except RetryBudgetExhausted:
+        raise
+    except Exception as error:
+        raise _PermanentAfterAttempts(error, attempts) from error
     if not isinstance(result, Mapping):
         raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
     row = {"bucket": bucket, "path": key, **result}
@@ -425,6 +476,8 @@ def process_rows(
     downloads_in_flight: int = DEFAULT_DOWNLOADS_IN_FLIGHT,
     output_columns: Sequence[str] | None = None,
     redact: Sequence[str] = (),
+    retry: RetryPolicy | None = None,
+    retry_counter: RetryCounter | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Download and process the object of every row; yield result rows in input order.
 
@@ -441,6 +494,9 @@ def process_rows(
     the exact column list of every row (missing ones null). Messages never contain the strings
     in ``redact``.
 
+    Transient faults are retried per ``retry`` (default :class:`RetryPolicy()`), each attempt
+    from the first byte; ``retry_counter`` counts the retries.
+
     Example::
 
         client = make_s3_client(credentials, endpoint_url=url, max_pool_connections=16)
@@ -449,7 +505,15 @@ def process_rows(
     """
     _validate_processing_args(on_error, downloads_in_flight, output_columns)
     return _process_rows_in_order(
-        rows, s3_client, processor, on_error, downloads_in_flight, output_columns, tuple(redact)
+        rows,
+        s3_client,
+        processor,
+        on_error,
+        downloads_in_flight,
+        output_columns,
+        tuple(redact),
+        retry or RetryPolicy(),
+        retry_counter if retry_counter is not None else RetryCounter(),
     )
 
 
@@ -461,6 +525,8 @@ def _process_rows_in_order(
     downloads_in_flight: int,
     output_columns: Sequence[str] | None,
     redact: tuple[str, ...],
+    retry: RetryPolicy,
+    counter: RetryCounter,
 ) -> Iterator[dict[str, Any]]:
     failed_row_defaults = (
         dict.fromkeys(_PROCESSED_RESULT_NAMES) if processor is process_object else {}
@@ -482,7 +548,9 @@ def _process_rows_in_order(
     try:
         for row in rows:
             bucket, key = _row_location(row)
-            future = executor.submit(_download_and_process, s3_client, bucket, key, processor)
+            future = executor.submit(
+                _download_and_process, s3_client, bucket, key, processor, retry, counter
+            )
             pending.append((bucket, key, future))
             if len(pending) >= max_pending:
                 yield finished_row(*pending.popleft())
@@ -516,6 +584,9 @@ class S3ObjectMapper:
     processor: ObjectProcessor = process_object
     output_columns: tuple[str, ...] | None = None
     addressing_style: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    read_timeout: float = 60.0
+    """Seconds without a byte from S3 before a download attempt is given up (and retried)."""
 
     attributes: ClassVar[dict[str, bool]] = {"is_aggregator": True}
 
@@ -532,7 +603,10 @@ class S3ObjectMapper:
             region_name=self.region_name,
             max_pool_connections=max(10, self.downloads_in_flight),
             addressing_style=self.addressing_style,
+            read_timeout=self.read_timeout,
         )
+        counter = RetryCounter()
+        _LAST_JOB_RETRIES[0] = counter
         processed = errors = 0
         for row in process_rows(
             rows,
@@ -542,11 +616,25 @@ class S3ObjectMapper:
             downloads_in_flight=self.downloads_in_flight,
             output_columns=self.output_columns,
             redact=(credentials.access_key, credentials.secret_key),
+            retry=self.retry,
+            retry_counter=counter,
         ):
             processed += 1
             errors += row.get("error") is not None
             yield row
-        print(f"s3_processing: {processed} objects, {errors} errors", file=sys.stderr)
+        print(
+            f"s3_processing: {processed} objects, {errors} errors, {counter.summary()}",
+            file=sys.stderr,
+        )
+
+
+_LAST_JOB_RETRIES: list[RetryCounter] = [RetryCounter()]
+
+
+def last_job_retries() -> RetryCounter:
+    """The retry counter of the last :class:`S3ObjectMapper` call in this process (one per job):
+    what a job statistics writer reports."""
+    return _LAST_JOB_RETRIES[0]
 
 
 def _main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
