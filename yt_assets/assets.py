@@ -14,7 +14,7 @@ from typing import Any, cast
 import dagster as dg
 import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
-from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
@@ -56,7 +56,8 @@ def config_with_defaults(
         "__doc__": config_class.__doc__,
     }
     for key, value in defaults.items():
-        namespace[key] = Field(default=value, description=fields[key].description)
+        # The parent's field with another default: its constraints (ge=1...) still apply.
+        namespace[key] = FieldInfo.merge_field_infos(fields[key], default=value)
     return type(name, (config_class,), namespace)
 
 
