@@ -22,13 +22,13 @@ from yt_assets.resources import S3_KEY_VARS, YTResource
 from yt_assets.s3_listing import ListingProgress, S3ListingError, S3Object, iter_s3_objects
 from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
 from yt_assets.table_paths import escape_node_name
+from yt_assets.yt_errors import yt_error_line
+from yt_assets.yt_jobs.retries import RetryPolicy
 from yt_assets.yt_jobs.s3_processing import (
     S3Credentials,
     S3ObjectMapper,
     process_object,
 )
-from yt_assets.yt_errors import yt_error_line
-from yt_assets.yt_jobs.retries import RetryPolicy
 from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
 from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
@@ -170,9 +170,7 @@ def listing_failure(error: S3ListingError) -> dg.Failure:
     )
 
 
-def no_match_problem(
-    config: S3ListingConfig, prefix: str, progress: ListingProgress
-) -> str | None:
+def no_match_problem(config: S3ListingConfig, prefix: str, progress: ListingProgress) -> str | None:
     """Why an empty result is not a success: keys were listed, the extension filter took none.
 
     ``None`` when the prefix really holds no objects (only folder markers, or nothing).
@@ -181,9 +179,7 @@ def no_match_problem(
         return None
     examples = ", ".join(progress.filtered_out_examples)
     suffixes = sorted({_suffix(key) for key in progress.filtered_out_examples} - {""})
-    hint = (
-        f"write {' or '.join(repr(suffix) for suffix in suffixes)}, or " if suffixes else ""
-    )
+    hint = f"write {' or '.join(repr(suffix) for suffix in suffixes)}, or " if suffixes else ""
     return (
         f"extension {config.extension!r} matched none of {progress.keys_filtered_out} keys under "
         f"s3://{config.bucket}/{prefix} (e.g. {examples}); {hint}set allow_no_match: true to "

@@ -63,7 +63,9 @@ def config_error_line(config_name: str, error: ValidationError) -> str:
         if item.get("type") == "value_error":
             problems.append(message)  # our validators name field and value themselves
         else:
-            problems.append(f"{field}={item.get('input')!r} is invalid: {message[:1].lower()}{message[1:]}")
+            problems.append(
+                f"{field}={item.get('input')!r} is invalid: {message[:1].lower()}{message[1:]}"
+            )
     return f"Invalid {config_name}: " + "; ".join(problems)
 
 

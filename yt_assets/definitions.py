@@ -110,9 +110,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
         schedules=[daily_schedule],
         resources={
             **resources,
-            "io_manager": YTTableIOManager(
-                yt_cluster=resources["yt_cluster"], root=yt_root
-            ),
+            "io_manager": YTTableIOManager(yt_cluster=resources["yt_cluster"], root=yt_root),
         },
     )
 

@@ -50,6 +50,7 @@ from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -209,7 +210,7 @@ def list_child_prefixes(
             request["StartAfter"] = resume_after
         try:
             response = _with_retries(
-                lambda request=request: s3_client.list_objects_v2(**request), retry, retry_counter
+                partial(s3_client.list_objects_v2, **request), retry, retry_counter
             )
         except (ClientError, BotoCoreError, RetryBudgetExhausted) as error:
             raise S3PrefixError(

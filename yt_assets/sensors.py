@@ -45,6 +45,7 @@ class S3SensorTickError(dg.DagsterError):
     in "Error occurred during the execution of evaluation_fn".
     """
 
+
 DEFAULT_PAGES_PER_TICK = 10
 """Listing pages per tick: 10,000 prefixes, a few seconds even on a slow server."""
 

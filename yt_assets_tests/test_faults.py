@@ -32,7 +32,7 @@ from yt_assets.yt_tables import OWNER_ATTRIBUTE, publish_rows, yt_schema
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import stack_resources
 from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
-from yt_assets_tests.s3_fake_http import CannedS3Server, error_xml
+from yt_assets_tests.s3_fake_http import CannedS3Server, error_xml, list_page_xml
 
 ROOT = "//home/fault_tests"
 
@@ -67,9 +67,7 @@ def run_config(**configs: dict[str, Any]) -> dict[str, Any]:
 def step_failure(result: dg.ExecuteInProcessResult, step: str) -> Any:
     """The error of the failed ``step`` (a SerializableErrorInfo)."""
     [event] = [
-        e
-        for e in result.all_events
-        if e.event_type_value == "STEP_FAILURE" and e.step_key == step
+        e for e in result.all_events if e.event_type_value == "STEP_FAILURE" and e.step_key == step
     ]
     return event.event_specific_data.error
 
@@ -98,9 +96,7 @@ def materialised(
     name = f"bad_{s3_bucket[-8:]}"
     listing = build_s3_listing_asset(f"{name}_listing", bucket=s3_bucket, prefix="data/")
     processed = build_s3_processing_asset(f"{name}_processed", listing=listing, job_count=1)
-    result = dg.materialize(
-        [listing, processed], resources=resources(dagster_local_yt, s3_server)
-    )
+    result = dg.materialize([listing, processed], resources=resources(dagster_local_yt, s3_server))
     assert result.success
     listing_path = f"{ROOT}/{name}_listing"
     processed_path = f"{ROOT}/{name}_processed"
@@ -207,7 +203,11 @@ def test_a_prefix_without_objects_still_gives_an_empty_table(
 @pytest.mark.parametrize(
     ("asset", "config", "expected"),
     [
-        ("listing", {"prefix": "/data/"}, "prefix '/data/' is invalid: S3 keys don't start with '/'"),
+        (
+            "listing",
+            {"prefix": "/data/"},
+            "prefix '/data/' is invalid: S3 keys don't start with '/'",
+        ),
         ("listing", {"extension": "data/.json"}, "extension 'data/.json' is invalid"),
         ("listing", {"extension": "js?n"}, "extension 'js?n' is invalid: it is a suffix"),
         ("listing", {"bucket": "Bad_Bucket"}, "bucket 'Bad_Bucket' is not a valid S3 bucket name"),
@@ -252,7 +252,11 @@ def test_invalid_config_fails_the_step_with_one_line_and_the_tables_stay(
     [
         ("YT_ROOT", "home/x", "YT_ROOT='home/x' is invalid: it must be an absolute Cypress path"),
         ("YT_ROOT", "/home/x", "YT_ROOT='/home/x' is invalid"),
-        ("DAILY_SCHEDULE_HOUR", "24", "DAILY_SCHEDULE_HOUR='24' is invalid: it must be a whole hour"),
+        (
+            "DAILY_SCHEDULE_HOUR",
+            "24",
+            "DAILY_SCHEDULE_HOUR='24' is invalid: it must be a whole hour",
+        ),
         ("DAILY_SCHEDULE_HOUR", "two", "DAILY_SCHEDULE_HOUR='two' is invalid"),
         (
             "S3_DAILY_PREFIX_TEMPLATE",
@@ -286,6 +290,7 @@ def closed_port_url() -> str:
         ("access_denied", "failed: AccessDenied (HTTP 403)"),
         ("throttled", "failed: SlowDown (HTTP 503, gave up after 4 attempts)"),
         ("wrong_endpoint", "failed: EndpointConnectionError (gave up after 4 attempts)"),
+        ("denied_on_page_2", "failed: AccessDenied (HTTP 403)"),  # while the IO manager writes
     ],
 )
 def test_s3_errors_fail_the_listing_step_with_one_line(
@@ -310,7 +315,16 @@ def test_s3_errors_fail_the_listing_step_with_one_line(
             raise_on_error=False,
         )
 
-    if case in ("access_denied", "throttled"):
+    if case == "denied_on_page_2":
+
+        def respond(number: int, _path: str) -> tuple[int, str]:
+            if number == 1:
+                return 200, list_page_xml(["data/a.json"], truncated=True, next_token="t2")
+            return 403, error_xml("AccessDenied", "no")
+
+        with CannedS3Server(respond) as server:
+            result = run(server.endpoint_url)
+    elif case in ("access_denied", "throttled"):
         status, code = (403, "AccessDenied") if case == "access_denied" else (503, "SlowDown")
         with CannedS3Server(lambda _n, _path: (status, error_xml(code, "no"))) as server:
             result = run(server.endpoint_url)
