@@ -135,6 +135,9 @@ class YTTableIOManager(dg.ConfigurableIOManager):
                     schema = self._declared_schema(context)
                     table = publish_rows(client, path, obj, schema, owner=owner)
         except TableConflictError as error:
+            if isinstance(obj, WrittenTable):  # the operation's output is of no use now
+                with self.yt_cluster.get_client() as client:
+                    client.remove(obj.path, force=True)
             raise dg.Failure(description=str(error), allow_retries=False) from None
         except yt.YtError as error:
             raise dg.Failure(
@@ -203,10 +206,10 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     def _check_exist(self, client: Any, paths: Sequence[str], context: dg.InputContext) -> None:
         missing = [path for path in paths if not client.exists(path)]
         if missing:
-            raise dg.DagsterInvariantViolationError(
-                f"Input {context.name!r} of {context.asset_key.to_user_string()}: no YT table at "
+            raise dg.Failure(
+                f"Input {context.name!r}: no YT table at "
                 + ", ".join(missing)
-                + " (materialise the upstream asset or partition first)"
+                + f" (materialise {context.asset_key.to_user_string()} or its partition first)"
             )
 
     def _iter_rows(self, paths: Sequence[str]) -> Iterator[Row]:

@@ -426,6 +426,56 @@ def test_a_table_of_another_asset_is_refused_and_kept(
     assert snapshot(yt_client, path) == before
 
 
+def test_processing_over_a_missing_listing_table_fails_with_one_line(
+    dagster_local_yt: LocalYT,
+    s3_server: S3TestServer,
+    yt_client: yt.YtClient,
+    materialised: dict[str, Any],
+) -> None:
+    listing, processed = materialised["listing"], materialised["processed"]
+    yt_client.remove(materialised["listing_path"])
+    result = dg.materialize(
+        [listing, processed],
+        selection=[processed],
+        resources=resources(dagster_local_yt, s3_server),
+        raise_on_error=False,
+    )
+    error = step_failure(result, processed.key.path[-1])
+    assert error.cls_name == "Failure"
+    assert headline(error) == (
+        f"Input 'listing_table': no YT table at {materialised['listing_path']} (materialise "
+        f"{listing.key.path[-1]} or its partition first)"
+    )
+    assert snapshot(yt_client, materialised["processed_path"]) == materialised["before"][1]
+
+
+def test_processing_refuses_a_foreign_output_table_and_drops_its_scratch_output(
+    dagster_local_yt: LocalYT,
+    s3_server: S3TestServer,
+    yt_client: yt.YtClient,
+    materialised: dict[str, Any],
+) -> None:
+    listing, processed = materialised["listing"], materialised["processed"]
+    path = materialised["processed_path"]
+    yt_client.create(
+        "table", path, force=True, attributes={"schema": [{"name": "bucket", "type": "string"}]}
+    )
+    yt_client.write_table(path, [{"bucket": "someone else's"}])
+    before = snapshot(yt_client, path)
+    result = dg.materialize(
+        [listing, processed],
+        selection=[processed],
+        resources=resources(dagster_local_yt, s3_server),
+        raise_on_error=False,
+    )
+    line = headline(step_failure(result, processed.key.path[-1]))
+    assert line.startswith(f"{path} is a table not published by asset ")
+    assert "with schema [bucket string]; the asset's schema is [bucket string required, " in line
+    assert snapshot(yt_client, path) == before
+    scratch = f"//tmp/yt_assets/{result.run_id}"
+    assert yt_client.list(scratch) == []  # the operation's output was removed
+
+
 # --- 5. transient faults are retried, permanent ones recorded ------------------------------------
 
 FAULTS = FaultPlan(throttle=0.2, cut=0.08, reset=0.04, slow=0.03, slow_seconds=2.5)
