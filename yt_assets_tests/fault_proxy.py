@@ -33,11 +33,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from yt_assets_tests.s3_fake_http import error_xml, query_of
+from yt_assets_tests.s3_fake_http import LoopbackHTTPServer, error_xml, query_of
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -67,7 +67,7 @@ def request_kind(method: str, path: str) -> str:
     return "other"
 
 
-class FaultProxy:
+class FaultProxy(LoopbackHTTPServer):
     """Serves on 127.0.0.1 (a free port) and forwards to ``upstream_url`` with faults."""
 
     def __init__(self, upstream_url: str, plan: FaultPlan) -> None:
@@ -91,30 +91,12 @@ class FaultProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-
-    @property
-    def endpoint_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(Handler)
 
     def set_plan(self, plan: FaultPlan) -> None:
         """Change the faults from the next request on (e.g. none while a test seeds data)."""
         with self._lock:
             self.plan = plan
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
     def _draw(self, kind: str) -> str | None:
         with self._lock:

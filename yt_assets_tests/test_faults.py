@@ -72,6 +72,26 @@ def step_failure(result: dg.ExecuteInProcessResult, step: str) -> Any:
     return event.event_specific_data.error
 
 
+def refused(
+    assets: list[dg.AssetsDefinition],
+    built_resources: dict[str, Any],
+    step: str,
+    *,
+    selection: list[dg.AssetsDefinition] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Any:
+    """Materialise ``assets``; the run must fail at ``step``: that step's error."""
+    result = dg.materialize(
+        assets,
+        selection=selection,
+        resources=built_resources,
+        run_config=run_config(**{step: config}) if config is not None else None,
+        raise_on_error=False,
+    )
+    assert not result.success
+    return step_failure(result, step)
+
+
 def headline(error: Any) -> str:
     """What the UI and CLI show first: the error's first line, without the class name."""
     first_line = error.message.splitlines()[0]
@@ -129,14 +149,12 @@ def test_glob_extension_is_refused_and_the_tables_stay(
 ) -> None:
     """The issue's first case: ``extension: "*.json"`` in the launchpad, end to end."""
     listing, processed = materialised["listing"], materialised["processed"]
-    result = dg.materialize(
+    error = refused(
         [listing, processed],
-        resources=resources(dagster_local_yt, s3_server),
-        run_config=run_config(**{listing.key.path[-1]: {"extension": "*.json"}}),
-        raise_on_error=False,
+        resources(dagster_local_yt, s3_server),
+        listing.key.path[-1],
+        config={"extension": "*.json"},
     )
-    assert not result.success
-    error = step_failure(result, listing.key.path[-1])
     assert error.cls_name == "InvalidConfigError"
     line = headline(error)
     assert "\n" not in line and "pydantic" not in line
@@ -153,14 +171,12 @@ def test_extension_matching_nothing_fails_naming_filter_and_keys(
 ) -> None:
     listing, processed = materialised["listing"], materialised["processed"]
     name = listing.key.path[-1]
-    result = dg.materialize(
+    error = refused(
         [listing, processed],
-        resources=resources(dagster_local_yt, s3_server),
-        run_config=run_config(**{name: {"extension": ".jsn"}}),
-        raise_on_error=False,
+        resources(dagster_local_yt, s3_server),
+        name,
+        config={"extension": ".jsn"},
     )
-    assert not result.success
-    error = step_failure(result, name)
     assert error.cls_name == "Failure"
     assert headline(error) == (
         f"extension '.jsn' matched none of 3 keys under s3://{s3_bucket}/data/ (e.g. "
@@ -231,15 +247,13 @@ def test_invalid_config_fails_the_step_with_one_line_and_the_tables_stay(
 ) -> None:
     listing, processed = materialised["listing"], materialised["processed"]
     step = materialised[asset].key.path[-1]
-    result = dg.materialize(
+    error = refused(
         [listing, processed],
+        resources(dagster_local_yt, s3_server),
+        step,
         selection=[materialised[asset]],  # the processing step alone reads the stored listing
-        resources=resources(dagster_local_yt, s3_server),
-        run_config=run_config(**{step: config}),
-        raise_on_error=False,
+        config=config,
     )
-    assert not result.success
-    error = step_failure(result, step)
     assert error.cls_name == "InvalidConfigError"
     line = headline(error)
     assert expected in line, line
@@ -305,15 +319,9 @@ def test_s3_errors_fail_the_listing_step_with_one_line(
     step = listing.key.path[-1]
     bucket = "no-such-bucket-15" if case == "no_such_bucket" else "b15"
 
-    def run(endpoint_url: str) -> dg.ExecuteInProcessResult:
-        return dg.materialize(
-            [listing, processed],
-            resources=resources(
-                dagster_local_yt, s3_server, endpoint_url=endpoint_url, max_attempts=1
-            ),
-            run_config=run_config(**{step: {"bucket": bucket}}),
-            raise_on_error=False,
-        )
+    def run(endpoint_url: str) -> Any:
+        built = resources(dagster_local_yt, s3_server, endpoint_url=endpoint_url, max_attempts=1)
+        return refused([listing, processed], built, step, config={"bucket": bucket})
 
     if case == "denied_on_page_2":
 
@@ -323,15 +331,13 @@ def test_s3_errors_fail_the_listing_step_with_one_line(
             return 403, error_xml("AccessDenied", "no")
 
         with CannedS3Server(respond) as server:
-            result = run(server.endpoint_url)
+            error = run(server.endpoint_url)
     elif case in ("access_denied", "throttled"):
         status, code = (403, "AccessDenied") if case == "access_denied" else (503, "SlowDown")
         with CannedS3Server(lambda _n, _path: (status, error_xml(code, "no"))) as server:
-            result = run(server.endpoint_url)
+            error = run(server.endpoint_url)
     else:
-        result = run(closed_port_url() if case == "wrong_endpoint" else s3_server.endpoint_url)
-    assert not result.success
-    error = step_failure(result, step)
+        error = run(closed_port_url() if case == "wrong_endpoint" else s3_server.endpoint_url)
     assert error.cls_name == "Failure"  # not DagsterExecutionHandleOutputError
     assert headline(error) == f"Listing s3://{bucket}/data/ {expected}"
     assert s3_server.secret_key not in error.to_string()
@@ -350,11 +356,7 @@ def test_a_map_node_at_the_table_path_is_refused_and_kept(
     yt_client.create("map_node", path, recursive=True, force=True)
     yt_client.create("document", f"{path}/notes", attributes={"value": {"keep": "me"}})
     node_id = yt_client.get(f"{path}/@id")
-    result = dg.materialize(
-        [listing], resources=resources(dagster_local_yt, s3_server), raise_on_error=False
-    )
-    assert not result.success
-    error = step_failure(result, "dir_listing")
+    error = refused([listing], resources(dagster_local_yt, s3_server), "dir_listing")
     assert headline(error).startswith(
         f"{path} holds a map_node, not a table: refusing to replace it"
     )
@@ -374,11 +376,7 @@ def test_a_foreign_table_of_another_schema_is_refused_and_kept(
     yt_client.create("table", path, recursive=True, force=True, attributes={"schema": schema})
     yt_client.write_table(path, [{"id": 1, "name": "precious"}])
     before = snapshot(yt_client, path)
-    result = dg.materialize(
-        [listing], resources=resources(dagster_local_yt, s3_server), raise_on_error=False
-    )
-    assert not result.success
-    line = headline(step_failure(result, "foreign_listing"))
+    line = headline(refused([listing], resources(dagster_local_yt, s3_server), "foreign_listing"))
     assert line.startswith(
         f"{path} is a table not published by asset 'foreign_listing', with schema "
         "[id int64, name string]; the asset's schema is [bucket string required ascending, "
@@ -415,11 +413,8 @@ def test_a_table_of_another_asset_is_refused_and_kept(
     rows = [{"bucket": s3_bucket, "path": "x", "size": 1, "etag": "e", "last_modified": 0}]
     publish_rows(yt_client, path, rows, yt_schema(LISTING_COLUMNS), owner="first_owner")
     before = snapshot(yt_client, path)
-    result = dg.materialize(
-        [listing], resources=resources(dagster_local_yt, s3_server), raise_on_error=False
-    )
-    assert not result.success
-    assert headline(step_failure(result, "second_owner")) == (
+    error = refused([listing], resources(dagster_local_yt, s3_server), "second_owner")
+    assert headline(error) == (
         f"{path} is the table of asset 'first_owner', not of 'second_owner': refusing to replace "
         "it (two assets share one path; give one another path)"
     )
@@ -434,13 +429,12 @@ def test_processing_over_a_missing_listing_table_fails_with_one_line(
 ) -> None:
     listing, processed = materialised["listing"], materialised["processed"]
     yt_client.remove(materialised["listing_path"])
-    result = dg.materialize(
+    error = refused(
         [listing, processed],
+        resources(dagster_local_yt, s3_server),
+        processed.key.path[-1],
         selection=[processed],
-        resources=resources(dagster_local_yt, s3_server),
-        raise_on_error=False,
     )
-    error = step_failure(result, processed.key.path[-1])
     assert error.cls_name == "Failure"
     assert headline(error) == (
         f"Input 'listing_table': no YT table at {materialised['listing_path']} (materialise "
