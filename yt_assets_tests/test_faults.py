@@ -20,15 +20,15 @@ from dagster_aws.s3 import S3Resource
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.definitions import build_definitions
-from yt_assets.env_checks import InvalidSettingError
 from yt_assets.local_yt import LocalYT
 from yt_assets.partitions import daily_partitions, prefix_for_day
-from yt_assets.s3_listing import iter_s3_objects
-from yt_assets.schemas import LISTING_COLUMNS
-from yt_assets.table_paths import escape_node_name
-from yt_assets.yt_jobs.retries import RetryCounter, RetryPolicy
-from yt_assets.yt_jobs.s3_processing import S3Credentials, make_s3_client, process_rows
-from yt_assets.yt_tables import OWNER_ATTRIBUTE, publish_rows, yt_schema
+from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.s3.retries import RetryCounter, RetryPolicy
+from yt_assets.settings import InvalidSettingError
+from yt_assets.yt.paths import escape_node_name
+from yt_assets.yt.schemas import LISTING_COLUMNS, yt_schema
+from yt_assets.yt.tables import OWNER_ATTRIBUTE, publish_rows
+from yt_assets.yt_jobs.s3_processing import S3Credentials, process_rows
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import stack_resources
 from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
@@ -533,7 +533,7 @@ def test_permanent_errors_and_exhausted_budgets_become_error_rows_naming_attempt
     rows = [{"bucket": s3_bucket, "path": "ok.txt"}, {"bucket": s3_bucket, "path": "gone.txt"}]
     counter = RetryCounter()
     with FaultProxy(s3_server.endpoint_url, FaultPlan()) as proxy:
-        client = make_s3_client(credentials, endpoint_url=proxy.endpoint_url)
+        client = credentials.client(endpoint_url=proxy.endpoint_url, max_attempts=1)
         results = list(process_rows(rows, client, retry_counter=counter))
         assert results[0]["error"] is None and results[0]["sha256"]
         assert results[1]["error"] == "NoSuchKey (HTTP 404)"  # permanent: not retried

@@ -1,7 +1,7 @@
 """Retrying transient S3 faults with backoff, within a bounded budget, and counting the retries.
 
-Ships to YT job nodes with :mod:`yt_assets.yt_jobs.s3_processing` (standard library and botocore
-only); the driver side (listing, sensor) uses it too.
+Jobs import it (:mod:`yt_assets.yt_jobs.s3_processing`): standard library and botocore only. The
+driver side (listing, sensor) uses it too.
 
 What is transient (:func:`is_transient`): throttling and server errors (``SlowDown``, HTTP 5xx or
 429), and the network failing under a request (connection refused, reset or closed, a read
@@ -40,6 +40,8 @@ from botocore.exceptions import (
     IncompleteReadError,
     ResponseStreamingError,
 )
+
+from yt_assets.s3.errors import s3_error_code
 
 __all__ = [
     "THROTTLING_CODES",
@@ -85,12 +87,10 @@ _TRANSIENT_NETWORK_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def error_code(error: BaseException) -> str:
-    """The S3 error code with its HTTP status (``SlowDown (HTTP 503)``), or the exception type."""
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code") or "UnknownError"
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return f"{code} (HTTP {status})" if status else str(code)
-    return type(error).__name__
+    """The S3 error code with its HTTP status (``SlowDown (HTTP 503)``), or the exception type
+    (never an error's text, which may quote a request URL)."""
+    code, status = s3_error_code(error)
+    return f"{code} (HTTP {status})" if status else code
 
 
 def is_transient(error: BaseException) -> bool:

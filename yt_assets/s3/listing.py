@@ -1,17 +1,18 @@
-"""List S3 objects page by page, and publish the keys as a YT table.
+"""List S3 objects page by page.
 
 The core is :func:`iter_s3_objects`: a generator over ``ListObjectsV2`` pages that never holds more
-than one page (1,000 keys) in memory. :func:`list_s3_files` and :func:`save_s3_paths_to_table` keep
-yt-framework's names and arguments with fixed semantics (see each docstring).
+than one page (1,000 keys) in memory. :func:`list_s3_files` (and
+:func:`yt_assets.yt.tables.save_s3_paths_to_table`) keep yt-framework's names and arguments with
+fixed semantics (see each docstring).
 
 Layout:
 
-- a *page fetcher* (:class:`PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`.
-  Two exist: :class:`~yt_assets.s3_fast_listing.FastPageFetcher` (the default: botocore sends
+- a *page fetcher* (:class:`~yt_assets.s3.pages.PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`.
+  Two exist: :class:`~yt_assets.s3.fast_listing.FastPageFetcher` (the default: botocore sends
   the request, signs, resolves the endpoint and retries; we parse the XML, about 8x cheaper than
-  botocore's parser) and :class:`Boto3PageFetcher` (botocore parses, as the boto3 paginator does);
-- :func:`iter_listing_pages` follows continuation tokens and refuses malformed pagination;
-- :func:`yt_assets.s3_fast_listing.iter_fanned_out_pages` lists the key ranges between
+  botocore's parser) and :class:`~yt_assets.s3.pages.Boto3PageFetcher` (botocore parses, as the boto3 paginator does);
+- :func:`~yt_assets.s3.pages.iter_listing_pages` follows continuation tokens and refuses malformed pagination;
+- :func:`yt_assets.s3.fast_listing.iter_fanned_out_pages` lists the key ranges between
   ``CommonPrefixes`` in parallel (a bounded pool, bounded lookahead) and yields pages in global
   key order; a prefix without sub-prefixes is listed sequentially;
 - :func:`iter_s3_objects` applies folder-marker skipping, the extension filter, ``max_files`` and
@@ -28,16 +29,22 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from yt_assets.yt_jobs.retries import (
+from yt_assets.s3.client import resolve_s3_client
+from yt_assets.s3.errors import S3ListingError
+from yt_assets.s3.fast_listing import FastPageFetcher, iter_fanned_out_pages
+from yt_assets.s3.pages import (
+    LIST_PAGE_SIZE,
+    Boto3PageFetcher,
+    ListingPage,
+    PageFetcher,
+    S3Object,
+    iter_listing_pages,
+)
+from yt_assets.s3.retries import (
     RetryBudgetExhausted,
     RetryCounter,
     RetryPolicy,
@@ -49,28 +56,13 @@ __all__ = [
     "DEFAULT_FAN_OUT",
     "FETCHER_ENV_VARIABLE",
     "LISTING_RETRY",
-    "LIST_PAGE_SIZE",
-    "PATHS_TABLE_SCHEMA",
-    "SAVE_WRITE_CHUNK_BYTES",
-    "Boto3PageFetcher",
-    "ListingPage",
     "ListingProgress",
-    "PageFetcher",
     "RetryingPageFetcher",
-    "S3ListingError",
-    "S3Object",
-    "iter_listing_pages",
     "iter_s3_objects",
     "key_matches_extension",
     "list_s3_files",
     "normalize_extension",
-    "page_from_boto3_response",
-    "resolve_s3_client",
-    "save_s3_paths_to_table",
 ]
-
-LIST_PAGE_SIZE = 1000
-"""Keys per ``ListObjectsV2`` request (the S3 maximum)."""
 
 DEFAULT_FAN_OUT = 8
 """Key ranges listed at once by the fast path when the prefix has sub-prefixes."""
@@ -80,96 +72,10 @@ FETCHER_ENV_VARIABLE = "YT_ASSETS_S3_LISTING_FETCHER"
 
 FetcherName = Literal["fast", "boto3"]
 
-PATHS_TABLE_SCHEMA: list[dict[str, Any]] = [
-    {"name": "bucket", "type": "string", "required": True},
-    {"name": "path", "type": "string", "required": True},
-]
-"""Strict YT schema of the table written by :func:`save_s3_paths_to_table`."""
-
-SAVE_WRITE_CHUNK_BYTES = 4 << 20
-"""Write chunk of :func:`save_s3_paths_to_table` unless the client sets a smaller one: rows are
-buffered per chunk, so this (not the number of keys) bounds the memory of a write. yt.wrapper
-holds a chunk about 5 times over (row objects, joined, split into 2 MB pieces, the request):
-4 MB keeps a 1,000,000-key listing under 100 MB of RSS, 16 MB reaches about 200 MB."""
-
 FILTERED_OUT_EXAMPLES = 3
 """Keys left out by the extension filter that :class:`ListingProgress` shows."""
 
 _DEFAULT_LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class S3Object:
-    """One listed object.
-
-    Example::
-
-        obj = S3Object(key="raw/a.json", size=12, etag="9b2cf5", last_modified=datetime.now(UTC))
-        assert obj.key.endswith(".json")
-    """
-
-    key: str
-    size: int
-    etag: str
-    """The entity tag without its surrounding double quotes."""
-    last_modified: datetime
-    """Timezone-aware, in UTC."""
-
-
-class S3ListingError(Exception):
-    """Listing a bucket failed: missing bucket, denied access, bad pagination, unreachable server.
-
-    The message names the bucket, the prefix and an error code (the S3 error code such as
-    ``NoSuchBucket`` or ``AccessDenied``, or the exception type for network errors); never keys or
-    secrets. The original exception, if any, is chained as ``__cause__``.
-
-    Example::
-
-        try:
-            list_s3_files(client, "no-such-bucket", "")
-        except S3ListingError as error:
-            print(error.bucket, error.code)  # no-such-bucket NoSuchBucket
-    """
-
-    def __init__(self, bucket: str, prefix: str, code: str, detail: str = "") -> None:
-        self.bucket = bucket
-        self.prefix = prefix
-        self.code = code
-        self.detail = detail
-        message = f"Listing s3://{bucket}/{prefix} failed: {code}"
-        if detail:
-            message += f" ({detail})"
-        super().__init__(message)
-
-
-@dataclass(frozen=True, slots=True)
-class ListingPage:
-    """One ``ListObjectsV2`` response, reduced to what the listing needs."""
-
-    objects: list[S3Object]
-    is_truncated: bool
-    next_continuation_token: str | None
-    common_prefixes: tuple[str, ...] = ()
-    """Sub-prefixes, when the request had a delimiter (decoded, in key order)."""
-
-
-class PageFetcher(Protocol):
-    """Fetches one listing page; raises :class:`S3ListingError` on any failure.
-
-    ``delimiter`` groups keys into ``common_prefixes``; ``start_after`` starts the listing after
-    that key (ignored by S3 when a continuation token is given).
-    """
-
-    def __call__(
-        self,
-        *,
-        bucket: str,
-        prefix: str,
-        continuation_token: str | None,
-        max_keys: int,
-        delimiter: str | None = None,
-        start_after: str | None = None,
-    ) -> ListingPage: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,23 +99,6 @@ class ListingProgress:
     @property
     def keys_per_second(self) -> float:
         return self.keys_listed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
-
-
-def resolve_s3_client(s3_client: Any) -> Any:
-    """Return a boto3 S3 client from a boto3 client, dagster-aws's ``S3Resource``, or
-    yt-framework's ``S3Client`` wrapper (duck typing, no imports of either)."""
-    if hasattr(s3_client, "list_objects_v2"):
-        return s3_client
-    get_client = getattr(s3_client, "get_client", None)
-    if callable(get_client):
-        return get_client()
-    wrapped = getattr(s3_client, "client", None)
-    if hasattr(wrapped, "list_objects_v2"):
-        return wrapped
-    raise TypeError(
-        "s3_client must be a boto3 S3 client or have a get_client() method "
-        f"(like dagster-aws's S3Resource), got {type(s3_client).__name__}"
-    )
 
 
 def normalize_extension(extension: str | None) -> str | None:
@@ -236,146 +125,6 @@ def _validate_max_files(max_files: int | None) -> None:
         raise TypeError(f"max_files must be an int or None, got {type(max_files).__name__}")
     if max_files < 0:
         raise ValueError(f"max_files must be >= 0 (or None for no limit), got {max_files}")
-
-
-def _s3_object_from_boto3(entry: dict[str, Any]) -> S3Object:
-    last_modified: datetime = entry["LastModified"]
-    return S3Object(
-        key=entry["Key"],
-        size=int(entry["Size"]),
-        etag=str(entry.get("ETag", "")).strip('"'),
-        last_modified=last_modified.astimezone(UTC),
-    )
-
-
-def page_from_boto3_response(response: dict[str, Any]) -> ListingPage:
-    """A :class:`ListingPage` of a ``list_objects_v2`` response parsed by botocore."""
-    return ListingPage(
-        objects=[_s3_object_from_boto3(entry) for entry in response.get("Contents", ())],
-        is_truncated=bool(response.get("IsTruncated", False)),
-        next_continuation_token=response.get("NextContinuationToken") or None,
-        common_prefixes=tuple(entry["Prefix"] for entry in response.get("CommonPrefixes", ())),
-    )
-
-
-def list_objects_v2_request(
-    *,
-    bucket: str,
-    prefix: str,
-    continuation_token: str | None,
-    max_keys: int,
-    delimiter: str | None,
-    start_after: str | None,
-) -> dict[str, Any]:
-    """Keyword arguments of ``client.list_objects_v2`` for one page."""
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
-    if continuation_token is not None:
-        request["ContinuationToken"] = continuation_token
-    if delimiter:
-        request["Delimiter"] = delimiter
-    if start_after:
-        request["StartAfter"] = start_after
-    return request
-
-
-def listing_error(error: Exception, bucket: str, prefix: str) -> S3ListingError:
-    """An :class:`S3ListingError` for a botocore exception: S3 error code and HTTP status, or
-    the exception type (never the message, which may hold a URL with signed parameters)."""
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code") or "UnknownError")
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return S3ListingError(bucket, prefix, code, f"HTTP {status}" if status else "")
-    return S3ListingError(bucket, prefix, type(error).__name__)
-
-
-class Boto3PageFetcher:
-    """Fetches listing pages with a boto3 client's ``list_objects_v2``, parsed by botocore.
-
-    boto3 asks for ``encoding-type=url`` itself and decodes the keys, so keys with spaces, ``+``,
-    ``%``, unicode or control characters come back exact.
-
-    Example::
-
-        fetch = Boto3PageFetcher(boto3.client("s3"))
-        page = fetch(bucket="b", prefix="raw/", continuation_token=None, max_keys=1000)
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    def __call__(
-        self,
-        *,
-        bucket: str,
-        prefix: str,
-        continuation_token: str | None,
-        max_keys: int,
-        delimiter: str | None = None,
-        start_after: str | None = None,
-    ) -> ListingPage:
-        request = list_objects_v2_request(
-            bucket=bucket,
-            prefix=prefix,
-            continuation_token=continuation_token,
-            max_keys=max_keys,
-            delimiter=delimiter,
-            start_after=start_after,
-        )
-        try:
-            response = self._client.list_objects_v2(**request)
-        except (ClientError, BotoCoreError) as error:
-            raise listing_error(error, bucket, prefix) from error
-        return page_from_boto3_response(response)
-
-
-def iter_listing_pages(
-    fetch_page: PageFetcher,
-    bucket: str,
-    prefix: str,
-    *,
-    max_keys: Callable[[], int] = lambda: LIST_PAGE_SIZE,
-    delimiter: str | None = None,
-    start_after: str | None = None,
-    first_page: ListingPage | None = None,
-) -> Iterator[ListingPage]:
-    """Yield pages, following continuation tokens until a page is not truncated.
-
-    Raises :class:`S3ListingError` when a page is marked truncated without a continuation token,
-    or when the server hands back a token it already gave (either would loop or stop silently).
-    ``max_keys`` is asked before each request (lets the caller shrink the last page).
-    ``first_page``, when given, is a page already fetched with the same arguments: it is yielded
-    first and the listing goes on from its token.
-    """
-    token: str | None = None
-    seen_tokens: set[str] = set()
-    while True:
-        if first_page is not None:
-            page, first_page = first_page, None
-        else:
-            page = fetch_page(
-                bucket=bucket,
-                prefix=prefix,
-                continuation_token=token,
-                max_keys=max_keys(),
-                delimiter=delimiter,
-                start_after=start_after,
-            )
-        yield page
-        if not page.is_truncated:
-            return
-        token = page.next_continuation_token
-        if token is None:
-            raise S3ListingError(
-                bucket,
-                prefix,
-                "TruncatedWithoutContinuationToken",
-                "the server marked a page truncated but sent no NextContinuationToken",
-            )
-        if token in seen_tokens:
-            raise S3ListingError(
-                bucket, prefix, "RepeatedContinuationToken", "the server sent the same token twice"
-            )
-        seen_tokens.add(token)
 
 
 class _ProgressReporter:
@@ -491,7 +240,7 @@ def iter_s3_objects(
     ``s3_client``: a boto3 client, or anything with ``get_client()`` (dagster-aws ``S3Resource``).
     Arguments are checked when called, before the first ``next()``.
 
-    Raises :class:`S3ListingError` (missing bucket, denied access, malformed pagination).
+    Raises :class:`~yt_assets.s3.errors.S3ListingError` (missing bucket, denied access, malformed pagination).
 
     Example::
 
@@ -519,8 +268,6 @@ def iter_s3_objects(
 
     def list_pages(next_page_size: Callable[[], int]) -> Iterator[list[S3Object]]:
         if workers > 1:
-            from yt_assets.s3_fast_listing import iter_fanned_out_pages
-
             return iter_fanned_out_pages(
                 fetch_page, bucket, prefix, workers=workers, page_size=page_size
             )
@@ -595,11 +342,8 @@ def _is_transient_listing_error(error: BaseException) -> bool:
 
 
 def _make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
-    if fetcher == "fast":
-        from yt_assets.s3_fast_listing import FastPageFetcher
-
-        if FastPageFetcher.supports(client):
-            return FastPageFetcher(client)
+    if fetcher == "fast" and FastPageFetcher.supports(client):
+        return FastPageFetcher(client)
     return Boto3PageFetcher(client)
 
 
@@ -652,7 +396,7 @@ def list_s3_files(
 
     Differences from yt-framework: ``extension=".json"`` works (and ``"json"``, any case);
     folder markers are skipped; ``max_files=0`` returns ``[]``, negative raises; errors raise
-    :class:`S3ListingError` naming the bucket. Prefer :func:`iter_s3_objects` for large
+    :class:`~yt_assets.s3.errors.S3ListingError` naming the bucket. Prefer :func:`iter_s3_objects` for large
     listings: this holds every key in memory.
 
     Example::
@@ -669,78 +413,3 @@ def list_s3_files(
     ]
     log.info("Found %d files", len(keys))
     return keys
-
-
-def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[dict[str, str]]:
-    for path in paths:
-        key = path.key if isinstance(path, S3Object) else path
-        if not isinstance(key, str) or not key:
-            raise TypeError(
-                f"paths must be non-empty str keys or S3Object, got {type(key).__name__}"
-            )
-        yield {"bucket": bucket, "path": key}
-
-
-@contextmanager
-def _bounded_write_chunk(yt_client: Any, limit_bytes: int) -> Iterator[None]:
-    """Cap the client's ``write_retries/chunk_size`` at ``limit_bytes`` inside the block."""
-    write_retries = getattr(yt_client, "config", {}).get("write_retries")
-    if not isinstance(write_retries, MutableMapping):  # yt.wrapper's VerifiedDict is no dict
-        yield
-        return
-    previous = write_retries.get("chunk_size")
-    write_retries["chunk_size"] = min(previous or limit_bytes, limit_bytes)
-    try:
-        yield
-    finally:
-        write_retries["chunk_size"] = previous
-
-
-def save_s3_paths_to_table(
-    yt_client: Any,
-    bucket: str,
-    paths: Iterable[str | S3Object],
-    output_table: str,
-    logger: logging.Logger | None = None,
-    *,
-    write_chunk_bytes: int = SAVE_WRITE_CHUNK_BYTES,
-) -> int:
-    """Replace ``output_table`` with rows ``{bucket, path}``, atomically; return the row count.
-
-    ``path`` is the object key (not an ``s3://`` URL). ``paths`` may be any iterable (a generator
-    from :func:`iter_s3_objects` included); it is streamed, never turned into a list. Inside one
-    YT transaction: create the parent directories, write a temporary table with the strict
-    :data:`PATHS_TABLE_SCHEMA`, then ``move(force=True)`` it over ``output_table``. Readers see the
-    old table or the new one, never a missing or partial one; on error nothing changes.
-
-    Memory: ``write_table`` buffers one chunk of rows (to retry it); the chunk is the client's
-    ``write_retries/chunk_size`` capped at ``write_chunk_bytes`` (yt.wrapper's default is
-    128 MB), set on the client for the duration of the call.
-
-    Example::
-
-        objects = iter_s3_objects(s3, "my-bucket", "raw/", extension="json")
-        save_s3_paths_to_table(yt_client, "my-bucket", objects, "//home/me/raw_paths")
-    """
-    from yt.wrapper.ypath import ypath_dirname
-
-    log = logger or _DEFAULT_LOGGER
-    rows_written = 0
-
-    def counted_rows() -> Iterator[dict[str, str]]:
-        nonlocal rows_written
-        for row in _paths_table_rows(bucket, paths):
-            rows_written += 1
-            yield row
-
-    parent = str(ypath_dirname(output_table))
-    temp_table = f"{output_table}.tmp-{uuid.uuid4().hex}"
-    log.info("Saving S3 paths of bucket %s to YT table %s", bucket, output_table)
-    with _bounded_write_chunk(yt_client, write_chunk_bytes), yt_client.Transaction():
-        if parent not in ("/", "//"):
-            yt_client.create("map_node", parent, recursive=True, ignore_existing=True)
-        yt_client.create("table", temp_table, attributes={"schema": PATHS_TABLE_SCHEMA})
-        yt_client.write_table(temp_table, counted_rows())
-        yt_client.move(temp_table, output_table, force=True)
-    log.info("Saved %d paths to %s", rows_written, output_table)
-    return rows_written
