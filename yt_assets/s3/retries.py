@@ -14,10 +14,16 @@ Each attempt starts over (a download from its first byte), so a result never mix
 Example::
 
     counter = RetryCounter()
-    policy = RetryPolicy(max_attempts=5, max_seconds=30)
-    body = call_with_retries(lambda: client.get_object(Bucket="b", Key="k")["Body"].read(),
-                             policy, counter)
-    counter.retries          # how many attempts were repeated
+    attempts = []
+
+    def download() -> bytes:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionResetError("reset by peer")  # transient: tried again
+        return b"body"
+
+    assert call_with_retries(download, RetryPolicy(base_delay=0.01), counter) == b"body"
+    assert counter.retries == 2 and counter.summary() == "2 retries (ConnectionResetError: 2)"
 """
 
 from __future__ import annotations
