@@ -533,7 +533,7 @@ def test_permanent_errors_and_exhausted_budgets_become_error_rows_naming_attempt
     rows = [{"bucket": s3_bucket, "path": "ok.txt"}, {"bucket": s3_bucket, "path": "gone.txt"}]
     counter = RetryCounter()
     with FaultProxy(s3_server.endpoint_url, FaultPlan()) as proxy:
-        client = credentials.client(endpoint_url=proxy.endpoint_url, max_attempts=1)
+        client = credentials.client(endpoint_url=proxy.endpoint_url, max_attempts=0)
         results = list(process_rows(rows, client, retry_counter=counter))
         assert results[0]["error"] is None and results[0]["sha256"]
         assert results[1]["error"] == "NoSuchKey (HTTP 404)"  # permanent: not retried

@@ -544,7 +544,7 @@ class S3ObjectMapper:
             max_pool_connections=max(10, self.downloads_in_flight),
             addressing_style=self.addressing_style,
             read_timeout=self.read_timeout,
-            max_attempts=1,  # process_rows retries whole downloads; botocore can't retry a cut body
+            max_attempts=0,  # no botocore retries: process_rows retries whole downloads
         )
         counter = RetryCounter()
         _LAST_JOB_RETRIES[0] = counter
