@@ -26,7 +26,13 @@ from yt_assets.yt_jobs.s3_processing import (
     S3ObjectMapper,
     process_object,
 )
-from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt_operations import (
+    MapSettings,
+    failure_message,
+    start_map,
+    stderr_excerpt,
+    wait_or_abort,
+)
 from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
 ASSET_KINDS = {"s3", "ytsaurus"}
@@ -240,6 +246,7 @@ def _run_processing_map(
             output_schema,
             settings,
             secure_vault=_download_keys(s3),
+            log=context.log.info,
         )
         context.log.info(f"YT operation {operation.id} started: {operation.url}")
         context.add_output_metadata(
@@ -255,7 +262,7 @@ def _run_processing_map(
         except yt.YtOperationFailedError as error:
             excerpt = stderr_excerpt(error)
             raise dg.Failure(
-                description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
+                description=f"YT operation {operation.id} failed: {failure_message(error)}\n"
                 f"Job stderr (excerpt):\n{excerpt}",
                 metadata={
                     "yt_operation_id": operation.id,

@@ -29,6 +29,7 @@ from yt_assets.yt_tables import (
 SCHEMA_METADATA_KEY = "dagster/column_schema"
 PATH_METADATA_KEY = "yt_path"
 SORT_ORDER_TAG = "yt/sort_order"
+CLUSTER_METADATA_KEY = "yt_cluster"
 
 
 class WrittenTable(YTTable):
@@ -127,6 +128,9 @@ class YTTableIOManager(dg.ConfigurableIOManager):
                     f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
                     f"{context.asset_key.to_user_string()} returned {type(obj).__name__}"
                 )
+        warning = self.yt_cluster.local_warning()
+        if warning:
+            context.log.warning(warning)
         context.add_output_metadata(self._materialization_metadata(table, partition_key))
 
     def _declared_schema(self, context: dg.OutputContext) -> Any:
@@ -145,6 +149,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     ) -> dict[str, Any]:
         row_count_key = "dagster/partition_row_count" if partition_key else "dagster/row_count"
         metadata: dict[str, Any] = {
+            CLUSTER_METADATA_KEY: self.yt_cluster.cluster_name(),
             "dagster/table_name": table.path,
             row_count_key: dg.MetadataValue.int(table.row_count),
             "data_size_bytes": dg.MetadataValue.int(table.data_size),

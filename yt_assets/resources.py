@@ -37,6 +37,22 @@ S3_KEY_VARS: dict[str, tuple[str, str]] = {
     "upload": (UPLOAD_ACCESS_KEY_VAR, UPLOAD_SECRET_KEY_VAR),
 }
 DEFAULT_LOCAL_ROOT = ".yt_local"
+LOCAL_DOCKER_IMAGES_VAR = "YT_LOCAL_DOCKER_IMAGES"
+
+
+def parse_docker_images(text: str) -> dict[str, str]:
+    """``NAME=PATH[,NAME=PATH...]`` (``YT_LOCAL_DOCKER_IMAGES``) -> ``{NAME: PATH}``.
+
+    >>> parse_docker_images("python:3.11=/opt/venv, app:1=/usr/bin/python3.11")
+    {'python:3.11': '/opt/venv', 'app:1': '/usr/bin/python3.11'}
+    """
+    images = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, separator, path = item.partition("=")
+        if not separator or not name or not path:
+            raise ValueError(f"{LOCAL_DOCKER_IMAGES_VAR}: {item!r} is not NAME=PATH")
+        images[name] = path
+    return images
 
 
 class YTResource(dg.ConfigurableResource):
@@ -68,6 +84,12 @@ class YTResource(dg.ConfigurableResource):
     )
     local_root: str = Field(
         default=DEFAULT_LOCAL_ROOT, description="State directory of the embedded local YT."
+    )
+    local_docker_images: dict[str, str] = Field(
+        default_factory=dict,
+        description="Embedded local YT only: docker_image name -> virtualenv or interpreter on this "
+        "machine that runs the jobs of that image. Jobs without an image run a bare Python, as on a "
+        "YT node; an unmapped image fails its jobs.",
     )
     scratch_root: str = Field(
         default="//tmp/yt_assets",
@@ -102,9 +124,27 @@ class YTResource(dg.ConfigurableResource):
         if not self.is_local:
             assert self.proxy is not None
             return self.proxy
-        from yt_assets.local_yt import ensure_local_yt
+        from yt_assets.local_yt import JobEnvironment, ensure_local_yt
 
-        return ensure_local_yt(Path(self.local_root).resolve())
+        return ensure_local_yt(
+            Path(self.local_root).resolve(),
+            JobEnvironment(docker_images=dict(self.local_docker_images)),
+        )
+
+    def cluster_name(self) -> str:
+        """The cluster as materialisations name it: the proxy, or ``local <state directory>``."""
+        if self.is_local:
+            return f"{LOCAL_PROXY} {Path(self.local_root).resolve()}"
+        return str(self.proxy)
+
+    def local_warning(self) -> str | None:
+        """The run-log warning of a materialisation on the embedded local YT (``None`` otherwise)."""
+        if not self.is_local:
+            return None
+        return (
+            f"YT_PROXY is not set: using the embedded local YT ({self.cluster_name()}), not a "
+            "YTsaurus cluster. Set YT_PROXY (and YT_TOKEN) to run on a cluster."
+        )
 
     def client_config(self, proxy_url: str) -> dict[str, Any]:
         """The ``YtClient`` config this resource applies (no secrets in it).
@@ -170,6 +210,7 @@ def build_resources(secrets_file: Path | None = None) -> dict[str, Any]:
             proxy=os.environ.get("YT_PROXY") or None,
             token=dg.EnvVar("YT_TOKEN") if token else None,
             local_root=os.environ.get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT),
+            local_docker_images=parse_docker_images(os.environ.get(LOCAL_DOCKER_IMAGES_VAR, "")),
             web_ui=os.environ.get("YT_WEB_UI") or None,
         ),
         "s3": build_s3_resource("download"),

@@ -9,14 +9,21 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
 
+from yt_assets.job_shipping import shipping
+
 STDERR_EXCERPT_CHARS = 4_000
+JOB_FORMAT = yt.YsonFormat(require_yson_bindings=False)
+"""Rows as YSON, parsed by ``yt.yson``'s pure-Python code where a node lacks the compiled
+bindings (they are platform-specific and not shipped)."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,14 @@ def start_map(
     settings: MapSettings,
     *,
     secure_vault: Mapping[str, str],
+    log: Callable[[str], None] | None = None,
 ) -> yt.Operation:
-    """Start (without waiting) a map of ``mapper`` from ``source`` into a new ``destination`` table."""
+    """Start (without waiting) a map of ``mapper`` from ``source`` into a new ``destination`` table.
+
+    The operation ships what the mapper imports (:mod:`yt_assets.job_shipping`); ``log`` gets one
+    line saying what was shipped, how much of it was new in the file cache and how long the
+    packing, upload and start took.
+    """
     client.create(
         "table",
         destination,
@@ -68,12 +81,50 @@ def start_map(
         force=True,
         attributes={"schema": destination_schema.to_yson_type()},
     )
-    return client.run_map(
-        mapper,
-        source,
-        yt.TablePath(destination, append=True),
-        spec=map_spec(settings, secure_vault),
-        sync=False,
+    started = time.time()
+    with shipping(client, mapper, docker_image=settings.docker_image) as shipment:
+        operation = client.run_map(
+            mapper,
+            source,
+            yt.TablePath(destination, append=True),
+            spec=map_spec(settings, secure_vault),
+            format=JOB_FORMAT,
+            sync=False,
+        )
+    elapsed = time.time() - started
+    if log is not None:
+        log(
+            f"{shipment.describe()}; {shipped_files(client, operation.id, started)}; "
+            f"packed, uploaded and started in {elapsed:.1f} s"
+        )
+    return operation
+
+
+def shipped_files(client: yt.YtClient, operation_id: str, since: float) -> str:
+    """What the operation's job files weigh and how many of them the file cache got new
+    (created after ``since``, a Unix time) rather than reused."""
+    spec = client.get_operation(operation_id, attributes=["spec"])["spec"]
+    paths = [str(path) for path in (spec.get("mapper") or {}).get("file_paths") or []]
+    total = new = new_size = 0
+    for path in paths:
+        attributes = client.get(path + "/@", attributes=["uncompressed_data_size", "creation_time"])
+        size = int(attributes.get("uncompressed_data_size") or 0)
+        total += size
+        created = attributes.get("creation_time")
+        if created and _unix_time(str(created)) >= since - 1.0:
+            new += 1
+            new_size += size
+    return (
+        f"{len(paths)} job files, {total / 1e6:.1f} MB; {new} new in the file cache "
+        f"({new_size / 1e6:.1f} MB uploaded)"
+    )
+
+
+def _unix_time(iso: str) -> float:
+    return (
+        datetime.strptime(iso.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S")
+        .replace(tzinfo=UTC)
+        .timestamp()
     )
 
 
@@ -92,6 +143,20 @@ def wait_or_abort(operation: yt.Operation) -> None:
             operation.abort()
         finally:
             raise
+
+
+def failure_message(error: yt.YtError) -> str:
+    """The chain of first inner errors of a failed operation, outermost first: e.g. "Failed jobs
+    limit exceeded ...: Failed to prepare job environment: Failed to pull docker image ..."."""
+    messages: list[str] = []
+    inner = list(error.inner_errors or [])
+    while inner:
+        first = inner[0]
+        message = str(first.get("message", "")).strip()
+        if message and message not in messages:
+            messages.append(message)
+        inner = list(first.get("inner_errors") or [])
+    return ": ".join(messages) or str(error)
 
 
 def stderr_excerpt(

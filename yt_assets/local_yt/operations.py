@@ -17,8 +17,10 @@ with per-task ``job_count`` and ``output_table_paths``), ``enable_input_table_in
 user job spec: ``command``, ``format``/``input_format``/``output_format``, ``file_paths``
 (``file_name``/``executable`` attributes), ``environment`` (``$(SandboxPath)`` substituted),
 ``redirect_stdout_to_stderr``, ``max_stderr_size``, ``job_time_limit``,
-``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
-``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
+``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory), ``docker_image`` (an
+interpreter mapped by :class:`~.job_python.JobEnvironment`; jobs without one run a bare
+interpreter, see :mod:`.job_python`). Ignored (accepted, no effect):
+``memory_limit``, ``cpu_limit``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
 pools, ``job_io``/``table_writer``, and anything else. Output rows are routed to tables by
 descriptor only (fd 1, 4, 7...): table switches inside one output stream are not supported, nor
 are ``row_index``/``range_index`` control attributes on input.
@@ -52,7 +54,6 @@ import itertools
 import os
 import secrets
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -67,6 +68,7 @@ import yt.yson as yson
 from .exceptions import GenericError, NoSuchJob, NoSuchOperation, YtLocalError
 from .formats import make_control_row, parse_format
 from .interfaces import RichPath, Row, RowFormat, TableStore
+from .job_python import JobEnvironment, JobPythons, MissingDockerImage
 from .jobs import (
     DEFAULT_MAX_STDERR_SIZE,
     JobLaunch,
@@ -196,19 +198,9 @@ def even_split(total: int, parts: int) -> list[int]:
     return [base + (1 if index < extra else 0) for index in range(parts)]
 
 
-def python_shims(bin_dir: Path) -> Path:
-    """A directory whose ``python``/``python3``/``python3.X`` run this server's interpreter."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    names = ["python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"]
-    script = f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
-    for name in names:
-        shim = bin_dir / name
-        if not shim.exists() or shim.read_text() != script:
-            tmp = bin_dir / f".{name}.tmp"
-            tmp.write_text(script)
-            tmp.chmod(0o755)
-            os.replace(tmp, shim)
-    return bin_dir
+def _image_of(user_job: Mapping[str, Any]) -> str | None:
+    image = user_job.get("docker_image")
+    return str(image) if image else None
 
 
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:
@@ -311,14 +303,20 @@ class OperationEngine:
         engine.close()
     """
 
-    def __init__(self, root: Path, store: TableStore, max_parallel_jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        store: TableStore,
+        max_parallel_jobs: int | None = None,
+        job_environment: JobEnvironment | None = None,
+    ) -> None:
         self.root = Path(root)
         self.store = store
         self.max_parallel_jobs = max_parallel_jobs or os.cpu_count() or 1
         self.operations_dir = self.root / "operations"
         self.operations_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_directory(self.operations_dir)
-        self.bin_dir = python_shims(self.operations_dir / "_bin")
+        self.job_pythons = JobPythons(self.operations_dir, job_environment)
         self._lock = threading.RLock()
         self._operations: dict[str, _Operation] = {}
         self._closed = False
@@ -899,6 +897,11 @@ class OperationEngine:
     ) -> JobLaunch:
         user_job = task.user_job
         time_limit = user_job.get("job_time_limit")
+        try:
+            path_variable = self.job_pythons.path_variable(_image_of(user_job))
+            setup_error = None
+        except MissingDockerImage as missing:
+            path_variable, setup_error = "", missing.error
         return JobLaunch(
             command=str(user_job["command"]),
             sandbox=sandbox,
@@ -907,7 +910,10 @@ class OperationEngine:
             stdin_path=unit.split.path if unit.split else None,
             output_paths=output_paths,
             files=task.files,
-            environment=self._job_environment(operation, task, unit, job_id, job_index, sandbox),
+            environment=self._job_environment(
+                operation, task, unit, job_id, job_index, sandbox, path_variable
+            ),
+            setup_error=setup_error,
             redirect_stdout_to_stderr=_as_bool(user_job.get("redirect_stdout_to_stderr")),
             max_stderr_size=_as_int(
                 user_job.get("max_stderr_size", DEFAULT_MAX_STDERR_SIZE), "max_stderr_size"
@@ -925,10 +931,11 @@ class OperationEngine:
         job_id: str,
         job_index: int,
         sandbox: Path,
+        path_variable: str,
     ) -> dict[str, str]:
         redirect = _as_bool(task.user_job.get("redirect_stdout_to_stderr"))
         environment = {
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": path_variable,
             "HOME": str(sandbox),
             "TMPDIR": str(sandbox),
             "LANG": "C.UTF-8",

@@ -361,6 +361,7 @@ class LocalYtServer(ThreadingHTTPServer):
         max_parallel_jobs: int | None = None,
         verbose: bool = False,
         cluster: Any = None,
+        job_environment: Any = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -371,7 +372,9 @@ class LocalYtServer(ThreadingHTTPServer):
         self.cluster = cluster
         self.operations = None
         if enable_operations:
-            self.operations = _create_operation_engine(self.root, self.cluster, max_parallel_jobs)
+            self.operations = _create_operation_engine(
+                self.root, self.cluster, max_parallel_jobs, job_environment
+            )
         self.dispatcher = CommandDispatcher(self.cluster, self.operations)
         self.faults = FaultInjector(faults)
         self.verbose = verbose
@@ -393,13 +396,17 @@ class LocalYtServer(ThreadingHTTPServer):
         self.cluster.close()
 
 
-def _create_operation_engine(root: Path, cluster: Any, max_parallel_jobs: int | None) -> Any:
+def _create_operation_engine(
+    root: Path, cluster: Any, max_parallel_jobs: int | None, job_environment: Any = None
+) -> Any:
     try:
         from .operations import OperationEngine
     except ImportError as error:  # the engine is optional for the HTTP surface
         logger.warning("Operations are disabled: %s", error)
         return None
-    return OperationEngine(root, cluster, max_parallel_jobs=max_parallel_jobs)
+    return OperationEngine(
+        root, cluster, max_parallel_jobs=max_parallel_jobs, job_environment=job_environment
+    )
 
 
 class LocalYtRequestHandler(BaseHTTPRequestHandler):
