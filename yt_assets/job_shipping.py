@@ -16,6 +16,7 @@ knobs on a client for one operation instead:
   YSON's compiled bindings are not shipped: the job parses YSON with ``yt.yson``'s pure-Python code.
 - With a ``docker_image``, the image provides the third-party packages: only the project's job
   code is shipped.
+- ``__main__`` is shipped only when the job is defined in it (see :func:`_main_module_for_jobs`).
 - ``python_binary`` checks the node's Python before anything is unpickled: a dill pickle loads
   only in the Python minor version that wrote it, so another version fails the job with an error
   naming both.
@@ -38,7 +39,6 @@ import importlib.metadata
 import re
 import shlex
 import sys
-import sysconfig
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -60,7 +60,6 @@ AWS_SERVICES = ("s3",)
 JOB_PACKAGES = ("yt_assets.yt_jobs",)
 """Project packages shipped whole (what of them is imported)."""
 
-_SITE_PATTERN = re.compile(r"/lib/python\d+\.\d+/(site|dist)-packages/")
 _MAIN_LOCK = threading.Lock()
 
 VERSION_CHECK = (
@@ -137,8 +136,8 @@ def _job_modules(job: Any) -> list[str]:
             found.append(module)
     main = sys.modules.get("__main__")
     package = getattr(main, "__package__", None)
-    if package and not _is_foreign_main():
-        found.append(package)
+    if package and _refers_to_main(job):
+        found.append(package)  # yt.wrapper imports the package of a ``python -m`` main module
     return found
 
 
@@ -208,28 +207,30 @@ def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _is_foreign_main() -> bool:
-    """Whether ``__main__`` is a tool's entry point (``bin/dagster``, ``pytest``, ``python -m
-    dagster``) rather than the user's script: ``yt.wrapper`` would ship it and run it in the job."""
-    main = sys.modules.get("__main__")
-    file = getattr(main, "__file__", None)
-    if not file:
-        return False
-    path = Path(file).resolve()
-    scripts = {Path(sysconfig.get_path("scripts")).resolve(), Path(sys.prefix, "bin").resolve()}
-    return path.parent in scripts or bool(_SITE_PATTERN.search(str(path)))
+def _refers_to_main(job: Any) -> bool:
+    """Whether ``job`` or its ``processor`` is defined in ``__main__`` (a user's script)."""
+    return any(
+        getattr(item, "__module__", None) == "__main__" or type(item).__module__ == "__main__"
+        for item in (job, getattr(job, "processor", None))
+        if item is not None
+    )
 
 
 @contextlib.contextmanager
-def _main_module_for_jobs() -> Iterator[None]:
-    """Hide a foreign ``__main__``'s file from ``yt.wrapper`` (which then ships an empty main
-    module) for the duration of the block."""
+def _main_module_for_jobs(job: Any) -> Iterator[None]:
+    """Ship the driver's ``__main__`` only when the job refers to it.
+
+    ``yt.wrapper`` copies ``__main__``'s file into the job and executes it there before
+    unpickling. For a job defined elsewhere that is at best useless and usually fatal: the entry
+    point of a tool (``bin/dagster``, ``pytest``) or a script importing Dagster at its top. While
+    the block runs, ``__main__.__file__`` is hidden, so ``yt.wrapper`` ships an empty main module.
+    """
     with _MAIN_LOCK:
         main = sys.modules.get("__main__")
-        if main is None or not _is_foreign_main():
+        file = getattr(main, "__file__", None)
+        if main is None or file is None or _refers_to_main(job):
             yield
             return
-        file = main.__file__
         del main.__file__
         try:
             yield
@@ -246,7 +247,7 @@ def shipping(client: Any, job: Any, *, docker_image: str | None = None) -> Itera
     saved = {key: pickling.get(key) for key in overrides}
     pickling.update(overrides)
     try:
-        with _main_module_for_jobs():
+        with _main_module_for_jobs(job):
             yield shipment
     finally:
         pickling.update(saved)

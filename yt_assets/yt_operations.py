@@ -93,10 +93,15 @@ def start_map(
         )
     elapsed = time.time() - started
     if log is not None:
-        log(
-            f"{shipment.describe()}; {shipped_files(client, operation.id, started)}; "
-            f"packed, uploaded and started in {elapsed:.1f} s"
-        )
+        try:
+            try:
+                files = shipped_files(client, operation.id, started)
+            except yt.YtError as error:  # a report only: never fail the step for it
+                files = f"job files not described ({str(error).splitlines()[0]})"
+            log(f"{shipment.describe()}; {files}; packed, uploaded and started in {elapsed:.1f} s")
+        except BaseException:  # interrupted before the caller could wait_or_abort
+            operation.abort()
+            raise
     return operation
 
 

@@ -110,7 +110,9 @@ def test_an_unmapped_image_fails_its_jobs_naming_the_image(
 
 
 def test_shared_environment_is_an_explicit_opt_in(tmp_path: Path, cluster: Cluster) -> None:
-    engine = OperationEngine(tmp_path / "root", cluster, job_environment=JobEnvironment(shared=True))
+    engine = OperationEngine(
+        tmp_path / "root", cluster, job_environment=JobEnvironment(shared=True)
+    )
     try:
         _, row = probe(engine, cluster)
     finally:
