@@ -10,6 +10,7 @@ import importlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 UPLOAD_ACCESS = "upload-access-key-must-not-leak"
@@ -43,6 +44,11 @@ def import_probe(body: Any, *, key: str) -> dict[str, Any]:
         "importable": ",".join(importable),
         "python": sys.version.split()[0],
     }
+
+
+def add_ten(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A Python mapper (not a processor), pickled by the client and run by ``_py_runner.py``."""
+    yield {"x": row["x"] + 10, "job": int(os.environ["YT_JOB_COOKIE"])}
 
 
 def slow_processor(body: Any, *, key: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from yt_assets.job_shipping import shipping
 from yt_assets.yt_jobs import s3_processing
 from yt_assets.yt_jobs.s3_processing import (
     PROCESSED_COLUMNS,
@@ -31,6 +32,7 @@ from yt_assets.yt_jobs.s3_processing import (
     process_object,
     process_rows,
 )
+from yt_assets.yt_operations import JOB_FORMAT
 from yt_assets_tests.conftest import S3TestServer, put_objects
 
 PROCESSED_NAMES = [column["name"] for column in PROCESSED_COLUMNS]
@@ -454,12 +456,14 @@ def test_mapper_runs_as_a_yt_map_over_several_jobs(
     )
     vault = S3Credentials(s3_server.access_key, s3_server.secret_key).secure_vault()
 
-    operation = local_yt_client.run_map(
-        mapper,
-        f"{directory}/listing",
-        f"{directory}/processed",
-        spec={"secure_vault": vault, "job_count": 3},
-    )
+    with shipping(local_yt_client, mapper):  # the job's python3 is bare: boto3 travels along
+        operation = local_yt_client.run_map(
+            mapper,
+            f"{directory}/listing",
+            f"{directory}/processed",
+            spec={"secure_vault": vault, "job_count": 3},
+            format=JOB_FORMAT,
+        )
 
     rows = sorted(local_yt_client.read_table(f"{directory}/processed"), key=lambda r: r["path"])
     assert [row["path"] for row in rows] == sorted(keys)
