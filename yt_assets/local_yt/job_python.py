@@ -73,7 +73,8 @@ def parse_image_mapping(text: str) -> tuple[str, str]:
     name, separator, target = text.partition("=")
     if not separator or not name or not target:
         raise ValueError(f"docker image mapping {text!r}: expected NAME=PATH")
-    return name, str(Path(target).expanduser().resolve())
+    # absolute(), not resolve(): a venv's bin/python is a symlink to the base interpreter.
+    return name, str(Path(target).expanduser().absolute())
 
 
 def python_of(target: str | Path) -> Path:
