@@ -7,7 +7,8 @@ package data (``botocore/data``) the job needs. :func:`shipping` sets ``yt.wrapp
 knobs on a client for one operation instead:
 
 - ``module_filter`` selects the project's job code from ``sys.modules``: ``yt_assets.yt_jobs``
-  and the modules of the job itself (e.g. a user's ``processor``) with their parent packages.
+  and the modules of the job itself (e.g. a user's ``processor``) with their parent packages and
+  the modules of the same top-level package they import (read from their source).
   Nothing else of the driver (Dagster, ``yt_assets.local_yt``, the assets) is shipped.
 - ``additional_files_to_archive`` adds the files of the job's third-party distributions as they
   are installed, data included: ``ytsaurus-client`` (the job runner ``yt.wrapper``, minus its CLI,
@@ -33,6 +34,7 @@ Usage::
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import importlib.metadata
@@ -111,14 +113,11 @@ class JobShipment:
 
 def plan_shipment(job: Any, *, docker_image: str | None = None) -> JobShipment:
     """What ``job`` (a mapper object or function) needs shipped to run on a bare node."""
-    modules: set[str] = set()
-    roots = [*JOB_PACKAGES, *_job_modules(job)]
+    roots = [*_job_modules(job)]
     for name in list(sys.modules):
         if any(name == root or name.startswith(root + ".") for root in JOB_PACKAGES):
-            modules.add(name)
-    for root in roots:
-        parts = root.split(".")
-        modules.update(".".join(parts[:index]) for index in range(1, len(parts) + 1))
+            roots.append(name)
+    modules = _import_closure(roots)
     modules.discard("__main__")
     files = () if docker_image else third_party_files()
     return JobShipment(modules=frozenset(modules), files=files, docker_image=docker_image)
@@ -139,6 +138,58 @@ def _job_modules(job: Any) -> list[str]:
     if package and _refers_to_main(job):
         found.append(package)  # yt.wrapper imports the package of a ``python -m`` main module
     return found
+
+
+def _import_closure(roots: Iterable[str]) -> set[str]:
+    """``roots``, their parent packages and, recursively, the modules of the same top-level
+    package that they import (read from their source: ``sys.modules`` may lack a lazy import)."""
+    found: set[str] = set()
+    pending = list(roots)
+    while pending:
+        name = pending.pop()
+        if name in found or name == "__main__":
+            continue
+        found.add(name)
+        parts = name.split(".")
+        pending.extend(".".join(parts[:index]) for index in range(1, len(parts)))
+        pending.extend(_same_package_imports(name))
+    return found
+
+
+def _same_package_imports(name: str) -> list[str]:
+    module = sys.modules.get(name)
+    source = getattr(module, "__file__", None)
+    if not source or not source.endswith(".py"):
+        return []
+    top = name.split(".")[0]
+    package = name if source.endswith("__init__.py") else name.rpartition(".")[0]
+    try:
+        tree = ast.parse(Path(source).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return []
+    imported: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                target = node.module or ""
+            imported.append(target)
+            # ``from package import module`` imports a submodule when one exists.
+            imported.extend(
+                f"{target}.{alias.name}"
+                for alias in node.names
+                if f"{target}.{alias.name}" in sys.modules
+            )
+    return [
+        candidate
+        for candidate in imported
+        if candidate.split(".")[0] == top and candidate in sys.modules
+    ]
 
 
 @functools.lru_cache(maxsize=1)
