@@ -24,10 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_common import header_lines, markdown_table, write_section
 from yt_assets.local_yt import JobEnvironment, LocalYT
-from yt_assets.schemas import PROCESSING_COLUMNS
+from yt_assets.yt.operations import MapSettings, start_map
+from yt_assets.yt.schemas import PROCESSED_COLUMNS, yt_schema
 from yt_assets.yt_jobs.s3_processing import S3ObjectMapper
-from yt_assets.yt_operations import MapSettings, start_map
-from yt_assets.yt_tables import yt_schema
 from yt_assets_tests.wheel_venv import linked_venv
 
 IMAGE = "bench/yt-assets-job:1"
@@ -79,7 +78,7 @@ def one_mode(
                 mapper,
                 "//tmp/listing",
                 f"//tmp/out{run}",
-                yt_schema(PROCESSING_COLUMNS),
+                yt_schema(PROCESSED_COLUMNS),
                 MapSettings(job_count=1, docker_image=docker_image),
                 secure_vault=VAULT,
                 log=lines.append,

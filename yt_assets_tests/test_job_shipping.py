@@ -18,10 +18,10 @@ import pytest
 import yt.wrapper as yt
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
-from yt_assets.job_shipping import plan_shipment
 from yt_assets.local_yt import JobEnvironment, LocalYT
+from yt_assets.yt.schemas import ColumnSpec
+from yt_assets.yt.shipping import plan_shipment
 from yt_assets.yt_jobs.s3_processing import S3ObjectMapper
-from yt_assets.yt_tables import ColumnSpec
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import stack_resources
 from yt_assets_tests.job_processors import import_probe

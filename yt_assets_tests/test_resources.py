@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from yt_assets.local_yt import LocalYtStartError, running_server, stop_local_yt
-from yt_assets.resources import YTResource, build_resources, parse_docker_images
+from yt_assets.resources import YTResource, build_resources
+from yt_assets.settings import parse_docker_images
 
 
 def _pid_of(root: Path) -> int:

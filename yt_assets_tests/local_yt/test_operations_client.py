@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yt.wrapper as yt
 
-from yt_assets.job_shipping import shipping
 from yt_assets.local_yt import LocalYT
-from yt_assets.yt_operations import JOB_FORMAT
+from yt_assets.yt.operations import JOB_FORMAT
+from yt_assets.yt.shipping import shipping
 from yt_assets_tests.job_processors import add_ten
 
 from .conftest import YtEnv

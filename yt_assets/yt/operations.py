@@ -18,7 +18,7 @@ from typing import Any
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
 
-from yt_assets.job_shipping import shipping
+from yt_assets.yt.shipping import shipping
 
 STDERR_EXCERPT_CHARS = 4_000
 JOB_FORMAT = yt.YsonFormat(require_yson_bindings=False)
@@ -70,7 +70,7 @@ def start_map(
 ) -> yt.Operation:
     """Start (without waiting) a map of ``mapper`` from ``source`` into a new ``destination`` table.
 
-    The operation ships what the mapper imports (:mod:`yt_assets.job_shipping`); ``log`` gets one
+    The operation ships what the mapper imports (:mod:`yt_assets.yt.shipping`); ``log`` gets one
     line saying what was shipped, how much of it was new in the file cache and how long the
     packing, upload and start took.
     """
