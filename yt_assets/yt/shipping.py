@@ -142,8 +142,11 @@ def _job_modules(job: Any) -> list[str]:
 
 def _import_closure(roots: Iterable[str]) -> set[str]:
     """``roots``, their parent packages and, recursively, the modules of the same top-level
-    package that they import (read from their source: ``sys.modules`` may lack a lazy import)."""
+    package that they import, read from their source (``sys.modules`` may lack a lazy import).
+    Imports anywhere in a root module count (the job calls its functions); in the modules they
+    lead to, only the imports run at import time (a lazy import elsewhere is not the job's)."""
     found: set[str] = set()
+    root_names = set(roots)
     pending = list(roots)
     while pending:
         name = pending.pop()
@@ -152,11 +155,11 @@ def _import_closure(roots: Iterable[str]) -> set[str]:
         found.add(name)
         parts = name.split(".")
         pending.extend(".".join(parts[:index]) for index in range(1, len(parts)))
-        pending.extend(_same_package_imports(name))
+        pending.extend(_same_package_imports(name, everywhere=name in root_names))
     return found
 
 
-def _same_package_imports(name: str) -> list[str]:
+def _same_package_imports(name: str, *, everywhere: bool) -> list[str]:
     module = sys.modules.get(name)
     source = getattr(module, "__file__", None)
     if not source or not source.endswith(".py"):
@@ -168,7 +171,7 @@ def _same_package_imports(name: str) -> list[str]:
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     imported: list[str] = []
-    for node in ast.walk(tree):
+    for node in ast.walk(tree) if everywhere else _import_time_statements(tree.body):
         if isinstance(node, ast.Import):
             imported.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -190,6 +193,27 @@ def _same_package_imports(name: str) -> list[str]:
         for candidate in imported
         if candidate.split(".")[0] == top and candidate in sys.modules
     ]
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """``if TYPE_CHECKING:`` / ``if typing.TYPE_CHECKING:`` (never true at run time)."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _import_time_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements of a module body run when it is imported (into ``if``/``try`` blocks but
+    ``if TYPE_CHECKING:``, not into functions or classes)."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            yield from _import_time_statements(node.orelse)
+        elif isinstance(node, ast.If | ast.Try):
+            for block in (node.body, node.orelse, *(h.body for h in getattr(node, "handlers", []))):
+                yield from _import_time_statements(block)
+            if isinstance(node, ast.Try):
+                yield from _import_time_statements(node.finalbody)
 
 
 @functools.lru_cache(maxsize=1)
