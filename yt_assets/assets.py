@@ -354,6 +354,7 @@ def _run_processing_map(
                 output_schema,
                 settings,
                 secure_vault=secure_vault,
+                log=context.log.info,
             )
         except yt.YtError as error:
             raise dg.Failure(

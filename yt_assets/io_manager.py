@@ -30,6 +30,7 @@ from yt_assets.yt.tables import (
 SCHEMA_METADATA_KEY = "dagster/column_schema"
 PATH_METADATA_KEY = "yt_path"
 SORT_ORDER_TAG = "yt/sort_order"
+CLUSTER_METADATA_KEY = "yt_cluster"
 
 
 class WrittenTable(YTTable):
@@ -140,6 +141,9 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(
                 description=f"Publishing {path} failed: {yt_error_line(error)}"
             ) from error
+        warning = self.yt_cluster.local_warning()
+        if warning:
+            context.log.warning(warning)
         metadata = self._materialization_metadata(table, partition_key)
         # An iterable of rows may know more once consumed (e.g. a listing's key count).
         extra = getattr(obj, "output_metadata", None)
@@ -163,6 +167,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     ) -> dict[str, Any]:
         row_count_key = "dagster/partition_row_count" if partition_key else "dagster/row_count"
         metadata: dict[str, Any] = {
+            CLUSTER_METADATA_KEY: self.yt_cluster.cluster_name(),
             "dagster/table_name": table.path,
             row_count_key: dg.MetadataValue.int(table.row_count),
             "data_size_bytes": dg.MetadataValue.int(table.data_size),

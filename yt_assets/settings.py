@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -27,13 +27,37 @@ from yt_assets.s3.client import DEFAULT_REGION
 from yt_assets.s3.settings import ENDPOINT_VAR, REGION_VAR, S3SettingsError, apply_secrets_file
 from yt_assets.yt.paths import DEFAULT_ROOT, validate_root
 
-__all__ = ["InvalidSettingError", "Settings", "load_settings", "prefix_for_day"]
+__all__ = [
+    "InvalidSettingError",
+    "Settings",
+    "load_settings",
+    "parse_docker_images",
+    "prefix_for_day",
+]
 
 DEFAULT_LOCAL_ROOT = ".yt_local"
 DEFAULT_SENSOR_ROOT = "incoming/"
 DEFAULT_DAILY_PREFIX_TEMPLATE = "events/{date}/"
 DEFAULT_DAILY_SCHEDULE_HOUR = 2
 DEFAULT_DAILY_START = "2026-11-01"
+LOCAL_DOCKER_IMAGES_VAR = "YT_LOCAL_DOCKER_IMAGES"
+
+
+def parse_docker_images(text: str) -> dict[str, str]:
+    """``NAME=PATH[,NAME=PATH...]`` (``YT_LOCAL_DOCKER_IMAGES``) -> ``{NAME: PATH}``.
+
+    Example::
+
+        images = parse_docker_images("python:3.11=/opt/venv, app:1=/usr/bin/python3.11")
+        assert images == {"python:3.11": "/opt/venv", "app:1": "/usr/bin/python3.11"}
+    """
+    images = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, separator, path = item.partition("=")
+        if not separator or not name or not path:
+            raise ValueError(f"{LOCAL_DOCKER_IMAGES_VAR}: {item!r} is not NAME=PATH")
+        images[name] = path
+    return images
 
 
 _DISTINCT_DAYS = ("2026-01-01", "2026-01-02", "2026-02-01", "2027-01-01")
@@ -107,6 +131,9 @@ class Settings:
     yt_root: str = DEFAULT_ROOT
     yt_web_ui: str | None = None
     yt_local_root: str = DEFAULT_LOCAL_ROOT
+    yt_local_docker_images: Mapping[str, str] = field(default_factory=dict)
+    """``YT_LOCAL_DOCKER_IMAGES`` (``NAME=PATH,...``): embedded local YT only, the virtualenv or
+    interpreter that runs the jobs of ``docker_image`` NAME."""
     s3_endpoint: str | None = None
     s3_region: str = DEFAULT_REGION
     s3_bucket: str | None = None
@@ -137,6 +164,7 @@ class Settings:
             yt_root=_checked_yt_root(get("YT_ROOT", DEFAULT_ROOT) or DEFAULT_ROOT),
             yt_web_ui=get("YT_WEB_UI"),
             yt_local_root=get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT) or DEFAULT_LOCAL_ROOT,
+            yt_local_docker_images=parse_docker_images(get(LOCAL_DOCKER_IMAGES_VAR, "") or ""),
             s3_endpoint=endpoint,
             s3_region=get(REGION_VAR, DEFAULT_REGION) or DEFAULT_REGION,
             s3_bucket=get("S3_BUCKET"),

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from yt_assets.yt.operations import JOB_FORMAT
 from yt_assets.yt.schemas import PROCESSED_COLUMNS
+from yt_assets.yt.shipping import shipping
 from yt_assets.yt_jobs import s3_processing
 from yt_assets.yt_jobs.s3_processing import (
     JsonRecordCounter,
@@ -469,12 +471,14 @@ def test_mapper_runs_as_a_yt_map_over_several_jobs(
     )
     vault = S3Credentials(s3_server.access_key, s3_server.secret_key).secure_vault()
 
-    operation = local_yt_client.run_map(
-        mapper,
-        f"{directory}/listing",
-        f"{directory}/processed",
-        spec={"secure_vault": vault, "job_count": 3},
-    )
+    with shipping(local_yt_client, mapper):  # the job's python3 is bare: boto3 travels along
+        operation = local_yt_client.run_map(
+            mapper,
+            f"{directory}/listing",
+            f"{directory}/processed",
+            spec={"secure_vault": vault, "job_count": 3},
+            format=JOB_FORMAT,
+        )
 
     rows = sorted(local_yt_client.read_table(f"{directory}/processed"), key=lambda r: r["path"])
     assert [row["path"] for row in rows] == sorted(keys)

@@ -556,21 +556,27 @@ class S3ObjectMapper:
 
     It is an aggregator (``attributes = {"is_aggregator": True}``, what ``@yt.wrapper.aggregator``
     sets), so one download pool spans all rows of a job. It holds no secrets: the keys are read
-    from the secure vault in the job. Picklable by dill.
+    from the secure vault in the job. Picklable by dill. A node's ``python3`` needs this module
+    and boto3 shipped with the operation: :func:`yt_assets.yt.shipping.shipping` does that (and
+    :func:`yt_assets.yt.operations.start_map` uses it).
 
     Example::
 
         from yt.wrapper import TablePath
+        from yt_assets.yt.operations import JOB_FORMAT
         from yt_assets.yt.schemas import PROCESSED_COLUMNS, yt_schema
+        from yt_assets.yt.shipping import shipping
         from yt_assets.yt.tables import save_s3_paths_to_table
 
         save_s3_paths_to_table(yt_client, "my-bucket", ["a.jsonl"], "//home/me/listing")
         mapper = S3ObjectMapper(endpoint_url=url, downloads_in_flight=16)
-        yt_client.run_map(
-            mapper, "//home/me/listing",
-            TablePath("//home/me/processed", schema=yt_schema(PROCESSED_COLUMNS)),
-            spec={"secure_vault": credentials.secure_vault()},  # credentials: S3Credentials
-        )
+        with shipping(yt_client, mapper):
+            yt_client.run_map(
+                mapper, "//home/me/listing",
+                TablePath("//home/me/processed", schema=yt_schema(PROCESSED_COLUMNS)),
+                spec={"secure_vault": credentials.secure_vault()},  # credentials: S3Credentials
+                format=JOB_FORMAT,
+            )
     """
 
     endpoint_url: str | None = None
