@@ -2,7 +2,9 @@
 
 The unmodified ``yt.wrapper.YtClient`` and the ``yt`` CLI work against it. State (Cypress tree,
 tables, files, transactions) lives in one root directory and survives restarts and crashes;
-operations run as local processes.
+operations run as local processes. Jobs run a bare interpreter, as on a YT exec node (nothing of
+this server's site-packages); ``docker_image`` names map to local virtualenvs or interpreters
+(:class:`JobEnvironment`, ``serve --docker-image NAME=PATH``), see :mod:`.job_python`.
 
 Usage::
 
@@ -55,6 +57,14 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 
 from __future__ import annotations
 
+from .job_python import JobEnvironment
 from .launcher import LocalYT, LocalYtStartError, ensure_local_yt, running_server, stop_local_yt
 
-__all__ = ["LocalYT", "LocalYtStartError", "ensure_local_yt", "running_server", "stop_local_yt"]
+__all__ = [
+    "JobEnvironment",
+    "LocalYT",
+    "LocalYtStartError",
+    "ensure_local_yt",
+    "running_server",
+    "stop_local_yt",
+]

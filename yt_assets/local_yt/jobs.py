@@ -89,6 +89,7 @@ class JobLaunch:
     tmpfs_path: str | None = None
     pid_path: Path | None = None  # holds the pid while the job runs (see kill_orphaned_job)
     statistics_path: Path | None = None  # receives what the job writes to fd 5
+    setup_error: dict[str, Any] | None = None  # the node cannot start it (e.g. a missing image)
 
     @property
     def first_output_fd(self) -> int:
@@ -238,18 +239,17 @@ class JobProcess:
     def run(self) -> JobOutcome:
         """Prepare the sandbox, run the command, wait; never raises for a failing user command."""
         launch = self.launch
-        try:
-            prepare_sandbox(launch.sandbox, launch.files, launch.tmpfs_path)
-        except (OSError, ValueError) as error:
+        error = launch.setup_error
+        if error is None:
+            try:
+                prepare_sandbox(launch.sandbox, launch.files, launch.tmpfs_path)
+            except (OSError, ValueError) as sandbox_error:
+                error = yt_error(
+                    "Failed to prepare job sandbox", inner_errors=[yt_error(str(sandbox_error))]
+                )
+        if error is not None:
             launch.stderr_path.write_bytes(b"")
-            return JobOutcome(
-                error=yt_error(
-                    "Failed to prepare job sandbox", inner_errors=[yt_error(str(error))]
-                ),
-                aborted=False,
-                exit_code=None,
-                stderr_size=0,
-            )
+            return JobOutcome(error=error, aborted=False, exit_code=None, stderr_size=0)
         with contextlib.ExitStack() as stack:
             return self._spawn_and_wait(stack)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .job_io import ROUTED_FORMAT, route_job_output
+from .job_python import MissingDockerImage
 from .job_statistics import job_statistics
 from .jobs import (
     DEFAULT_MAX_STDERR_SIZE,
@@ -229,6 +229,11 @@ class OperationRunner(OperationPlanner):
     ) -> JobLaunch:
         user_job = task.user_job
         time_limit = user_job.get("job_time_limit")
+        try:
+            path_variable = self.job_pythons.path_variable(_image_of(user_job))
+            setup_error = None
+        except MissingDockerImage as missing:
+            path_variable, setup_error = "", missing.error
         return JobLaunch(
             command=str(user_job["command"]),
             sandbox=sandbox,
@@ -238,7 +243,10 @@ class OperationRunner(OperationPlanner):
             stdin_path=unit.split.path if unit.split else None,
             output_paths=output_paths,
             files=task.files,
-            environment=self._job_environment(operation, task, unit, job_id, job_index, sandbox),
+            environment=self._job_environment(
+                operation, task, unit, job_id, job_index, sandbox, path_variable
+            ),
+            setup_error=setup_error,
             redirect_stdout_to_stderr=as_bool(user_job.get("redirect_stdout_to_stderr")),
             max_stderr_size=_as_int(
                 user_job.get("max_stderr_size", DEFAULT_MAX_STDERR_SIZE), "max_stderr_size"
@@ -256,10 +264,11 @@ class OperationRunner(OperationPlanner):
         job_id: str,
         job_index: int,
         sandbox: Path,
+        path_variable: str,
     ) -> dict[str, str]:
         redirect = as_bool(task.user_job.get("redirect_stdout_to_stderr"))
         environment = {
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": path_variable,
             "HOME": str(sandbox),
             "TMPDIR": str(sandbox),
             "LANG": "C.UTF-8",
@@ -351,3 +360,8 @@ def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:
     """The descriptor of each output table (for error messages)."""
     first = 4 if as_bool(user_job.get("redirect_stdout_to_stderr")) else 1
     return [output_table_fd(index, first) for index in range(count)]
+
+
+def _image_of(user_job: Mapping[str, Any]) -> str | None:
+    image = user_job.get("docker_image")
+    return str(image) if image else None

@@ -5,8 +5,6 @@ conversions shared by its layers (see :mod:`.operations`).
 from __future__ import annotations
 
 import fcntl
-import os
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -109,21 +107,6 @@ def secure_vault_environment(vault: Mapping[str, Any]) -> dict[str, str]:
     }
     environment["YT_SECURE_VAULT"] = yson.dumps(dict(vault), yson_format="text").decode("utf-8")
     return environment
-
-
-def python_shims(bin_dir: Path) -> Path:
-    """A directory whose ``python``/``python3``/``python3.X`` run this server's interpreter."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    names = ["python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"]
-    script = f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
-    for name in names:
-        shim = bin_dir / name
-        if not shim.exists() or shim.read_text() != script:
-            tmp = bin_dir / f".{name}.tmp"
-            tmp.write_text(script)
-            tmp.chmod(0o755)
-            os.replace(tmp, shim)
-    return bin_dir
 
 
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:

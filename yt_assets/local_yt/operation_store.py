@@ -17,6 +17,7 @@ import yt.yson as yson
 
 from .exceptions import NoSuchOperation
 from .interfaces import TableStore
+from .job_python import JobEnvironment, JobPythons
 from .jobs import (
     kill_orphaned_job,
     yt_error,
@@ -31,7 +32,6 @@ from .operation_state import (
     _Operation,
     _Stop,
     now_iso,
-    python_shims,
 )
 from .values import plain_key, to_plain
 
@@ -45,6 +45,7 @@ class OperationStore:
         store: TableStore,
         max_parallel_jobs: int | None = None,
         max_finished_operations: int = DEFAULT_MAX_FINISHED_OPERATIONS,
+        job_environment: JobEnvironment | None = None,
     ) -> None:
         self.root = Path(root)
         self.max_finished_operations = max_finished_operations
@@ -53,7 +54,7 @@ class OperationStore:
         self.operations_dir = self.root / "operations"
         self.operations_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_directory(self.operations_dir)
-        self.bin_dir = python_shims(self.operations_dir / "_bin")
+        self.job_pythons = JobPythons(self.operations_dir, job_environment)
         self._lock = threading.RLock()
         self._operations: dict[str, _Operation] = {}
         self._closed = False

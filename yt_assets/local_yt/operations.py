@@ -17,8 +17,10 @@ with per-task ``job_count`` and ``output_table_paths``), ``enable_input_table_in
 user job spec: ``command``, ``format``/``input_format``/``output_format``, ``file_paths``
 (``file_name``/``executable`` attributes), ``environment`` (``$(SandboxPath)`` substituted),
 ``redirect_stdout_to_stderr``, ``max_stderr_size``, ``job_time_limit``,
-``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
-``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
+``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory), ``docker_image`` (an
+interpreter mapped by :class:`~.job_python.JobEnvironment`; jobs without one run a bare
+interpreter, see :mod:`.job_python`). Ignored (accepted, no effect):
+``memory_limit``, ``cpu_limit``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
 pools, ``table_writer``, and anything else (``use_yamr_descriptors`` is refused).
 ``job_io/control_attributes`` (table, range and row indexes on input) and output table switches
 are handled by :mod:`.job_io`. What jobs write to fd 5 (user statistics) is aggregated, with

@@ -376,6 +376,7 @@ class LocalYtServer(ThreadingHTTPServer):
         verbose: bool = False,
         cluster: Any = None,
         fallback_to_free_port: bool = False,
+        job_environment: Any = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -385,7 +386,10 @@ class LocalYtServer(ThreadingHTTPServer):
         self.operations = None
         if enable_operations:
             self.operations = OperationEngine(
-                self.root, self.cluster, max_parallel_jobs=max_parallel_jobs
+                self.root,
+                self.cluster,
+                max_parallel_jobs=max_parallel_jobs,
+                job_environment=job_environment,
             )
         self.dispatcher = CommandDispatcher(self.cluster, self.operations)
         self.faults = FaultInjector(faults)

@@ -10,12 +10,20 @@ Usage::
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
+
+from yt_assets.yt.shipping import shipping
+
+JOB_FORMAT = yt.YsonFormat(require_yson_bindings=False)
+"""Rows as YSON, parsed by ``yt.yson``'s pure-Python code where a node lacks the compiled
+bindings (they are platform-specific and not shipped)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +66,14 @@ def start_map(
     settings: MapSettings,
     *,
     secure_vault: Mapping[str, str],
+    log: Callable[[str], None] | None = None,
 ) -> yt.Operation:
-    """Start (without waiting) a map of ``mapper`` from ``source`` into a new ``destination`` table."""
+    """Start (without waiting) a map of ``mapper`` from ``source`` into a new ``destination`` table.
+
+    The operation ships what the mapper imports (:mod:`yt_assets.yt.shipping`); ``log`` gets one
+    line saying what was shipped, how much of it was new in the file cache and how long the
+    packing, upload and start took.
+    """
     client.create(
         "table",
         destination,
@@ -67,10 +81,53 @@ def start_map(
         force=True,
         attributes={"schema": destination_schema.to_yson_type()},
     )
-    return client.run_map(
-        mapper,
-        source,
-        yt.TablePath(destination, append=True),
-        spec=map_spec(settings, secure_vault),
-        sync=False,
+    started = time.time()
+    with shipping(client, mapper, docker_image=settings.docker_image) as shipment:
+        operation = client.run_map(
+            mapper,
+            source,
+            yt.TablePath(destination, append=True),
+            spec=map_spec(settings, secure_vault),
+            format=JOB_FORMAT,
+            sync=False,
+        )
+    elapsed = time.time() - started
+    if log is not None:
+        try:
+            try:
+                files = shipped_files(client, operation.id, started)
+            except yt.YtError as error:  # a report only: never fail the step for it
+                files = f"job files not described ({str(error).splitlines()[0]})"
+            log(f"{shipment.describe()}; {files}; packed, uploaded and started in {elapsed:.1f} s")
+        except BaseException:  # interrupted before the caller could wait_or_abort
+            operation.abort()
+            raise
+    return operation
+
+
+def shipped_files(client: yt.YtClient, operation_id: str, since: float) -> str:
+    """What the operation's job files weigh and how many of them the file cache got new
+    (created after ``since``, a Unix time) rather than reused."""
+    spec = client.get_operation(operation_id, attributes=["spec"])["spec"]
+    paths = [str(path) for path in (spec.get("mapper") or {}).get("file_paths") or []]
+    total = new = new_size = 0
+    for path in paths:
+        attributes = client.get(path + "/@", attributes=["uncompressed_data_size", "creation_time"])
+        size = int(attributes.get("uncompressed_data_size") or 0)
+        total += size
+        created = attributes.get("creation_time")
+        if created and _unix_time(str(created)) >= since - 1.0:
+            new += 1
+            new_size += size
+    return (
+        f"{len(paths)} job files, {total / 1e6:.1f} MB; {new} new in the file cache "
+        f"({new_size / 1e6:.1f} MB uploaded)"
+    )
+
+
+def _unix_time(iso: str) -> float:
+    return (
+        datetime.strptime(iso.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S")
+        .replace(tzinfo=UTC)
+        .timestamp()
     )
