@@ -216,5 +216,10 @@ def test_idle_timeout_setting() -> None:
     default = build_resources(settings=Settings.from_environ({}))["yt_cluster"]
     assert default.local_idle_timeout_s == 300
     for bad in ("0", "-1", "soon"):
-        with pytest.raises(ValueError, match="YT_LOCAL_IDLE_TIMEOUT must be a number of seconds"):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                f"YT_LOCAL_IDLE_TIMEOUT={bad!r} is invalid: it must be a number of seconds > 0"
+            ),
+        ):
             Settings.from_environ({"YT_LOCAL_IDLE_TIMEOUT": bad})

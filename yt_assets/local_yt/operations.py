@@ -17,11 +17,18 @@ with per-task ``job_count`` and ``output_table_paths``), ``enable_input_table_in
 user job spec: ``command``, ``format``/``input_format``/``output_format``, ``file_paths``
 (``file_name``/``executable`` attributes), ``environment`` (``$(SandboxPath)`` substituted),
 ``redirect_stdout_to_stderr``, ``max_stderr_size``, ``job_time_limit``,
-``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
-``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
-pools, ``job_io``/``table_writer``, and anything else. Output rows are routed to tables by
-descriptor only (fd 1, 4, 7...): table switches inside one output stream are not supported, nor
-are ``row_index``/``range_index`` control attributes on input.
+``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory), ``docker_image`` (an
+interpreter mapped by :class:`~.job_python.JobEnvironment`; jobs without one run a bare
+interpreter, see :mod:`.job_python`). Ignored (accepted, no effect):
+``memory_limit``, ``cpu_limit``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
+pools, ``table_writer``, and anything else (``use_yamr_descriptors`` is refused).
+``job_io/control_attributes`` (table, range and row indexes on input) and output table switches
+are handled by :mod:`.job_io`. What jobs write to fd 5 (user statistics) is aggregated, with
+``time/exec`` and row counts, into ``progress/job_statistics`` (:mod:`.job_statistics`). Spec keys
+YT does not know are listed in ``unrecognized_spec`` (:mod:`.operation_specs`); only the
+``max_finished_operations`` (default 1000) most recently finished operations are kept, older
+ones are removed with their stderrs, as a cluster's operations cleaner does (there is no archive).
+``list_operations`` with ``attributes`` returns exactly those (full-view ones too).
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
 and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
@@ -58,7 +65,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from .exceptions import GenericError, NoSuchJob
-from .input_splits import even_split, write_input_splits
+from .input_splits import even_split
+from .job_io import write_input_splits
+from .job_statistics import aggregate_v1, aggregate_v2, job_view_statistics
 from .operation_planning import _validate_spec
 from .operation_queries import (
     _brief_spec,
@@ -67,6 +76,7 @@ from .operation_queries import (
     select_operations,
 )
 from .operation_runner import OperationRunner
+from .operation_specs import unrecognized_spec
 from .operation_state import (
     ABORT_WAIT_SECONDS,
     FINISHED_STATES,
@@ -173,8 +183,9 @@ class OperationEngine(OperationRunner):
 
     def list_operations(self, **filters: Any) -> dict[str, Any]:
         """Operations newest first, filtered as the ``list_operations`` command does."""
+        brief = not filters.get("attributes")  # named attributes may be full-view ones
         with self._lock:
-            views = [self._view(op, brief=True) for op in self._operations.values()]
+            views = [self._view(op, brief=brief) for op in self._operations.values()]
         return select_operations(views, filters)
 
     def abort_operation(self, operation_id: str, *, abort_message: str | None = None) -> None:
@@ -248,7 +259,17 @@ class OperationEngine(OperationRunner):
             "invalidated": 0,
             "suspended": 0,
         }
-        return {"jobs": jobs, "build_time": now_iso()}
+        samples = [
+            (job["state"], job["type"], job["_statistics"])
+            for job in operation.jobs
+            if "_statistics" in job
+        ]
+        return {
+            "jobs": jobs,
+            "build_time": now_iso(),
+            "job_statistics": aggregate_v1(samples),
+            "job_statistics_v2": aggregate_v2(samples),
+        }
 
     def _view(self, operation: _Operation, *, brief: bool) -> dict[str, Any]:
         record = operation.record
@@ -285,7 +306,7 @@ class OperationEngine(OperationRunner):
                 "spec": spec,
                 "full_spec": spec,
                 "provided_spec": spec,
-                "unrecognized_spec": {},
+                "unrecognized_spec": unrecognized_spec(record["type"], spec),
                 "progress": progress,
                 "events": record["events"],
                 "alerts": {},
@@ -302,6 +323,8 @@ class OperationEngine(OperationRunner):
     def _job_view(self, operation: _Operation, job: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in job.items() if not k.startswith("_")}
         view["operation_id"] = operation.id
+        if "_statistics" in job:
+            view["statistics"] = job_view_statistics(job["_statistics"])
         if job["state"] == "running":
             path = self._stderr_path(operation, job["id"])
             size = path.stat().st_size if path.exists() else 0

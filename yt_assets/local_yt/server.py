@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 import yt.yson as yson
+from yt.yson.yson_types import NotUnicodeError
 
 from .cluster import Cluster
 from .commands import (
@@ -61,6 +62,7 @@ from .formats import (
 from .idle import IdleMonitor
 from .operations import OperationEngine
 from .values import to_plain
+from .web_view import WEB_VIEW_PREFIX, render_web_page
 
 logger = logging.getLogger("yt_assets.local_yt.server")
 
@@ -248,6 +250,21 @@ class _ChunkedResponseWriter:
 # ---------------------------------------------------------------------------------- helpers
 
 
+_CONNECTION_LOSS = (ConnectionDropped, BrokenPipeError, ConnectionResetError)
+
+
+def _connection_loss(error: BaseException) -> BaseException | None:
+    """The lost-connection error behind ``error`` (C extensions re-raise it as ``SystemError``)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _CONNECTION_LOSS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _header_format(headers: Any) -> str:
     value = headers.get("X-YT-Header-Format")
     if not value:
@@ -286,6 +303,9 @@ def render_header_value(value: Any, header_format: str) -> str:
 def error_to_dict(error: BaseException) -> dict[str, Any]:
     if isinstance(error, YtLocalError):
         return error.to_dict()
+    if isinstance(error, (NotUnicodeError, UnicodeError)):
+        # Text the request carries (a key, a name) that must be UTF-8 and is not.
+        return GenericError(f"Invalid UTF-8 in the request: {error}").to_dict()
     return GenericError(
         f"Internal error of the local YT: {type(error).__name__}: {error}"
     ).to_dict()
@@ -339,11 +359,12 @@ def _content_type(output_format: Any) -> str:
 
 
 class LocalYtServer(ThreadingHTTPServer):
-    """The local YT HTTP proxy on ``127.0.0.1`` (port 0: a free port)."""
+    """The local YT HTTP proxy on ``127.0.0.1`` (port 0: a free port; ``fallback_to_free_port``:
+    a free one when ``port`` is taken). It also serves a read-only web view under ``/ui``."""
 
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # bursts of hundreds of clients connecting at once
 
     def __init__(
         self,
@@ -356,6 +377,8 @@ class LocalYtServer(ThreadingHTTPServer):
         verbose: bool = False,
         cluster: Any = None,
         idle_timeout_s: float | None = None,
+        fallback_to_free_port: bool = False,
+        job_environment: Any = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -365,12 +388,21 @@ class LocalYtServer(ThreadingHTTPServer):
         self.operations = None
         if enable_operations:
             self.operations = OperationEngine(
-                self.root, self.cluster, max_parallel_jobs=max_parallel_jobs
+                self.root,
+                self.cluster,
+                max_parallel_jobs=max_parallel_jobs,
+                job_environment=job_environment,
             )
         self.dispatcher = CommandDispatcher(self.cluster, self.operations)
         self.faults = FaultInjector(faults)
         self.verbose = verbose
-        super().__init__((LOOPBACK_HOST, port), LocalYtRequestHandler)
+        try:
+            super().__init__((LOOPBACK_HOST, port), LocalYtRequestHandler)
+        except OSError:
+            if not (fallback_to_free_port and port):
+                raise
+            logger.warning("Port %d is taken: serving on a free port instead", port)
+            super().__init__((LOOPBACK_HOST, 0), LocalYtRequestHandler)
         # Stops serve_forever after idle_timeout_s without requests or running operations.
         self.idle: IdleMonitor | None = None
         if idle_timeout_s:
@@ -381,6 +413,16 @@ class LocalYtServer(ThreadingHTTPServer):
                 busy=engine.has_running_operations if engine is not None else lambda: False,
             )
             self.idle.start()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One connection's thread: frees the thread's state resources when the connection ends
+        (thousands of short-lived clients otherwise exhaust descriptors)."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            release = getattr(self.cluster, "release_thread_resources", None)
+            if release is not None:
+                release()
 
     @property
     def port(self) -> int:
@@ -473,6 +515,8 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
             self._handle_faults()
         elif path == "/_local/health":
             self._send_json({"pid": os.getpid(), "root": str(self.server.root.resolve())})
+        elif path == "/" or path == WEB_VIEW_PREFIX or path.startswith(WEB_VIEW_PREFIX + "/"):
+            self._send_web_page(path, query)
         else:
             self._finish_body_or_close()
             self._send_error(
@@ -629,9 +673,12 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
                 assert isinstance(result, BinaryResult)
                 for chunk in result.chunks:
                     writer.write(chunk)
-        except (ConnectionDropped, BrokenPipeError, ConnectionResetError):
+        except _CONNECTION_LOSS:
             raise
         except Exception as error:
+            lost = _connection_loss(error)
+            if lost is not None:  # raised through the YSON bindings, which wrap it
+                raise lost from None
             if not isinstance(error, YtLocalError):
                 logger.exception("Unexpected error while streaming %s", self.path)
             writer.finish(_error_headers(error_to_dict(error)))
@@ -646,6 +693,22 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
         if drop_after and writer.bytes_written == 0:
             raise ConnectionDropped()
         writer.finish()
+
+    def _send_web_page(self, path: str, query: str) -> None:
+        self._finish_body_or_close()
+        server = self.server
+        page = render_web_page(server.cluster, server.operations, path, dict(parse_qsl(query)))
+        self.send_response(page.status)
+        self.send_header("Content-Type", page.content_type)
+        self.send_header("Content-Length", str(len(page.body)))
+        self.send_header("Cache-Control", "no-store")
+        if page.location:
+            self.send_header("Location", page.location)
+        self.end_headers()
+        self._response_started = True
+        if self.command != "HEAD":
+            self.wfile.write(page.body)
+        self.wfile.flush()
 
     def _send_json(self, value: Any) -> None:
         self._finish_body_or_close()
