@@ -1,7 +1,9 @@
 """The code location: every asset, check, job, sensor and schedule, assembled in one place.
 
-``dagster dev`` loads ``defs`` from here (``pyproject.toml`` ``[tool.dagster]`` and
-``workspace.yaml``). Everything is configured from the environment (see README):
+``dagster dev`` and ``dg`` load ``defs`` from here (``pyproject.toml`` ``[tool.dagster]`` and
+``[tool.dg]``, ``workspace.yaml``). ``defs`` is built from the components in ``yt_assets/defs/``
+(one ``defs.yaml`` per pipeline, plus the resources); :func:`build_definitions` builds the same
+with the Python factories. Everything is configured from the environment (see README):
 
 - ``YT_PROXY`` (unset: the embedded local YT under ``YT_LOCAL_ROOT``), ``YT_TOKEN``, ``YT_ROOT``.
 - ``S3_ENDPOINT``, ``S3_REGION``, ``S3_DOWNLOAD_*``, ``S3_UPLOAD_*`` (or ``configs/secrets.env``).
@@ -13,6 +15,7 @@
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 
@@ -21,6 +24,7 @@ from yt_assets.checks import build_processing_checks
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.partitions import daily_partitions, prefix_for_day, s3_prefix_partitions
 from yt_assets.resources import build_resources
+from yt_assets.s3_settings import apply_secrets_file
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.sensors import build_s3_prefix_sensor
 from yt_assets.table_paths import DEFAULT_ROOT
@@ -30,8 +34,15 @@ DEFAULT_DAILY_PREFIX_TEMPLATE = "events/{date}/"
 DEFAULT_DAILY_SCHEDULE_HOUR = 2
 
 
+def build_component_definitions() -> dg.Definitions:
+    """The project's ``Definitions``: the pipelines declared in ``yt_assets/defs/*/defs.yaml``."""
+    apply_secrets_file()  # before the YAML's {{ env(...) }} templates are rendered
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
 def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
-    """The project's ``Definitions``, configured from ``environ`` (default: the environment)."""
+    """The same ``Definitions`` built with the Python factories, configured from ``environ``
+    (default: the environment): the reference the YAML pipelines are tested against."""
     env = os.environ if environ is None else environ
     resources = build_resources()
     bucket = env.get("S3_BUCKET") or None
@@ -109,4 +120,4 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     )
 
 
-defs = build_definitions()
+defs = build_component_definitions()
