@@ -70,6 +70,13 @@ _DATE_FIELDS = ("{date}", "%Y", "%m", "%d", "%F", "%j")
 class _LocatedModel(dg.Resolvable, dg.Model):
     """A YAML-declared model whose validation errors name the file, line and field."""
 
+    @classmethod
+    def resolve_from_model(cls, context: dg.ResolutionContext, model: BaseModel) -> Any:
+        try:
+            return super().resolve_from_model(context, model)
+        except ValidationError as error:
+            raise _located(error, context) from None
+
 
 def _config_rule(config_class: type[BaseModel], field: str, value: Any, **required: Any) -> Any:
     """``value`` if ``config_class`` accepts it for ``field`` (one source for the rules: the run
@@ -235,6 +242,60 @@ def _load_processor(reference: str) -> Callable[..., dict[str, Any]]:
     return function  # type: ignore[no-any-return]
 
 
+class StarterParams(BaseModel):
+    """``dg scaffold defs yt_assets.S3ToYTComponent NAME [--bucket B] [--prefix P]``."""
+
+    bucket: str = "my-bucket"
+    prefix: str = "data/"
+
+
+STARTER_YAML = """\
+# An S3-to-YT pipeline (README: "Pipelines in YAML"). Check it with `dg check defs`.
+type: {type}
+attributes:
+  name: {name}                 # -> {name}_listing, {name}_processed and their checks
+  bucket: {bucket}
+  prefix: {prefix}
+  # extension: .json           # keep only these keys
+  # max_files: 1000
+  # table_root: //home/my_project/{name}   # default: the io_manager's root (YT_ROOT)
+  # partitioning:              # kind: none (default), daily or prefixes
+  #   kind: daily              # adds {name}_job and {name}_schedule
+  #   prefix_template: "{prefix}{{date}}/"
+  #   schedule_hour: 2
+  # partitioning:
+  #   kind: prefixes           # adds {name}_job and {name}_sensor (partitions {name}_prefixes)
+  #   root: incoming/
+  #   ready_marker: _SUCCESS
+  # processing:                # defaults of the YT map operation's run config
+  #   job_count: 8
+  #   downloads_in_flight: 16
+  #   on_error: record         # or fail
+  #   docker_image: registry.example.com/yt-python:latest
+  #   pool: my_pool
+  # processor: my_package.processors:count_bytes   # with output_columns
+"""
+
+
+class StarterScaffolder(dg.Scaffolder[StarterParams]):
+    """Writes a commented ``defs.yaml`` that loads as it is (a bucket to list, no partitions)."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[StarterParams]:
+        return StarterParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[StarterParams]) -> None:
+        params = request.params or StarterParams()
+        name = re.sub(r"\W", "_", request.target_path.name)
+        if not _NAME.match(name):
+            name = f"pipeline_{name}"
+        text = STARTER_YAML.format(
+            type=request.type_name, name=name, bucket=params.bucket, prefix=params.prefix
+        )
+        (request.target_path / "defs.yaml").write_text(text)
+
+
+@dg.scaffold_with(StarterScaffolder)
 class S3ToYTComponent(dg.Component, _LocatedModel):
     """One S3-to-YT pipeline: a listing of ``bucket``/``prefix`` into a YT table, a YT map that
     downloads and processes every listed object, their checks, and the job, sensor or schedule of

@@ -120,4 +120,8 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     )
 
 
-defs = build_component_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Built when Dagster loads the code location, not on import (YT jobs import modules that
+    import this one, and must not load the defs folder)."""
+    return build_component_definitions()

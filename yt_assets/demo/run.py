@@ -172,7 +172,7 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
     yt.logger.LOGGER.setLevel(logging.WARNING)  # "Operation started" (the bar shows progress)
     import dagster as dg
 
-    from yt_assets.definitions import build_definitions
+    from yt_assets.definitions import build_component_definitions
     from yt_assets.partitions import S3_PREFIX_PARTITIONS_NAME, daily_partitions
 
     plan = demo_plan(stack.today, ready_prefixes(demo_objects(stack.today)))
@@ -188,7 +188,7 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
                 file=err,
             )
             return 1
-    code_location = build_definitions(os.environ)
+    code_location = build_component_definitions()
     total = sum(len(run.asset_names) + _check_count(code_location, run.asset_names) for run in plan)
     bar = ProgressBar(total, err, unit="steps")
     handler = DagsterProgressHandler(bar)
