@@ -34,6 +34,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
@@ -164,7 +165,9 @@ class Partitioning(_LocatedModel):
     def _settings_match_kind(self) -> Partitioning:
         if self.kind == "daily":
             if not self.prefix_template:
-                raise ValueError("partitioning 'daily' needs a prefix_template such as 'events/{date}/'")
+                raise ValueError(
+                    "partitioning 'daily' needs a prefix_template such as 'events/{date}/'"
+                )
         elif self.prefix_template is not None:
             raise ValueError(f"prefix_template applies to partitioning 'daily', not {self.kind!r}")
         if self.kind == "prefixes":
@@ -235,7 +238,9 @@ def _load_processor(reference: str) -> Callable[..., dict[str, Any]]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(f"processor {reference!r}: cannot import {module_name!r} ({error})") from None
+        raise ValueError(
+            f"processor {reference!r}: cannot import {module_name!r} ({error})"
+        ) from None
     function = getattr(module, attribute, None)
     if not callable(function):
         raise ValueError(f"processor {reference!r}: {module_name!r} has no function {attribute!r}")
@@ -277,8 +282,31 @@ attributes:
 """
 
 
+RESOURCES_YAML = """\
+# The resources of the S3-to-YT pipelines (README: "Pipelines in YAML"): the embedded local YT
+# unless YT_PROXY is set; S3 keys are named by their environment variables, read at launch.
+type: yt_assets.S3ToYTResourcesComponent
+attributes:
+  yt:
+    proxy: "{{ env('YT_PROXY', '') }}"
+    root: "{{ env('YT_ROOT', '//home/yt_assets') }}"
+  s3:
+    endpoint_url: "{{ env('S3_ENDPOINT', '') }}"
+    region_name: "{{ env('S3_REGION', 'us-east-1') }}"
+"""
+RESOURCES_FOLDER = "s3_to_yt_resources"
+
+
+def _declares_resources(root: Path) -> bool:
+    return any(
+        S3ToYTResourcesComponent.__name__ in path.read_text(errors="replace")
+        for path in root.rglob("defs.yaml")
+    )
+
+
 class StarterScaffolder(dg.Scaffolder[StarterParams]):
-    """Writes a commented ``defs.yaml`` that loads as it is (a bucket to list, no partitions)."""
+    """Writes a commented ``defs.yaml`` that loads as it is (a bucket to list, no partitions), and
+    the resources beside it (``s3_to_yt_resources/defs.yaml``) when its folder declares none yet."""
 
     @classmethod
     def get_scaffold_params(cls) -> type[StarterParams]:
@@ -293,6 +321,10 @@ class StarterScaffolder(dg.Scaffolder[StarterParams]):
             type=request.type_name, name=name, bucket=params.bucket, prefix=params.prefix
         )
         (request.target_path / "defs.yaml").write_text(text)
+        defs_root = request.target_path.parent
+        if not _declares_resources(defs_root):
+            (defs_root / RESOURCES_FOLDER).mkdir(exist_ok=True)
+            (defs_root / RESOURCES_FOLDER / "defs.yaml").write_text(RESOURCES_YAML)
 
 
 @dg.scaffold_with(StarterScaffolder)
@@ -396,7 +428,9 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
             raise ValueError("a processor needs output_columns (the columns of its table)")
         if self.output_columns is not None:
             names = {column.name for column in self.output_columns}
-            needed = ["bucket", "path"] + (["error"] if self.processing.on_error == "record" else [])
+            needed = ["bucket", "path"] + (
+                ["error"] if self.processing.on_error == "record" else []
+            )
             missing = [name for name in needed if name not in names]
             if missing:
                 raise ValueError(f"output_columns must include {', '.join(missing)}")

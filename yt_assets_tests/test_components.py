@@ -80,9 +80,7 @@ def _shape(defs: dg.Definitions) -> dict[str, Any]:
         }
     checks = sorted(key.to_user_string() for key in graph.asset_check_keys)
     jobs = {
-        job.name: sorted(
-            key.to_user_string() for key in job.asset_layer.selected_asset_keys
-        )
+        job.name: sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
         for job in repository.get_all_jobs()
         if not job.name.startswith("__")
     }
@@ -137,7 +135,9 @@ def test_defs_folder_gives_what_the_factories_give(
     assert from_yaml["schedules"]["daily_s3_schedule"][1] == "0 5 * * *"
     assert from_yaml["assets"]["daily_s3_listing"]["config"]["prefix"] == "logs/%Y/%m/%d/"
     assert set(from_yaml["resources"]) == {"io_manager", "s3", "s3_upload", "yt_cluster"}
-    [spec] = [s for s in component_defs.resolve_all_asset_specs() if s.key.path == ["daily_s3_listing"]]
+    [spec] = [
+        s for s in component_defs.resolve_all_asset_specs() if s.key.path == ["daily_s3_listing"]
+    ]
     assert "daily_s3/defs.yaml" in str(spec.metadata["dagster/code_references"])
 
 
@@ -414,9 +414,14 @@ def _dg(*args: str, cwd: Path, extra_path: Path | None = None) -> subprocess.Com
 def test_dg_list_and_check_defs_on_the_project() -> None:
     listed = _dg("list", "defs", "--json", cwd=REPO)
     assert listed.returncode == 0, listed.stderr
-    keys = {asset["key"] for asset in json.loads(listed.stdout)["assets"]}
-    expected = _shape(build_component_definitions())["assets"]
-    assert keys == set(expected)
+    dg_listed = json.loads(listed.stdout)
+    expected = _shape(build_component_definitions())
+    assert {asset["asset_key"] for asset in dg_listed["assets"]} == set(expected["assets"])
+    assert sorted(check["key"] for check in dg_listed["asset_checks"]) == expected["checks"]
+    assert {job["name"] for job in dg_listed["jobs"]} == set(expected["jobs"])
+    assert {s["name"] for s in dg_listed["schedules"]} == set(expected["schedules"])
+    assert {s["name"] for s in dg_listed["sensors"]} == set(expected["sensors"])
+    assert {r["name"] for r in dg_listed["resources"]} == set(expected["resources"])
 
     checked = _dg("check", "defs", cwd=REPO)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -457,6 +462,18 @@ def test_dg_scaffold_defs_creates_a_working_starter(tmp_path: Path) -> None:
     assert scaffolded.returncode == 0, scaffolded.stdout + scaffolded.stderr
     starter = package_dir / "defs" / "my_pipeline" / "defs.yaml"
     assert "bucket: logs-bucket" in starter.read_text()
+    # The project had no resources yet: the starter brings them, once.
+    resources = package_dir / "defs" / "s3_to_yt_resources" / "defs.yaml"
+    assert "type: yt_assets.S3ToYTResourcesComponent" in resources.read_text()
+    again = _dg(
+        "scaffold", "defs", "yt_assets.S3ToYTComponent", "second", cwd=tmp_path, extra_path=tmp_path
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(p.name for p in (package_dir / "defs").iterdir() if p.is_dir()) == [
+        "my_pipeline",
+        "s3_to_yt_resources",
+        "second",
+    ]
 
     checked = _dg("check", "defs", cwd=tmp_path, extra_path=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -467,7 +484,12 @@ def test_dg_scaffold_defs_creates_a_working_starter(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(tmp_path))
     shape = _shape(defs)
-    assert set(shape["assets"]) == {"my_pipeline_listing", "my_pipeline_processed"}
+    assert set(shape["assets"]) == {
+        "my_pipeline_listing",
+        "my_pipeline_processed",
+        "second_listing",
+        "second_processed",
+    }
     assert shape["assets"]["my_pipeline_listing"]["config"]["bucket"] == "logs-bucket"
 
 
