@@ -343,9 +343,11 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
           partitioning: {kind: prefixes, root: incoming/, ready_marker: _SUCCESS}
           processing: {job_count: 8, on_error: record}
 
-    The same in Python (e.g. in a test)::
+    Example::
 
-        component = S3ToYTComponent(name="logs", bucket="my-bucket", prefix="data/")
+        component = S3ToYTComponent(name="logs", bucket="my-bucket", prefix="raw/")
+        defs = component.definitions()
+        assert [a.key.path for a in defs.assets] == [["logs_listing"], ["logs_processed"]]
     """
 
     name: str | None = Field(
@@ -593,6 +595,12 @@ class S3ToYTResourcesComponent(dg.Component, _LocatedModel):
           s3:
             endpoint_url: "{{ env.S3_ENDPOINT }}"
             download_keys: {access_key_env: MY_S3_KEY_ID, secret_key_env: MY_S3_SECRET}
+
+    Example::
+
+        resources = S3ToYTResourcesComponent().resources()
+        assert sorted(resources) == ["io_manager", "s3", "s3_upload", "yt_cluster"]
+        assert resources["s3"].aws_secret_access_key == "S3_DOWNLOAD_SECRET_KEY"  # a name
     """
 
     yt: YTSettings = Field(default_factory=YTSettings)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
 import uuid
-import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from yt_assets.components import S3ToYTComponent, S3ToYTResourcesComponent
 from yt_assets.definitions import build_component_definitions, build_definitions
 from yt_assets.local_yt import LocalYT
 from yt_assets_tests.conftest import S3TestServer, put_objects
+
+# Dagster's own, from loading a defs folder (it copies the checks with a beta parameter).
+pytestmark = pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -59,10 +63,7 @@ def _config_defaults(assets_def: dg.AssetsDefinition) -> dict[str, Any]:
 
 def _shape(defs: dg.Definitions) -> dict[str, Any]:
     """Everything a user sees of a code location, in comparable form."""
-    with warnings.catch_warnings():
-        # Dagster's own: building the repository copies checks with a beta parameter.
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        repository = defs.get_repository_def()
+    repository = defs.get_repository_def()
     graph = repository.asset_graph
     assets = {}
     for key in sorted(graph.get_all_asset_keys()):
@@ -518,3 +519,50 @@ def _no_stray_modules() -> Iterator[None]:
     for name in set(sys.modules) - before:
         if name.startswith(("yaml_e2e_", "broken_", "dg_")):
             del sys.modules[name]
+
+
+@pytest.mark.slow
+def test_a_wheel_carries_the_pipelines(tmp_path: Path) -> None:
+    """Built as a wheel and imported away from the checkout (no pyproject.toml above it), the
+    code location still finds its defs folder (``yt_assets/dg.toml``, package data)."""
+    source = tmp_path / "source"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".yt_*"
+        ),
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    [wheel] = tmp_path.glob("yt_assets-*.whl")
+    unpacked = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(unpacked)
+    probe = (
+        "import json, warnings, yt_assets\n"
+        "warnings.simplefilter('ignore')\n"
+        "from yt_assets.definitions import build_component_definitions\n"
+        "defs = build_component_definitions()\n"
+        "keys = sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())\n"
+        "print(json.dumps({'file': yt_assets.__file__, 'keys': keys}))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(unpacked)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    result = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert result["file"].startswith(str(unpacked))
+    assert result["keys"] == sorted(_shape(build_component_definitions())["assets"])
