@@ -89,6 +89,19 @@ def _config_rule(config_class: type[BaseModel], field: str, value: Any, **requir
     return value
 
 
+def _dagster_name(value: str | None) -> str | None:
+    problem = _name_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _in_range(value: Any, info: ValidationInfo, low: Any, high: Any) -> Any:
+    if not low <= value <= high:
+        raise ValueError(f"{info.field_name}={value} must lie between {low} and {high}")
+    return value
+
+
 def _name_problem(name: str) -> str | None:
     if _NAME.match(name):
         return None
@@ -147,10 +160,8 @@ class Partitioning(_LocatedModel):
 
     @field_validator("schedule_hour")
     @classmethod
-    def _hour_of_a_day(cls, value: int) -> int:
-        if not 0 <= value <= 23:
-            raise ValueError(f"schedule_hour={value} must lie between 0 and 23")
-        return value
+    def _hour_of_a_day(cls, value: int, info: ValidationInfo) -> int:
+        return _in_range(value, info, 0, 23)
 
     @field_validator("ready_marker")
     @classmethod
@@ -222,10 +233,7 @@ class Names(_LocatedModel):
     @field_validator("*")
     @classmethod
     def _valid_name(cls, value: str | None) -> str | None:
-        problem = _name_problem(value) if value is not None else None
-        if problem:
-            raise ValueError(problem)
-        return value
+        return _dagster_name(value)
 
 
 def _load_processor(reference: str) -> Callable[..., dict[str, Any]]:
@@ -406,18 +414,13 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
 
     @field_validator("max_error_share")
     @classmethod
-    def _a_share(cls, value: float) -> float:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"max_error_share={value} must lie between 0 and 1")
-        return value
+    def _a_share(cls, value: float, info: ValidationInfo) -> float:
+        return _in_range(value, info, 0.0, 1.0)
 
     @field_validator("name")
     @classmethod
     def _name_is_valid(cls, value: str | None) -> str | None:
-        problem = _name_problem(value) if value is not None else None
-        if problem:
-            raise ValueError(problem)
-        return value
+        return _dagster_name(value)
 
     @field_validator("table_root")
     @classmethod

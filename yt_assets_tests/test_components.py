@@ -358,6 +358,26 @@ BROKEN = {
         6,
         "attributes.partitioning.prefix_template",
     ),
+    "processor_not_importable": (
+        """\
+        type: yt_assets.S3ToYTComponent
+        attributes:
+          bucket: my-bucket
+          processor: no_such_package.processors:count
+          output_columns: [{name: bucket, type: string}, {name: path, type: string}]
+        """,
+        4,
+        "attributes.processor",
+    ),
+    "bucket_name": (
+        """\
+        type: yt_assets.S3ToYTComponent
+        attributes:
+          bucket: My_Bucket
+        """,
+        3,
+        "attributes.bucket",
+    ),
 }
 
 
