@@ -29,6 +29,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from yt_assets.s3.client import DEFAULT_REGION
+
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPOSITORY = BENCHMARKS_DIR.parent
 RESULTS_MD = REPOSITORY / "BENCHMARKS.md"
@@ -36,7 +38,7 @@ CACHE_DIR = BENCHMARKS_DIR / "results"  # git-ignored: SeaweedFS data kept betwe
 
 ACCESS_KEY = "bench-access-key"
 SECRET_KEY = "bench-secret-key"
-REGION = "us-east-1"
+REGION = DEFAULT_REGION
 
 
 def venv_tool(name: str) -> str:
@@ -182,7 +184,7 @@ def _wait_until_usable(server: SeaweedS3, timeout: float) -> None:
 
 
 def count_keys(client: Any, bucket: str, prefix: str) -> int:
-    from yt_assets.s3_listing import iter_s3_objects
+    from yt_assets.s3.listing import iter_s3_objects
 
     try:
         return sum(1 for _ in iter_s3_objects(client, bucket, prefix))

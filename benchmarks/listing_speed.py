@@ -35,7 +35,7 @@ from bench_common import (
     write_section,
 )
 
-from yt_assets.s3_listing import iter_s3_objects
+from yt_assets.s3.listing import iter_s3_objects
 
 BUCKET = "bench-listing"
 PREFIX = "data/"

@@ -64,7 +64,8 @@ def s3_client(endpoint_url: str) -> Any:
 def child_ours(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
     import yt.wrapper as yt
 
-    from yt_assets.s3_listing import iter_s3_objects, save_s3_paths_to_table
+    from yt_assets.s3.listing import iter_s3_objects
+    from yt_assets.yt.tables import save_s3_paths_to_table
 
     client = s3_client(endpoint_url)
     yt_client = yt.YtClient(

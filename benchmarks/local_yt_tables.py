@@ -21,8 +21,7 @@ import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
 
 from yt_assets.local_yt import LocalYT
-from yt_assets.schemas import LISTING_COLUMNS
-from yt_assets.yt_tables import yt_schema
+from yt_assets.yt.schemas import LISTING_COLUMNS, yt_schema
 
 
 def listing_rows(count: int) -> Iterator[dict[str, Any]]:

@@ -1,16 +1,44 @@
 """yt-assets: S3 listings as Dagster assets, stored in YTsaurus tables and processed by YT map operations.
 
-The component types are importable from here (``type: yt_assets.S3ToYTComponent`` in a
-``defs.yaml``), loaded on first access so that the Dagster-free parts (``yt_assets.yt_jobs``,
-``yt_assets.local_yt``) never import Dagster.
+The package's public functions outside Dagster are :func:`list_s3_files` and
+:func:`save_s3_paths_to_table` (yt-framework's names); its Dagster component types are
+``S3ToYTComponent`` and ``S3ToYTResourcesComponent`` (``type: yt_assets.S3ToYTComponent`` in a
+``defs.yaml``). They are loaded on first use, so that importing a subpackage (the job code shipped
+to YT nodes, say) loads nothing else.
+
+Example::
+
+    from yt_assets import list_s3_files, save_s3_paths_to_table
+    assert callable(list_s3_files) and callable(save_s3_paths_to_table)
 """
 
-from typing import Any
+from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yt_assets.components import S3ToYTComponent, S3ToYTResourcesComponent
+    from yt_assets.s3.listing import list_s3_files
+    from yt_assets.yt.tables import save_s3_paths_to_table
+
+__all__ = [
+    "S3ToYTComponent",
+    "S3ToYTResourcesComponent",
+    "list_s3_files",
+    "save_s3_paths_to_table",
+]
 _COMPONENTS = ("S3ToYTComponent", "S3ToYTResourcesComponent")
 
 
 def __getattr__(name: str) -> Any:
+    if name == "list_s3_files":
+        from yt_assets.s3.listing import list_s3_files
+
+        return list_s3_files
+    if name == "save_s3_paths_to_table":
+        from yt_assets.yt.tables import save_s3_paths_to_table
+
+        return save_s3_paths_to_table
     if name in _COMPONENTS:
         from yt_assets import components
 
@@ -19,4 +47,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_COMPONENTS])
+    # dg finds component types by dir(); the lazy names are listed, not loaded.
+    return sorted([*globals(), *__all__])

@@ -17,17 +17,24 @@ from pydantic import Field
 
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
-from yt_assets.resources import S3_KEY_VARS, YTResource
-from yt_assets.s3_listing import iter_s3_objects
-from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS, listing_row
-from yt_assets.table_paths import escape_node_name
+from yt_assets.resources import YTResource
+from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.s3.settings import S3_ENV_VARS
+from yt_assets.yt.operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt.paths import escape_node_name
+from yt_assets.yt.schemas import (
+    LISTING_COLUMNS,
+    PROCESSED_COLUMNS,
+    ColumnSpec,
+    listing_row,
+    yt_schema,
+)
+from yt_assets.yt.tables import YTTable
 from yt_assets.yt_jobs.s3_processing import (
     S3Credentials,
     S3ObjectMapper,
     process_object,
 )
-from yt_assets.yt_operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
-from yt_assets.yt_tables import ColumnSpec, YTTable, yt_schema
 
 ASSET_KINDS = {"s3", "ytsaurus"}
 
@@ -139,7 +146,7 @@ def build_s3_processing_asset(
     *,
     listing: dg.AssetsDefinition,
     processor: Callable[..., dict[str, Any]] = process_object,
-    output_columns: Sequence[ColumnSpec] = PROCESSING_COLUMNS,
+    output_columns: Sequence[ColumnSpec] = PROCESSED_COLUMNS,
     group_name: str = "s3",
     partitions_def: dg.PartitionsDefinition | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -153,6 +160,8 @@ def build_s3_processing_asset(
     The S3 download keys reach the jobs only through the operation's ``secure_vault``.
 
     Example::
+
+        listing = build_s3_listing_asset("logs_listing", bucket="logs")
 
         def count_bytes(body, *, key):
             return {"bytes": sum(len(chunk) for chunk in iter(lambda: body.read(1 << 20), b""))}
@@ -268,7 +277,7 @@ def _run_processing_map(
 
 
 def _download_keys(s3: S3Resource) -> dict[str, str]:
-    access_variable, secret_variable = S3_KEY_VARS["download"]
+    access_variable, secret_variable = S3_ENV_VARS["download"]
     missing = [
         variable
         for variable, value in (

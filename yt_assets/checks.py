@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from yt_assets.resources import YTResource
-from yt_assets.yt_tables import YTTable, count_non_empty
+from yt_assets.yt.tables import YTTable, count_non_empty
 
 
 def error_share(errors: int, rows: int) -> float:

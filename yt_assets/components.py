@@ -17,9 +17,10 @@ gives the same definitions as the Python factories (:mod:`yt_assets.assets`, ``c
 ``<name>_job`` and either ``<name>_schedule`` (daily) or ``<name>_sensor`` (new prefixes, dynamic
 partitions ``<name>_prefixes``). ``names`` overrides any of them.
 
-Resources come from one :class:`S3ToYTResourcesComponent` (``yt_cluster``, ``io_manager``, ``s3``,
-``s3_upload``). Its plain settings may use ``{{ env(...) }}`` (resolved when the code location
-loads); secrets are given as the *names* of their environment variables and become ``dg.EnvVar``,
+Resources come from one :class:`S3ToYTResourcesComponent` (``yt_cluster``, ``io_manager``,
+``s3``, ``s3_upload``). Its plain settings may use ``{{ settings.* }}``
+(:class:`yt_assets.settings.Settings`) or ``{{ env(...) }}``, rendered when the code location
+loads; secrets are given as the *names* of their environment variables and become ``dg.EnvVar``,
 resolved at launch and shown by name only. (A ``ConfigurableResource`` typed field would not do:
 Dagster 1.13 leaves ``{{ env(...) }}`` inside it unresolved, dagster-io/dagster#33677.)
 
@@ -32,7 +33,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -53,19 +56,39 @@ from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.checks import build_processing_checks
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import PATH_METADATA_KEY, YTTableIOManager
-from yt_assets.partitions import DAILY_START_DATE, prefix_for_day
-from yt_assets.resources import DEFAULT_LOCAL_ROOT, S3_KEY_VARS, YTResource
+from yt_assets.partitions import prefix_for_day
+from yt_assets.resources import YTResource
+from yt_assets.s3.settings import S3_ENV_VARS
 from yt_assets.schedules import build_daily_schedule
-from yt_assets.schemas import PROCESSING_COLUMNS
 from yt_assets.sensors import build_s3_prefix_sensor
-from yt_assets.table_paths import DEFAULT_ROOT, validate_root
+from yt_assets.settings import DEFAULT_DAILY_START, DEFAULT_LOCAL_ROOT, Settings
+from yt_assets.yt.paths import DEFAULT_ROOT, validate_root
+from yt_assets.yt.schemas import PROCESSED_COLUMNS, ColumnSpec
 from yt_assets.yt_jobs.s3_processing import process_object
-from yt_assets.yt_tables import ColumnSpec
 
 __all__ = ["S3ToYTComponent", "S3ToYTResourcesComponent"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATE_FIELDS = ("{date}", "%Y", "%m", "%d", "%F", "%j")
+
+
+_TEMPLATE_SETTINGS: ContextVar[Settings | None] = ContextVar("yt_assets_settings", default=None)
+
+
+@contextmanager
+def settings_for_templates(settings: Settings) -> Iterator[None]:
+    """Within this block, ``{{ settings.* }}`` in a ``defs.yaml`` renders from ``settings``."""
+    token = _TEMPLATE_SETTINGS.set(settings)
+    try:
+        yield
+    finally:
+        _TEMPLATE_SETTINGS.reset(token)
+
+
+def template_settings() -> Settings:
+    """The :class:`Settings` that ``{{ settings.* }}`` renders: those of
+    :func:`settings_for_templates`, else read from the environment."""
+    return _TEMPLATE_SETTINGS.get() or Settings.from_environ(os.environ)
 
 
 class _LocatedModel(dg.Resolvable, dg.Model):
@@ -96,6 +119,12 @@ def _dagster_name(value: str | None) -> str | None:
     return value
 
 
+def _as_text(value: Any) -> Any:
+    """A template renders ``2026`` as a number (Dagster's templates are native Jinja): a text
+    field takes it back as text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _in_range(value: Any, info: ValidationInfo, low: Any, high: Any) -> Any:
     if not low <= value <= high:
         raise ValueError(f"{info.field_name}={value} must lie between {low} and {high}")
@@ -122,7 +151,7 @@ class Partitioning(_LocatedModel):
         "e.g. 'events/{date}/' or 'events/%Y/%m/%d/'.",
     )
     start_date: str = Field(
-        default=DAILY_START_DATE, description="daily: the first partition (YYYY-MM-DD)."
+        default=DEFAULT_DAILY_START, description="daily: the first partition (YYYY-MM-DD)."
     )
     schedule_hour: int = Field(
         default=2,
@@ -138,6 +167,11 @@ class Partitioning(_LocatedModel):
         description="prefixes: a prefix is taken only once '<prefix><ready_marker>' exists, e.g. "
         "'_SUCCESS' (unset: at once).",
     )
+
+    @field_validator("prefix_template", "root", "ready_marker", "start_date", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _as_text(value)
 
     @field_validator("prefix_template")
     @classmethod
@@ -358,6 +392,12 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
         assert [a.key.path for a in defs.assets] == [["logs_listing"], ["logs_processed"]]
     """
 
+    @staticmethod
+    @dg.template_var
+    def settings() -> Settings:
+        """``{{ settings.s3_bucket }}``, ``{{ settings.yt_root }}``...: :func:`template_settings`."""
+        return template_settings()
+
     name: str | None = Field(
         default=None,
         description="Prefix of the definitions' names (default: the component's folder name).",
@@ -393,6 +433,11 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
     max_error_share: float = Field(
         default=0.05, description="Threshold of the error-share check (0 to 1)."
     )
+
+    @field_validator("bucket", "prefix", "extension", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _as_text(value)
 
     @field_validator("bucket")
     @classmethod
@@ -527,7 +572,7 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
 
     def _output_columns(self) -> Sequence[ColumnSpec]:
         if self.output_columns is None:
-            return PROCESSING_COLUMNS
+            return PROCESSED_COLUMNS
         return [
             ColumnSpec(c.name, c.type, required=c.required, description=c.description)
             for c in self.output_columns
@@ -564,13 +609,13 @@ class S3Settings(_LocatedModel):
     region_name: str = "us-east-1"
     download_keys: S3Keys = Field(
         default_factory=lambda: S3Keys(
-            access_key_env=S3_KEY_VARS["download"][0], secret_key_env=S3_KEY_VARS["download"][1]
+            access_key_env=S3_ENV_VARS["download"][0], secret_key_env=S3_ENV_VARS["download"][1]
         ),
         description="Keys for listing and downloading; only these reach YT jobs (secure_vault).",
     )
     upload_keys: S3Keys = Field(
         default_factory=lambda: S3Keys(
-            access_key_env=S3_KEY_VARS["upload"][0], secret_key_env=S3_KEY_VARS["upload"][1]
+            access_key_env=S3_ENV_VARS["upload"][0], secret_key_env=S3_ENV_VARS["upload"][1]
         ),
         description="Keys of the s3_upload resource; never sent to jobs.",
     )
@@ -605,6 +650,12 @@ class S3ToYTResourcesComponent(dg.Component, _LocatedModel):
         assert sorted(resources) == ["io_manager", "s3", "s3_upload", "yt_cluster"]
         assert resources["s3"].aws_secret_access_key == "S3_DOWNLOAD_SECRET_KEY"  # a name
     """
+
+    @staticmethod
+    @dg.template_var
+    def settings() -> Settings:
+        """``{{ settings.s3_bucket }}``, ``{{ settings.yt_root }}``...: :func:`template_settings`."""
+        return template_settings()
 
     yt: YTSettings = Field(default_factory=YTSettings)
     s3: S3Settings = Field(default_factory=S3Settings)

@@ -2,8 +2,10 @@
 
 ``dagster dev`` and ``dg`` load ``defs`` from here (``pyproject.toml`` ``[tool.dagster]`` and
 ``[tool.dg]``, ``workspace.yaml``). ``defs`` is built from the components in ``yt_assets/defs/``
-(one ``defs.yaml`` per pipeline, plus the resources); :func:`build_definitions` builds the same
-with the Python factories. Everything is configured from the environment (see README):
+(one ``defs.yaml`` per pipeline, plus the resources, whose templates read ``{{ settings.* }}``);
+:func:`build_definitions` builds the same with the Python factories. Everything is configured by
+one :class:`~yt_assets.settings.Settings`, read once here from the environment and
+``configs/secrets.env`` (see README):
 
 - ``YT_PROXY`` (unset: the embedded local YT under ``YT_LOCAL_ROOT``), ``YT_TOKEN``, ``YT_ROOT``.
 - ``S3_ENDPOINT``, ``S3_REGION``, ``S3_DOWNLOAD_*``, ``S3_UPLOAD_*`` (or ``configs/secrets.env``).
@@ -13,44 +15,48 @@ with the Python factories. Everything is configured from the environment (see RE
 - ``S3_DAILY_PREFIX_TEMPLATE`` and ``DAILY_SCHEDULE_HOUR``: the daily pair and its schedule.
 """
 
-import os
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import dagster as dg
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.checks import build_processing_checks
+from yt_assets.components import settings_for_templates
 from yt_assets.io_manager import YTTableIOManager
-from yt_assets.partitions import daily_partitions, prefix_for_day, s3_prefix_partitions
+from yt_assets.partitions import build_daily_partitions, prefix_for_day, s3_prefix_partitions
 from yt_assets.resources import build_resources
-from yt_assets.s3_settings import apply_secrets_file
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.sensors import build_s3_prefix_sensor
-from yt_assets.table_paths import DEFAULT_ROOT
-
-DEFAULT_SENSOR_ROOT = "incoming/"
-DEFAULT_DAILY_PREFIX_TEMPLATE = "events/{date}/"
-DEFAULT_DAILY_SCHEDULE_HOUR = 2
+from yt_assets.settings import Settings, load_settings
 
 
-def build_component_definitions() -> dg.Definitions:
-    """The project's ``Definitions``: the pipelines declared in ``yt_assets/defs/*/defs.yaml``."""
-    apply_secrets_file()  # before the YAML's {{ env(...) }} templates are rendered
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+def build_component_definitions(
+    environ: MutableMapping[str, str] | None = None, *, settings: Settings | None = None
+) -> dg.Definitions:
+    """The project's ``Definitions``: the pipelines declared in ``yt_assets/defs/*/defs.yaml``,
+    their ``{{ settings.* }}`` templates rendered from ``settings`` (default: read once from
+    ``environ``, default the environment, and ``configs/secrets.env``)."""
+    if settings is None:
+        settings = load_settings(environ)
+    with settings_for_templates(settings):
+        return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
 
-def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definitions:
-    """The same ``Definitions`` built with the Python factories, configured from ``environ``
-    (default: the environment): the reference the YAML pipelines are tested against."""
-    env = os.environ if environ is None else environ
-    resources = build_resources()
-    bucket = env.get("S3_BUCKET") or None
+def build_definitions(
+    environ: MutableMapping[str, str] | None = None, *, settings: Settings | None = None
+) -> dg.Definitions:
+    """The same ``Definitions`` built with the Python factories, configured from ``settings``
+    (default: read once from ``environ``, default the environment, and ``configs/secrets.env``):
+    the reference the YAML pipelines are tested against."""
+    if settings is None:
+        settings = load_settings(environ)
+    resources = build_resources(settings=settings)
+    bucket = settings.s3_bucket
+    daily_partitions = build_daily_partitions(settings.daily_start)
 
     # Unpartitioned: list a prefix chosen in the launchpad, process every listed object.
-    s3_listing = build_s3_listing_asset(
-        "s3_listing", bucket=bucket, prefix=env.get("S3_PREFIX", "")
-    )
+    s3_listing = build_s3_listing_asset("s3_listing", bucket=bucket, prefix=settings.s3_prefix)
     s3_objects_processed = build_s3_processing_asset("s3_objects_processed", listing=s3_listing)
 
     # One partition per new S3 prefix, found by the sensor.
@@ -68,14 +74,14 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
             build_s3_prefix_sensor(
                 "s3_prefix_sensor",
                 bucket=bucket,
-                root=env.get("S3_SENSOR_ROOT", DEFAULT_SENSOR_ROOT),
+                root=settings.sensor_root,
                 target=prefix_job,
-                ready_marker=env.get("S3_READY_MARKER") or None,
+                ready_marker=settings.ready_marker,
             )
         )
 
     # One partition per day, listed from a dated prefix and run by a schedule.
-    template = env.get("S3_DAILY_PREFIX_TEMPLATE", DEFAULT_DAILY_PREFIX_TEMPLATE)
+    template = settings.daily_prefix_template
     daily_listing = build_s3_listing_asset(
         "daily_s3_listing",
         bucket=bucket,
@@ -89,7 +95,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
     daily_job = dg.define_asset_job("daily_s3_job", selection=[daily_listing, daily_processed])
     daily_schedule = build_daily_schedule(
         daily_job,
-        hour_of_day=int(env.get("DAILY_SCHEDULE_HOUR", DEFAULT_DAILY_SCHEDULE_HOUR)),
+        hour_of_day=settings.daily_schedule_hour,
         name="daily_s3_schedule",
     )
 
@@ -114,7 +120,7 @@ def build_definitions(environ: Mapping[str, str] | None = None) -> dg.Definition
         resources={
             **resources,
             "io_manager": YTTableIOManager(
-                yt_cluster=resources["yt_cluster"], root=env.get("YT_ROOT", DEFAULT_ROOT)
+                yt_cluster=resources["yt_cluster"], root=settings.yt_root
             ),
         },
     )

@@ -1,7 +1,7 @@
 """``YTTableIOManager``: assets stored as YT static tables, one table per asset (or per partition).
 
-The Dagster half only: paths come from :mod:`yt_assets.table_paths`, the atomic publication and
-table descriptions from :mod:`yt_assets.yt_tables`.
+The Dagster half only: paths come from :mod:`yt_assets.yt.paths`, the atomic publication and
+table descriptions from :mod:`yt_assets.yt.tables`.
 """
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -11,19 +11,17 @@ import dagster as dg
 from pydantic import Field
 
 from yt_assets.resources import YTResource
-from yt_assets.table_paths import DEFAULT_ROOT, asset_table_path
-from yt_assets.yt_tables import (
-    ColumnSpec,
+from yt_assets.yt.paths import DEFAULT_ROOT, asset_table_path
+from yt_assets.yt.schemas import ColumnSpec, column_specs, yt_schema
+from yt_assets.yt.tables import (
     Row,
     YTTable,
     YTTableRows,
-    column_specs,
     describe_table,
     markdown_preview,
     publish_rows,
     publish_table,
     read_rows,
-    yt_schema,
 )
 
 SCHEMA_METADATA_KEY = "dagster/column_schema"
@@ -68,29 +66,27 @@ def columns_from_dagster_schema(schema: dg.TableSchema) -> list[ColumnSpec]:
 class YTTableIOManager(dg.ConfigurableIOManager):
     """Stores asset outputs as YT static tables and loads them for downstream assets.
 
-        Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
-        ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
-        is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
-        several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
+    Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
+    ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
+    is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
+    several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
 
-        Example::
+    Example (``proxy_url``: a YT proxy; ``YTResource()`` alone starts the embedded local YT)::
 
-            import dagster as dg
-    import yt.type_info as ti
-    import yt.yson as yson
-            from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
-            from yt_assets.resources import YTResource
-            from yt_assets.yt_tables import ColumnSpec
+        import dagster as dg
+        from yt_assets.io_manager import YTTableIOManager, dagster_table_schema
+        from yt_assets.resources import YTResource
+        from yt_assets.yt.schemas import ColumnSpec
 
-            @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
-            def words():
-                return ({"word": w} for w in ["a", "b"])
+        @dg.asset(metadata={"dagster/column_schema": dagster_table_schema([ColumnSpec("word", "string")])})
+        def words() -> list[dict[str, str]]:
+            return [{"word": w} for w in ["a", "b"]]
 
-            yt_cluster = YTResource()
-            defs = dg.Definitions(
-                assets=[words],
-                resources={"yt_cluster": yt_cluster, "io_manager": YTTableIOManager(yt_cluster=yt_cluster)},
-            )
+        yt_cluster = YTResource(proxy=proxy_url)
+        io_manager = YTTableIOManager(yt_cluster=yt_cluster, root="//tmp/io_manager_example")
+        result = dg.materialize([words], resources={"io_manager": io_manager})
+        materialization = result.asset_materializations_for_node("words")[0]
+        assert materialization.metadata["dagster/row_count"].value == 2
     """
 
     yt_cluster: dg.ResourceDependency[YTResource]

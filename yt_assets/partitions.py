@@ -8,16 +8,25 @@ Usage::
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 
 import dagster as dg
 
+from yt_assets.settings import DEFAULT_DAILY_START
+
 S3_PREFIX_PARTITIONS_NAME = "s3_prefixes"
-DAILY_START_DATE = os.environ.get("YT_ASSETS_DAILY_START", "2026-11-01")
 
 s3_prefix_partitions = dg.DynamicPartitionsDefinition(name=S3_PREFIX_PARTITIONS_NAME)
-daily_partitions = dg.DailyPartitionsDefinition(start_date=DAILY_START_DATE)
+
+
+def build_daily_partitions(start_date: str = DEFAULT_DAILY_START) -> dg.DailyPartitionsDefinition:
+    """Daily partitions from ``start_date`` (``YYYY-MM-DD``; the code location passes
+    ``Settings.daily_start``, i.e. ``YT_ASSETS_DAILY_START``)."""
+    return dg.DailyPartitionsDefinition(start_date=start_date)
+
+
+daily_partitions = build_daily_partitions()
+"""The daily partitions from :data:`~yt_assets.settings.DEFAULT_DAILY_START`."""
 
 
 def prefix_for_day(template: str, day: str) -> str:

@@ -4,13 +4,13 @@
 starts, or reuses, the embedded local YT under ``local_root``: production and local runs share one
 code path and differ only in the proxy address.
 
-The S3 side reuses dagster-aws's ``S3Resource`` unchanged; :func:`build_s3_resources` fills it from
-``S3_*`` environment variables (and ``configs/secrets.env``), passing secrets as ``EnvVar`` so that
-the Dagster UI shows their names, never their values.
+The S3 side reuses dagster-aws's ``S3Resource`` unchanged; :func:`build_resources` fills it from
+the :class:`~yt_assets.settings.Settings` (``S3_*`` variables and ``configs/secrets.env``), passing
+secrets as ``EnvVar`` so that the Dagster UI shows their names, never their values.
 """
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,22 +21,10 @@ import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
-from yt_assets.s3_settings import (
-    DOWNLOAD_ACCESS_KEY_VAR,
-    DOWNLOAD_SECRET_KEY_VAR,
-    ENDPOINT_VAR,
-    REGION_VAR,
-    UPLOAD_ACCESS_KEY_VAR,
-    UPLOAD_SECRET_KEY_VAR,
-    apply_secrets_file,
-)
+from yt_assets.s3.settings import S3_ENV_VARS
+from yt_assets.settings import DEFAULT_LOCAL_ROOT, Settings, load_settings
 
 LOCAL_PROXY = "local"
-S3_KEY_VARS: dict[str, tuple[str, str]] = {
-    "download": (DOWNLOAD_ACCESS_KEY_VAR, DOWNLOAD_SECRET_KEY_VAR),
-    "upload": (UPLOAD_ACCESS_KEY_VAR, UPLOAD_SECRET_KEY_VAR),
-}
-DEFAULT_LOCAL_ROOT = ".yt_local"
 
 
 class YTResource(dg.ConfigurableResource):
@@ -145,33 +133,38 @@ class YTResource(dg.ConfigurableResource):
         return f"{base.rstrip('/')}/navigation?path={quote(path, safe='/')}"
 
 
-def build_s3_resource(role: str, environ: Mapping[str, str] | None = None) -> S3Resource:
-    """dagster-aws's ``S3Resource`` for ``role`` ("download" or "upload") from ``S3_*`` variables.
+def build_s3_resource(role: str, settings: Settings) -> S3Resource:
+    """dagster-aws's ``S3Resource`` for ``role`` ("download" or "upload") from the settings.
 
     Keys are passed as ``EnvVar``: Dagster resolves them at launch and shows only their names. A
     missing key fails the run that needs it with an error naming the variable.
     """
-    env = os.environ if environ is None else environ
-    access_var, secret_var = S3_KEY_VARS[role]
+    access_var, secret_var = S3_ENV_VARS[role]
     return S3Resource(
-        endpoint_url=env.get(ENDPOINT_VAR) or None,
-        region_name=env.get(REGION_VAR) or "us-east-1",
+        endpoint_url=settings.s3_endpoint,
+        region_name=settings.s3_region,
         aws_access_key_id=dg.EnvVar(access_var),
         aws_secret_access_key=dg.EnvVar(secret_var),
     )
 
 
-def build_resources(secrets_file: Path | None = None) -> dict[str, Any]:
-    """All resources of the code location, from the environment (and ``configs/secrets.env``)."""
-    apply_secrets_file(secrets_file)
-    token = os.environ.get("YT_TOKEN")
+def build_resources(
+    secrets_file: Path | None = None,
+    *,
+    settings: Settings | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """All resources of the code location, from ``settings`` (default: read from ``environ``,
+    default ``os.environ``, and ``secrets_file``, default ``configs/secrets.env``)."""
+    if settings is None:
+        settings = load_settings(environ, secrets_file)
     return {
         "yt_cluster": YTResource(
-            proxy=os.environ.get("YT_PROXY") or None,
-            token=dg.EnvVar("YT_TOKEN") if token else None,
-            local_root=os.environ.get("YT_LOCAL_ROOT", DEFAULT_LOCAL_ROOT),
-            web_ui=os.environ.get("YT_WEB_UI") or None,
+            proxy=settings.yt_proxy,
+            token=dg.EnvVar("YT_TOKEN") if settings.has_yt_token else None,
+            local_root=settings.yt_local_root,
+            web_ui=settings.yt_web_ui,
         ),
-        "s3": build_s3_resource("download"),
-        "s3_upload": build_s3_resource("upload"),
+        "s3": build_s3_resource("download", settings),
+        "s3_upload": build_s3_resource("upload", settings),
     }

@@ -1,7 +1,7 @@
 """Sensors: new S3 prefixes become dynamic partitions, and one run each.
 
 :func:`build_s3_prefix_sensor` is a factory, so one code location can watch several buckets or
-roots. The work is done by :mod:`yt_assets.s3_prefixes` (pure, no Dagster): each tick lists at most
+roots. The work is done by :mod:`yt_assets.s3.prefixes` (pure, no Dagster): each tick lists at most
 ``pages_per_tick`` pages of child prefixes (1,000 prefixes a page) and ``HEAD`` s at most
 ``max_checks_per_tick`` readiness markers, resuming where the previous tick stopped and starting
 over after the last page, so tens of thousands of prefixes never approach the 60 s sensor timeout
@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from yt_assets.partitions import s3_prefix_partitions
-from yt_assets.s3_prefixes import (
+from yt_assets.s3.prefixes import (
     DEFAULT_MAX_CHECKS,
     LIST_PAGE_SIZE,
     ScanCursor,
@@ -57,26 +57,14 @@ def _known_partitions_lookup(
     only (about 5 ms per 1,000 keys on SQLite, whatever the number of partitions), which beats
     loading all partition keys every tick (0.13 s per 50,000 keys, growing with the partition
     count, all held in memory) and ``has_dynamic_partition`` per key (2.2 s per 1,000 keys).
-    An instance without the method falls back to loading all keys once per tick.
     """
-    get_existing = getattr(instance, "get_existing_dynamic_partitions", None)
-    if callable(get_existing):
 
-        def existing(prefixes: Sequence[str]) -> AbstractSet[str]:
-            return set(get_existing(partitions_name, list(prefixes))) if prefixes else set()
+    def existing(prefixes: Sequence[str]) -> AbstractSet[str]:
+        if not prefixes:
+            return set()
+        return set(instance.get_existing_dynamic_partitions(partitions_name, list(prefixes)))
 
-        return existing
-
-    loaded: set[str] = set()
-    loaded_once: list[bool] = []
-
-    def from_all_keys(prefixes: Sequence[str]) -> AbstractSet[str]:
-        if not loaded_once:
-            loaded.update(instance.get_dynamic_partitions(partitions_name))
-            loaded_once.append(True)
-        return {prefix for prefix in prefixes if prefix in loaded}
-
-    return from_all_keys
+    return existing
 
 
 def _s3_client(resource: Any) -> Any:
@@ -118,12 +106,18 @@ def build_s3_prefix_sensor(
     - Per tick: at most ``pages_per_tick`` listing pages of ``page_size`` prefixes and
       ``max_checks_per_tick`` marker ``HEAD`` s (8 at a time); one client per tick from the
       ``S3Resource`` under ``s3_resource_key``; one database query per page for known partitions.
-    - The cursor is JSON (:class:`yt_assets.s3_prefixes.ScanCursor`): the resume position and
+    - The cursor is JSON (:class:`yt_assets.s3.prefixes.ScanCursor`): the resume position and
       counters of the current pass, never a list of prefixes. Exactness comes from the dynamic
       partitions themselves, so a reset or lost cursor only costs one extra pass, never a
       duplicate run.
 
     Example::
+
+        from dagster_aws.s3 import S3Resource
+        from yt_assets.s3.client import DEFAULT_REGION
+
+        @dg.asset(partitions_def=s3_prefix_partitions)
+        def prefix_asset() -> None: ...
 
         processed_job = dg.define_asset_job("process_prefixes", selection=[prefix_asset])
         defs = dg.Definitions(
@@ -134,7 +128,7 @@ def build_s3_prefix_sensor(
                 build_s3_prefix_sensor("clicks_sensor", bucket="raw", root="clicks/",
                                        target=processed_job),
             ],
-            resources={"s3": S3Resource(region_name="us-east-1")},
+            resources={"s3": S3Resource(region_name=DEFAULT_REGION)},
         )
     """
     partitions_name = getattr(partitions_def, "name", None)

@@ -19,7 +19,8 @@ from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, YTTableIOManager, dagster_table_schema
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource, build_resources
-from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
+from yt_assets.yt.schemas import ColumnSpec
+from yt_assets.yt.tables import YTTable, YTTableRows
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import (
     UPLOAD_ACCESS,

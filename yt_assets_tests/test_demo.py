@@ -29,7 +29,7 @@ from yt_assets.demo.seed import (
     seeded_days,
 )
 from yt_assets.demo.stack import DemoHome, DemoStack, DemoStackError, seed_bucket
-from yt_assets.s3_listing import iter_s3_objects
+from yt_assets.s3.listing import iter_s3_objects
 
 TODAY = date(2026, 11, 28)
 needs_weed = pytest.mark.skipif(

@@ -1,14 +1,15 @@
 """Pure logic: table paths, partition-key escaping, config validation, row shaping."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import unquote
 
 import dagster as dg
 import pytest
 
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig, bucket_name_problem
 from yt_assets.partitions import prefix_for_day
-from yt_assets.table_paths import asset_table_path, escape_node_name, unescape_node_name
-from yt_assets.yt_tables import markdown_preview
+from yt_assets.yt.paths import asset_table_path, escape_node_name
+from yt_assets.yt.tables import markdown_preview
 
 
 @pytest.mark.parametrize(
@@ -17,7 +18,7 @@ from yt_assets.yt_tables import markdown_preview
 )
 def test_partition_key_escaping_round_trips_and_carries_no_ypath_syntax(key: str) -> None:
     escaped = escape_node_name(key)
-    assert unescape_node_name(escaped) == key
+    assert unquote(escaped) == key
     assert not set(escaped) & set("/@&*[{\\# ")
 
 
@@ -99,7 +100,7 @@ def test_prefix_templates() -> None:
 
 
 def test_timestamp_microseconds() -> None:
-    from yt_assets.schemas import timestamp_microseconds
+    from yt_assets.yt.schemas import timestamp_microseconds
 
     moment = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
     assert timestamp_microseconds(moment) == int(moment.timestamp()) * 1_000_000 + 123456
@@ -114,10 +115,15 @@ def test_markdown_preview_escapes_cells() -> None:
 
 
 def test_declared_columns_round_trip_through_the_yt_schema() -> None:
-    from yt_assets.schemas import LISTING_COLUMNS, PROCESSING_COLUMNS
-    from yt_assets.yt_tables import ColumnSpec, column_specs, yt_schema
+    from yt_assets.yt.schemas import (
+        LISTING_COLUMNS,
+        PROCESSED_COLUMNS,
+        ColumnSpec,
+        column_specs,
+        yt_schema,
+    )
 
-    for columns in (LISTING_COLUMNS, PROCESSING_COLUMNS):
+    for columns in (LISTING_COLUMNS, PROCESSED_COLUMNS):
         expected = [ColumnSpec(c.name, c.type, c.required, "", c.sort_order) for c in columns]
         assert column_specs(yt_schema(columns)) == expected
     nested = [ColumnSpec("tags", "{type_name=list;item=string}")]

@@ -13,8 +13,9 @@ from yt_assets.io_manager import SCHEMA_METADATA_KEY, dagster_table_schema
 from yt_assets.local_yt import LocalYT
 from yt_assets.partitions import daily_partitions, prefix_for_day
 from yt_assets.schedules import build_daily_schedule
-from yt_assets.table_paths import escape_node_name
-from yt_assets.yt_tables import ColumnSpec, YTTable, YTTableRows
+from yt_assets.yt.paths import escape_node_name
+from yt_assets.yt.schemas import ColumnSpec
+from yt_assets.yt.tables import YTTable, YTTableRows
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import stack_resources
 

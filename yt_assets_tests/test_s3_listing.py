@@ -1,4 +1,4 @@
-"""yt_assets.s3_listing against moto's S3 server and a canned real HTTP server."""
+"""yt_assets.s3.listing against moto's S3 server and a canned real HTTP server."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 
-from yt_assets.s3_listing import (
+from yt_assets import list_s3_files, save_s3_paths_to_table
+from yt_assets.s3.errors import S3ListingError
+from yt_assets.s3.listing import (
     ListingProgress,
-    S3ListingError,
-    S3Object,
     iter_s3_objects,
     key_matches_extension,
-    list_s3_files,
     normalize_extension,
-    save_s3_paths_to_table,
 )
+from yt_assets.s3.pages import S3Object
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
 

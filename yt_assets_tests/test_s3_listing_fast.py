@@ -20,19 +20,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from yt_assets.s3_fast_listing import (
+from yt_assets.s3.errors import S3ListingError
+from yt_assets.s3.fast_listing import (
     KeyRange,
     key_ranges,
     parse_list_objects_v2,
     parse_list_objects_v2_tree,
 )
-from yt_assets.s3_listing import (
-    FETCHER_ENV_VARIABLE,
-    ListingPage,
-    S3ListingError,
-    S3Object,
-    iter_s3_objects,
-)
+from yt_assets.s3.listing import FETCHER_ENV_VARIABLE, iter_s3_objects
+from yt_assets.s3.pages import ListingPage, S3Object
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import CannedS3Server, query_of
 

@@ -19,27 +19,25 @@ from typing import Any
 
 import pytest
 
+from yt_assets.yt.schemas import PROCESSED_COLUMNS
 from yt_assets.yt_jobs import s3_processing
 from yt_assets.yt_jobs.s3_processing import (
-    PROCESSED_COLUMNS,
     JsonRecordCounter,
     MissingCredentialsError,
     S3Credentials,
     S3ObjectError,
     S3ObjectMapper,
-    make_s3_client,
     process_object,
     process_rows,
 )
 from yt_assets_tests.conftest import S3TestServer, put_objects
 
-PROCESSED_NAMES = [column["name"] for column in PROCESSED_COLUMNS]
+PROCESSED_NAMES = [column.name for column in PROCESSED_COLUMNS]
 
 
 def job_client(server: S3TestServer, in_flight: int = 8) -> Any:
     credentials = S3Credentials(server.access_key, server.secret_key)
-    return make_s3_client(
-        credentials,
+    return credentials.client(
         endpoint_url=server.endpoint_url,
         region_name=server.region,
         max_pool_connections=in_flight,
@@ -406,8 +404,14 @@ def test_command_job_fails_naming_the_key_and_never_the_secret(
 
 def test_job_code_imports_only_stdlib_and_boto() -> None:
     allowed_third_party = {"boto3", "botocore", "yt"}
+    shared = {"yt_assets.s3.client", "yt_assets.s3.errors"}  # dependency-free, shipped along
     job_dir = Path(s3_processing.__file__).parent
-    for source in job_dir.glob("*.py"):
+    package_dir = job_dir.parent
+    sources = [
+        *job_dir.glob("*.py"),
+        *(package_dir / "s3" / f"{m.split('.')[-1]}.py" for m in shared),
+    ]
+    for source in sources:
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -418,9 +422,9 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
                 continue
             for name in names:
                 top = name.split(".")[0]
-                assert top in sys.stdlib_module_names or top in allowed_third_party, (
-                    f"{source.name} imports {name}"
-                )
+                assert (
+                    top in sys.stdlib_module_names or top in allowed_third_party or name in shared
+                ), f"{source.name} imports {name}"
 
     probe = (
         "import sys, yt_assets.yt_jobs.s3_processing;"
@@ -429,7 +433,16 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert loaded == "['yt_assets', 'yt_assets.yt_jobs', 'yt_assets.yt_jobs.s3_processing']"
+    assert loaded == str(
+        [
+            "yt_assets",
+            "yt_assets.s3",
+            "yt_assets.s3.client",
+            "yt_assets.s3.errors",
+            "yt_assets.yt_jobs",
+            "yt_assets.yt_jobs.s3_processing",
+        ]
+    )
 
 
 @pytest.fixture(scope="module")

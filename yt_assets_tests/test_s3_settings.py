@@ -1,4 +1,5 @@
-"""yt_assets.s3_settings: precedence, the secrets file format, and secrets kept out of text."""
+"""Settings: precedence of the environment over configs/secrets.env, the secrets file format,
+and secrets kept out of text (yt_assets.settings and yt_assets.s3.settings)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from yt_assets.s3_settings import (
+from yt_assets.s3.client import make_s3_client
+from yt_assets.s3.settings import (
     S3_ENV_VARS,
-    S3Settings,
     S3SettingsError,
     SecretsFileError,
     apply_secrets_file,
-    load_s3_settings,
     parse_secrets_text,
 )
+from yt_assets.settings import Settings, load_settings
 from yt_assets_tests.conftest import S3TestServer
 
 DOWNLOAD_SECRET = "dl-secret-Zq9+/value"
@@ -27,6 +28,7 @@ FULL_ENV = {
     "S3_DOWNLOAD_SECRET_KEY": DOWNLOAD_SECRET,
     "S3_UPLOAD_ACCESS_KEY": "UPACCESS",
     "S3_UPLOAD_SECRET_KEY": UPLOAD_SECRET,
+    "YT_TOKEN": "yt-token-secret",
 }
 
 
@@ -38,14 +40,13 @@ def write_secrets(tmp_path: Path, text: str) -> Path:
 
 
 def test_reads_every_variable_from_the_environment(tmp_path: Path) -> None:
-    settings = load_s3_settings(FULL_ENV, tmp_path / "absent.env", require_upload=True)
+    environ = dict(FULL_ENV)
+    settings = load_settings(environ, tmp_path / "absent.env")
 
-    assert settings.endpoint_url == "http://127.0.0.1:9000"
-    assert settings.region == "eu-west-1"
-    assert settings.download_access_key.get_secret_value() == "DLACCESS"
-    assert settings.download_secret_key.get_secret_value() == DOWNLOAD_SECRET
-    assert settings.upload_access_key is not None and settings.upload_secret_key is not None
-    assert settings.upload_secret_key.get_secret_value() == UPLOAD_SECRET
+    assert settings.s3_endpoint == "http://127.0.0.1:9000"
+    assert settings.s3_region == "eu-west-1"
+    assert settings.has_yt_token
+    assert environ == FULL_ENV  # nothing to copy from an absent file
 
 
 def test_environment_wins_over_the_file_per_variable(tmp_path: Path) -> None:
@@ -57,13 +58,13 @@ def test_environment_wins_over_the_file_per_variable(tmp_path: Path) -> None:
     )
     environ = {"S3_DOWNLOAD_ACCESS_KEY": "env-access", "S3_REGION": ""}
 
-    settings = load_s3_settings(environ, secrets)
+    settings = load_settings(environ, secrets)
 
-    assert settings.download_access_key.get_secret_value() == "env-access"
-    assert settings.download_secret_key.get_secret_value() == "file-secret"
-    assert settings.endpoint_url == "http://from-file:1"
-    assert settings.region == "us-east-1"  # empty counts as unset, then the default
-    assert settings.upload_access_key is None and not settings.has_upload_keys
+    assert environ["S3_DOWNLOAD_ACCESS_KEY"] == "env-access"
+    assert environ["S3_DOWNLOAD_SECRET_KEY"] == "file-secret"
+    assert settings.s3_endpoint == "http://from-file:1"
+    assert settings.s3_region == "us-east-1"  # empty counts as unset, then the default
+    assert "S3_UPLOAD_ACCESS_KEY" not in environ
 
 
 def test_file_format_export_quotes_and_comments(tmp_path: Path) -> None:
@@ -90,8 +91,8 @@ def test_file_format_export_quotes_and_comments(tmp_path: Path) -> None:
         "S3_UPLOAD_SECRET_KEY": "abc#def",
         "OTHER_VAR": "",
     }
-    settings = load_s3_settings({}, write_secrets(tmp_path, text))
-    assert settings.region == "us-west-2"
+    settings = load_settings({}, write_secrets(tmp_path, text))
+    assert settings.s3_region == "us-west-2"
 
 
 def test_last_assignment_wins() -> None:
@@ -108,55 +109,18 @@ def test_reads_a_yt_framework_secrets_file(tmp_path: Path) -> None:
         "S3_UPLOAD_ACCESS_KEY=up\n"
         f"S3_UPLOAD_SECRET_KEY={UPLOAD_SECRET}\n"
     )
+    environ: dict[str, str] = {}
 
-    settings = load_s3_settings({}, write_secrets(tmp_path, yt_framework_file), require_upload=True)
+    settings = load_settings(environ, write_secrets(tmp_path, yt_framework_file))
 
-    assert settings.endpoint_url == "https://storage.example"
-    assert settings.download_secret_key.get_secret_value() == DOWNLOAD_SECRET
-    assert settings.has_upload_keys
-
-
-@pytest.mark.parametrize(
-    ("missing", "require_upload"),
-    [
-        ("S3_DOWNLOAD_ACCESS_KEY", False),
-        ("S3_DOWNLOAD_SECRET_KEY", False),
-        ("S3_UPLOAD_ACCESS_KEY", True),
-        ("S3_UPLOAD_SECRET_KEY", True),
-    ],
-)
-def test_missing_setting_names_the_variable_and_the_file(
-    tmp_path: Path, missing: str, require_upload: bool
-) -> None:
-    secrets = write_secrets(tmp_path, "")
-    environ = {name: value for name, value in FULL_ENV.items() if name != missing}
-
-    with pytest.raises(S3SettingsError) as caught:
-        load_s3_settings(environ, secrets, require_upload=require_upload)
-
-    message = str(caught.value)
-    assert missing in message and str(secrets) in message
-    for value in FULL_ENV.values():
-        assert value not in message
+    assert settings.s3_endpoint == "https://storage.example"
+    assert (settings.yt_proxy, settings.has_yt_token) == ("http://yt.example", True)
+    assert environ["S3_DOWNLOAD_SECRET_KEY"] == DOWNLOAD_SECRET
+    assert environ["S3_UPLOAD_SECRET_KEY"] == UPLOAD_SECRET
 
 
-def test_missing_file_is_fine_and_said_so_when_a_variable_is_missing(tmp_path: Path) -> None:
-    absent = tmp_path / "nope" / "secrets.env"
-    with pytest.raises(S3SettingsError, match=r"S3_DOWNLOAD_ACCESS_KEY.*\(not found\)"):
-        load_s3_settings({}, absent)
-
-
-def test_upload_keys_optional_but_a_half_pair_is_an_error(tmp_path: Path) -> None:
-    base = {"S3_DOWNLOAD_ACCESS_KEY": "a", "S3_DOWNLOAD_SECRET_KEY": "b"}
-    absent = tmp_path / "absent.env"
-    assert load_s3_settings(base, absent).upload_access_key is None
-
-    with pytest.raises(S3SettingsError, match="S3_UPLOAD_SECRET_KEY"):
-        load_s3_settings({**base, "S3_UPLOAD_ACCESS_KEY": "x"}, absent)
-    with pytest.raises(S3SettingsError, match="S3_UPLOAD_ACCESS_KEY"):
-        load_s3_settings(base, absent, require_upload=True)
-    with pytest.raises(S3SettingsError, match="S3_UPLOAD_ACCESS_KEY and S3_UPLOAD_SECRET_KEY"):
-        load_s3_settings(base, absent).boto3_client_kwargs("upload")
+def test_missing_file_is_fine(tmp_path: Path) -> None:
+    assert load_settings({}, tmp_path / "nope" / "secrets.env") == Settings()
 
 
 @pytest.mark.parametrize(
@@ -178,7 +142,7 @@ def test_parse_error_names_file_and_line_but_not_the_content(
     secrets = write_secrets(tmp_path, f"# header\nS3_REGION=us-east-1\n{line}\n")
 
     with pytest.raises(SecretsFileError) as caught:
-        load_s3_settings({}, secrets)
+        load_settings({}, secrets)
 
     error = caught.value
     assert (error.path, error.line_number) == (secrets, 3)
@@ -189,38 +153,41 @@ def test_parse_error_names_file_and_line_but_not_the_content(
 def test_invalid_endpoint_is_named_without_its_value(tmp_path: Path) -> None:
     environ = {**FULL_ENV, "S3_ENDPOINT": "ftp://user:pw-secret@host"}
     with pytest.raises(S3SettingsError) as caught:
-        load_s3_settings(environ, tmp_path / "absent.env")
+        load_settings(environ, tmp_path / "absent.env")
     assert "S3_ENDPOINT" in str(caught.value) and "pw-secret" not in str(caught.value)
 
 
-def test_secrets_never_show_in_repr_or_str(tmp_path: Path) -> None:
-    settings = load_s3_settings(FULL_ENV, tmp_path / "absent.env", require_upload=True)
+@pytest.mark.parametrize("hour", ["24", "two", "-1"])
+def test_invalid_schedule_hour_is_named(hour: str) -> None:
+    with pytest.raises(ValueError, match="DAILY_SCHEDULE_HOUR must be an hour 0-23"):
+        Settings.from_environ({"DAILY_SCHEDULE_HOUR": hour})
+
+
+def test_secrets_never_show_in_the_settings(tmp_path: Path) -> None:
+    settings = load_settings(dict(FULL_ENV), tmp_path / "absent.env")
 
     for text in (repr(settings), str(settings), f"{settings}", f"{settings!r}"):
         assert DOWNLOAD_SECRET not in text and UPLOAD_SECRET not in text
-        assert "DLACCESS" not in text and "UPACCESS" not in text
+        assert "DLACCESS" not in text and "UPACCESS" not in text and "yt-token" not in text
         assert "http://127.0.0.1:9000" in text
 
 
-def test_settings_are_frozen(tmp_path: Path) -> None:
-    settings = load_s3_settings(FULL_ENV, tmp_path / "absent.env")
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_environ(FULL_ENV)
     with pytest.raises(AttributeError):
-        settings.region = "x"  # type: ignore[misc]
+        settings.s3_region = "x"  # type: ignore[misc]
 
 
-def test_make_client_talks_to_a_real_server(s3_server: S3TestServer, tmp_path: Path) -> None:
-    environ = {
-        "S3_ENDPOINT": s3_server.endpoint_url,
-        "S3_DOWNLOAD_ACCESS_KEY": s3_server.access_key,
-        "S3_DOWNLOAD_SECRET_KEY": s3_server.secret_key,
-    }
-    settings: S3Settings = load_s3_settings(environ, tmp_path / "absent.env")
+def test_make_s3_client_talks_to_a_real_server(s3_server: S3TestServer) -> None:
     bucket = s3_server.create_bucket("settings")
 
-    client = settings.make_client()
+    client = make_s3_client(
+        s3_server.access_key, s3_server.secret_key, endpoint_url=s3_server.endpoint_url
+    )
     client.put_object(Bucket=bucket, Key="k", Body=b"v")
 
     assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"v"
+    assert s3_server.secret_key not in repr(client)
 
 
 def test_apply_secrets_file_fills_only_unset_variables(tmp_path: Path) -> None:

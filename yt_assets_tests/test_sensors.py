@@ -19,7 +19,7 @@ from dagster._core.definitions.dynamic_partitions_request import AddDynamicParti
 from dagster_aws.s3 import S3Resource
 
 from yt_assets.partitions import s3_prefix_partitions
-from yt_assets.s3_prefixes import (
+from yt_assets.s3.prefixes import (
     PrefixPage,
     S3PrefixError,
     ScanCursor,
@@ -429,20 +429,15 @@ def test_list_child_prefixes_pages_past_objects_and_decodes_unusual_names(
     assert not prefix_is_ready(client, s3_bucket, "r/z/", "_SUCCESS")
 
 
-def test_known_partitions_lookup_batches_per_page_or_falls_back_to_all_keys(
+def test_known_partitions_lookup_asks_about_the_page_only(
     instance: dg.DagsterInstance,
 ) -> None:
     instance.add_dynamic_partitions("s3_prefixes", ["r/a/", "r/b/"])
 
-    class InstanceWithoutBatchLookup:  # e.g. an older or proxied instance
-        def get_dynamic_partitions(self, name: str) -> Sequence[str]:
-            return instance.get_dynamic_partitions(name)
-
-    for store in (instance, InstanceWithoutBatchLookup()):
-        lookup = _known_partitions_lookup(store, "s3_prefixes")  # type: ignore[arg-type]
-        assert lookup(["r/a/", "r/c/"]) == {"r/a/"}
-        assert lookup([]) == set()
-        assert lookup(["r/b/"]) == {"r/b/"}
+    lookup = _known_partitions_lookup(instance, "s3_prefixes")
+    assert lookup(["r/a/", "r/c/"]) == {"r/a/"}
+    assert lookup([]) == set()
+    assert lookup(["r/b/"]) == {"r/b/"}
 
 
 # --- the pure cursor logic, without S3 ----------------------------------------------------------

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from yt_assets.demo.processes import LOOPBACK, free_ports, pid_alive, stop_process
+from yt_assets.s3.client import DEFAULT_REGION, make_s3_client
 
 BACKEND_VAR = "YT_ASSETS_DEMO_S3"
 Backend = Literal["seaweedfs", "moto"]
 Role = Literal["admin", "download", "upload"]
-REGION = "us-east-1"
+REGION = DEFAULT_REGION
 STARTUP_TIMEOUT_S = 60.0
 STATE_FILE = "server.json"
 
@@ -178,20 +179,12 @@ def moto_command(port: int) -> list[str]:
 
 
 def make_client(endpoint_url: str, keys: S3Keys, *, quick: bool = False) -> Any:
-    """A boto3 client for a local endpoint (path-style addressing)."""
-    import boto3
-    from botocore.config import Config
-
-    options: dict[str, Any] = {"s3": {"addressing_style": "path"}}
-    if quick:
-        options.update(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=keys.access_key,
-        aws_secret_access_key=keys.secret_key,
-        config=Config(**options),
+    """A boto3 client for a local endpoint (path-style addressing); ``quick``: no retries."""
+    options: dict[str, Any] = (
+        {"connect_timeout": 1, "read_timeout": 5, "max_attempts": 1} if quick else {}
+    )
+    return make_s3_client(
+        keys.access_key, keys.secret_key, endpoint_url=endpoint_url, region_name=REGION, **options
     )
 
 

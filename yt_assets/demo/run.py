@@ -124,7 +124,7 @@ def read_table_summary(
 ) -> TableSummary:
     import yt.wrapper as yt
 
-    from yt_assets.table_paths import asset_table_path
+    from yt_assets.yt.paths import asset_table_path
 
     path = asset_table_path(root, [asset_name], partition_key=partition_key)
     row_count = int(client.get(f"{path}/@row_count"))
@@ -173,7 +173,11 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
     import dagster as dg
 
     from yt_assets.definitions import build_component_definitions
-    from yt_assets.partitions import S3_PREFIX_PARTITIONS_NAME, daily_partitions
+    from yt_assets.partitions import S3_PREFIX_PARTITIONS_NAME, build_daily_partitions
+    from yt_assets.settings import load_settings
+
+    settings = load_settings(os.environ)
+    daily_partitions = build_daily_partitions(settings.daily_start)
 
     plan = demo_plan(stack.today, ready_prefixes(demo_objects(stack.today)))
     for run in plan:
@@ -188,7 +192,7 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
                 file=err,
             )
             return 1
-    code_location = build_component_definitions()
+    code_location = build_component_definitions(settings=settings)
     total = sum(len(run.asset_names) + _check_count(code_location, run.asset_names) for run in plan)
     bar = ProgressBar(total, err, unit="steps")
     handler = DagsterProgressHandler(bar)

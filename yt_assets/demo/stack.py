@@ -206,7 +206,7 @@ class DemoStack:
     Example::
 
         with DemoStack(DemoHome(Path.cwd()), report=print) as stack:
-            os.environ.update(stack.environment())
+            environment = stack.environment()   # S3_*, YT_* and DAGSTER_HOME for a code location
     """
 
     def __init__(

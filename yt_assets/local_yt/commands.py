@@ -21,10 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-import yt.yson as yson
-
 from .exceptions import GenericError, NoSuchCommand, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
+from .values import as_bool
 
 NULL_TRANSACTION_ID = "0-0-0-0"
 
@@ -193,12 +192,6 @@ def _v4_value(request: CommandRequest, value: Any) -> StructuredResult:
     return StructuredResult({"value": value})
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, (bytes, str)):
-        return _str(value).lower() == "true"
-    return bool(value)
-
-
 # ------------------------------------------------------------------------------- cypress
 
 
@@ -362,8 +355,8 @@ def _write_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 def _read_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     parse_format(r.required("output_format"))  # fail early on an unsupported format
     control = r.param("control_attributes") or {}
-    with_range_index = _as_bool(control.get("enable_range_index"))
-    with_row_index = _as_bool(control.get("enable_row_index"))
+    with_range_index = as_bool(control.get("enable_range_index"))
+    with_row_index = as_bool(control.get("enable_row_index"))
     path = r.required("path")
     if with_range_index or with_row_index:
         # One (start_row_index, rows) per range, so each range starts with its control rows.
@@ -919,16 +912,3 @@ class CommandDispatcher:
 
 def is_null_transaction(value: Any) -> bool:
     return value is None or _str(value) == NULL_TRANSACTION_ID
-
-
-def node_to_python(value: Any) -> Any:
-    """Strip YSON wrappers (for logging and error attributes)."""
-    if isinstance(value, Mapping):
-        return {_str(k): node_to_python(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [node_to_python(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, yson.YsonEntity):
-        return None
-    return value

@@ -39,7 +39,7 @@ from typing import Any
 import yt.yson
 
 from .exceptions import InvalidNodeType, ResolveError, SameTransactionLockConflict
-from .storage import new_object_id
+from .values import new_object_id
 from .ypath import PathToken, join_path
 
 TRUNK = ""

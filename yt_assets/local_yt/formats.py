@@ -30,6 +30,7 @@ import yt.yson as yson
 
 from .exceptions import GenericError
 from .interfaces import Row
+from .values import as_bool, is_control_row
 
 __all__ = [
     "DsvFormat",
@@ -66,12 +67,6 @@ def _as_str(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, (bytes, str)):
-        return _as_str(value).lower() == "true"
-    return bool(value)
-
-
 def _check_attributes(name: str, attributes: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(attributes) - allowed)
     if unknown:
@@ -87,10 +82,6 @@ def make_control_row(**attributes: Any) -> yson.YsonEntity:
     entity = yson.YsonEntity()
     entity.attributes = dict(attributes)
     return entity
-
-
-def _is_control_row(row: Any) -> bool:
-    return isinstance(row, yson.YsonEntity)
 
 
 def _write_in_batches(lines: Iterable[bytes], stream: BinaryIO, batch_bytes: int = 1 << 16) -> None:
@@ -153,7 +144,7 @@ class YsonFormat:
             for loaded in yson.load(
                 stream, yson_type="list_fragment", encoding=None, always_create_attributes=False
             ):
-                if _is_control_row(loaded):
+                if is_control_row(loaded):
                     continue
                 if not isinstance(loaded, Mapping):
                     raise FormatError(f"Table row must be a map, got {type(loaded).__name__}")
@@ -240,7 +231,7 @@ def _typed_json_value(node: dict[str, Any], encode_utf8: bool) -> Any:
         "int64": lambda v: yson.YsonInt64(int(v)),
         "uint64": lambda v: yson.YsonUint64(int(v)),
         "double": lambda v: yson.YsonDouble(float(v)),
-        "boolean": lambda v: yson.YsonBoolean(_as_bool(v)),
+        "boolean": lambda v: yson.YsonBoolean(as_bool(v)),
         "string": lambda v: yson.YsonString(_json_string_to_bytes(v, encode_utf8)),
     }
     if type_name not in converters:
@@ -293,7 +284,7 @@ class JsonFormat:
     def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
         attributes = dict(attributes or {})
         _check_attributes(self.name, attributes, self._ALLOWED)
-        self.encode_utf8 = _as_bool(attributes.get("encode_utf8", True))
+        self.encode_utf8 = as_bool(attributes.get("encode_utf8", True))
         self.pretty = _as_str(attributes.get("format", "text")) == "pretty"
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
@@ -382,8 +373,8 @@ class DsvFormat:
     def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
         attributes = dict(attributes or {})
         _check_attributes(self.name, attributes, self._ALLOWED)
-        self.enable_escaping = _as_bool(attributes.get("enable_escaping", True))
-        if _as_bool(attributes.get("enable_table_index", False)):
+        self.enable_escaping = as_bool(attributes.get("enable_escaping", True))
+        if as_bool(attributes.get("enable_table_index", False)):
             raise FormatError("DSV enable_table_index is only meaningful inside operations")
 
     def _scalar_bytes(self, column: str, value: Any) -> bytes | None:
@@ -411,7 +402,7 @@ class DsvFormat:
         return b"\t".join(fields) + b"\n"
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
-        _write_in_batches((self.dumps_row(row) for row in rows if not _is_control_row(row)), stream)
+        _write_in_batches((self.dumps_row(row) for row in rows if not is_control_row(row)), stream)
 
     def loads_row(self, line: bytes) -> Row:
         row: Row = {}

@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yt.yson as yson
 
+from .cluster import Cluster
 from .commands import (
     BinaryResult,
     CommandDispatcher,
@@ -57,6 +58,8 @@ from .formats import (
     parse_format,
     value_to_json,
 )
+from .operations import OperationEngine
+from .values import to_plain
 
 logger = logging.getLogger("yt_assets.local_yt.server")
 
@@ -279,20 +282,6 @@ def render_header_value(value: Any, header_format: str) -> str:
     return json.dumps(value_to_json(value, encode_utf8=False), ensure_ascii=True)
 
 
-def _to_plain_json(value: Any) -> Any:
-    """A YT error dict as plain JSON (attributes may carry YSON values)."""
-    try:
-        return value_to_json(value, encode_utf8=False)
-    except Exception:  # attribute values that JSON cannot carry become strings
-        if isinstance(value, dict):
-            return {str(k): _to_plain_json(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_to_plain_json(v) for v in value]
-        if isinstance(value, bytes):
-            return value.decode("utf-8", errors="replace")
-        return str(value)
-
-
 def error_to_dict(error: BaseException) -> dict[str, Any]:
     if isinstance(error, YtLocalError):
         return error.to_dict()
@@ -303,7 +292,11 @@ def error_to_dict(error: BaseException) -> dict[str, Any]:
 
 def _error_header_value(error_dict: dict[str, Any]) -> str:
     """The error as one JSON header line, shortened when too long for an HTTP header."""
-    text = json.dumps(_to_plain_json(error_dict), ensure_ascii=True)
+    text = json.dumps(
+        to_plain(error_dict, keep_attributes=False, undecodable="replace"),
+        ensure_ascii=True,
+        default=str,
+    )
     if len(text) <= MAX_ERROR_HEADER_SIZE:
         return text
     short = {
@@ -365,13 +358,13 @@ class LocalYtServer(ThreadingHTTPServer):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         if cluster is None:
-            from .cluster import Cluster
-
             cluster = Cluster(self.root)
         self.cluster = cluster
         self.operations = None
         if enable_operations:
-            self.operations = _create_operation_engine(self.root, self.cluster, max_parallel_jobs)
+            self.operations = OperationEngine(
+                self.root, self.cluster, max_parallel_jobs=max_parallel_jobs
+            )
         self.dispatcher = CommandDispatcher(self.cluster, self.operations)
         self.faults = FaultInjector(faults)
         self.verbose = verbose
@@ -391,15 +384,6 @@ class LocalYtServer(ThreadingHTTPServer):
         if self.operations is not None:
             self.operations.close()
         self.cluster.close()
-
-
-def _create_operation_engine(root: Path, cluster: Any, max_parallel_jobs: int | None) -> Any:
-    try:
-        from .operations import OperationEngine
-    except ImportError as error:  # the engine is optional for the HTTP surface
-        logger.warning("Operations are disabled: %s", error)
-        return None
-    return OperationEngine(root, cluster, max_parallel_jobs=max_parallel_jobs)
 
 
 class LocalYtRequestHandler(BaseHTTPRequestHandler):
@@ -668,7 +652,11 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
 
     def _send_error(self, error_dict: dict[str, Any], status: HTTPStatus) -> None:
         headers = _error_headers(error_dict)
-        body = json.dumps(_to_plain_json(error_dict), ensure_ascii=True).encode("ascii")
+        body = json.dumps(
+            to_plain(error_dict, keep_attributes=False, undecodable="replace"),
+            ensure_ascii=True,
+            default=str,
+        ).encode("ascii")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

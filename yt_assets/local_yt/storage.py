@@ -35,7 +35,6 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -43,6 +42,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from .values import new_object_id
 
 DATABASE_FILE = "meta.sqlite3"
 CHUNKS_DIRECTORY = "chunks"
@@ -112,12 +113,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     unreferenced_since REAL
 );
 """
-
-
-def new_object_id(type_code: int) -> str:
-    """A YT-looking object id: four hex parts, the third carrying the object type."""
-    parts = [secrets.randbits(32), secrets.randbits(32) | 1, type_code, secrets.randbits(32)]
-    return "-".join(f"{part:x}" for part in parts)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from .exceptions import (
     TableSortOrderViolation,
     UniqueKeyViolation,
 )
+from .values import to_plain
 
 Row = dict[str, Any]
 ValueCheck = Callable[[Any], bool]
@@ -115,18 +116,6 @@ def _type_from_v1(type_v1: Any, required: bool) -> Any:
         raise InvalidSchema(f"Invalid column type {type_v1!r}: {error}") from None
 
 
-def _plain_yson(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain_yson(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain_yson(v) for v in value]
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
 def _v1_of(type_info: Any) -> tuple[str, bool]:
     """(v1 type name, required) of a type_info type, as YT reports them."""
     required = True
@@ -145,7 +134,7 @@ def normalize_column(column: Any) -> dict[str, Any]:
     """One column description in YT's ``@schema`` form."""
     if hasattr(column, "to_yson_type"):
         column = column.to_yson_type()
-    column = _plain_yson(column)
+    column = to_plain(column, keep_attributes=False)
     if not isinstance(column, dict) or "name" not in column:
         raise InvalidSchema(f'Column description must be a map with a "name", got {column!r}')
     if "type_v3" in column:
@@ -161,7 +150,7 @@ def normalize_column(column: Any) -> dict[str, Any]:
         "required": required,
         "type_v3": yt.yson.loads(ti.serialize_yson(type_info), encoding="utf-8"),
     }
-    result["type_v3"] = _plain_yson(result["type_v3"])
+    result["type_v3"] = to_plain(result["type_v3"], keep_attributes=False)
     for key in _COLUMN_OPTIONAL_KEYS:
         if column.get(key) is not None:
             result[key] = column[key]

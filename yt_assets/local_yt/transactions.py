@@ -54,7 +54,7 @@ from .exceptions import (
     NoSuchTransaction,
     SameTransactionLockConflict,
 )
-from .storage import new_object_id
+from .values import new_object_id
 
 DEFAULT_TIMEOUT_MS = 120_000
 NULL_TRANSACTION_ID = "0-0-0-0"

@@ -23,6 +23,7 @@ import yt.yson
 from yt.ypath.parser import parse_ypath
 
 from .exceptions import InvalidYPath
+from .values import to_plain
 
 TokenKind = Literal["child", "attribute", "all_attributes"]
 
@@ -67,15 +68,6 @@ class RichPath:
         return None if sorted_by is None else [str(column) for column in sorted_by]
 
 
-def _plain(value: Any) -> Any:
-    """YSON containers/strings to plain Python (keeps attributes only where they matter: schema)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def parse_rich_path(value: Any) -> RichPath:
     """Parse what a request passes as ``path`` into a :class:`RichPath`."""
     if isinstance(value, RichPath):
@@ -94,7 +86,10 @@ def parse_rich_path(value: Any) -> RichPath:
         raise InvalidYPath(f"Error parsing YPath {value!r}: {error}") from None
     attributes = {str(key): item for key, item in parsed.attributes.items()}
     schema = attributes.get("schema")
-    attributes = {k: (v if k == "schema" else _plain(v)) for k, v in attributes.items()}
+    attributes = {
+        k: (v if k == "schema" else to_plain(v, keep_attributes=False))
+        for k, v in attributes.items()
+    }
     if schema is not None:
         attributes["schema"] = schema
     path = parsed.decode("utf-8") if isinstance(parsed, bytes) else str(parsed)

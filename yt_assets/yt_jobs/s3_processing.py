@@ -1,6 +1,7 @@
 """Download and process S3 objects inside a YT map job.
 
-This module ships to YT job nodes: it imports only the standard library, boto3 and botocore.
+This module ships to YT job nodes: it imports only the standard library, boto3, botocore and
+the two dependency-free S3 modules :mod:`yt_assets.s3.client` and :mod:`yt_assets.s3.errors`.
 
 The job reads rows ``{bucket, path, ...}`` (``path`` is the object key) and writes one result row
 per input row, in input order. :class:`S3ObjectMapper` is the entry point for ``yt.wrapper``; it
@@ -9,7 +10,7 @@ reads the download keys from the operation's secure vault at run time (the job s
 non-secret parameters. ``python -m yt_assets.yt_jobs.s3_processing`` is the same job for a
 command operation with ``format="json"``.
 
-Default result (:func:`process_object`, schema :data:`PROCESSED_COLUMNS`):
+Default result (:func:`process_object`, schema :data:`yt_assets.yt.schemas.PROCESSED_COLUMNS`):
 
 - ``size``, ``sha256``: of the bytes read; the object is streamed in 1 MiB chunks.
 - ``lines``: ``wc -l`` semantics, the number of ``\\n`` bytes (a last line without a newline is
@@ -41,16 +42,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Literal, Protocol
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from yt_assets.s3.client import DEFAULT_REGION, make_s3_client
+from yt_assets.s3.errors import describe_s3_error
 
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_DOWNLOADS_IN_FLIGHT",
     "JSON_EXTENSIONS",
     "MAX_JSON_DOCUMENT_BYTES",
-    "PROCESSED_COLUMNS",
     "SECURE_VAULT_ACCESS_KEY",
     "SECURE_VAULT_SECRET_KEY",
     "JsonRecordCounter",
@@ -59,8 +58,6 @@ __all__ = [
     "S3Credentials",
     "S3ObjectError",
     "S3ObjectMapper",
-    "describe_error",
-    "make_s3_client",
     "process_object",
     "process_rows",
 ]
@@ -86,34 +83,6 @@ SECURE_VAULT_SECRET_KEY = "S3_SECRET_KEY"
 _VAULT_ENV_PREFIX = "YT_SECURE_VAULT_"
 
 OnError = Literal["record", "fail"]
-
-PROCESSED_COLUMNS: list[dict[str, Any]] = [
-    {"name": "bucket", "type": "string", "required": True, "description": "S3 bucket"},
-    {"name": "path", "type": "string", "required": True, "description": "Object key"},
-    {"name": "size", "type": "int64", "required": False, "description": "Bytes read"},
-    {"name": "sha256", "type": "string", "required": False, "description": "SHA-256, hex"},
-    {"name": "lines", "type": "int64", "required": False, "description": "Newlines (wc -l)"},
-    {
-        "name": "records",
-        "type": "int64",
-        "required": False,
-        "description": "JSON records (JSON keys only)",
-    },
-    {
-        "name": "parse_errors",
-        "type": "int64",
-        "required": False,
-        "description": "Unparsable JSON lines (JSON keys only)",
-    },
-    {
-        "name": "error",
-        "type": "string",
-        "required": False,
-        "description": "Why the object could not be processed; null on success",
-    },
-]
-"""YT schema of the default result rows, as plain column dicts (``name``, ``type``,
-``required``, ``description``)."""
 
 _PROCESSED_RESULT_NAMES = ("size", "sha256", "lines", "records", "parse_errors")
 
@@ -153,7 +122,9 @@ class S3Credentials:
     Example::
 
         # driver side: spec secure_vault=S3Credentials("AKID", "SECRET").secure_vault()
-        credentials = S3Credentials.from_secure_vault(os.environ)  # job side
+        vault = {"YT_SECURE_VAULT_S3_ACCESS_KEY": "AKID", "YT_SECURE_VAULT_S3_SECRET_KEY": "SECRET"}
+        credentials = S3Credentials.from_secure_vault(vault)  # job side (os.environ by default)
+        assert "SECRET" not in repr(credentials)
     """
 
     access_key: str = field(repr=False)
@@ -179,37 +150,13 @@ class S3Credentials:
             values.append(value)
         return cls(access_key=values[0], secret_key=values[1])
 
+    def client(self, **options: Any) -> Any:
+        """A boto3 S3 client with these keys (:func:`yt_assets.s3.client.make_s3_client`)."""
+        return make_s3_client(self.access_key, self.secret_key, **options)
+
     def secure_vault(self) -> dict[str, str]:
         """The operation spec's ``secure_vault`` entries that :meth:`from_secure_vault` reads."""
         return {SECURE_VAULT_ACCESS_KEY: self.access_key, SECURE_VAULT_SECRET_KEY: self.secret_key}
-
-
-def make_s3_client(
-    credentials: S3Credentials,
-    *,
-    endpoint_url: str | None = None,
-    region_name: str | None = "us-east-1",
-    max_pool_connections: int = 10,
-    addressing_style: str | None = None,
-) -> Any:
-    """A boto3 S3 client for job use: standard retries, a connection pool of the given size.
-
-    ``addressing_style`` defaults to ``"path"`` with a custom endpoint, ``"auto"`` on AWS.
-    """
-    style = addressing_style or ("path" if endpoint_url else "auto")
-    config = Config(
-        s3={"addressing_style": style},
-        max_pool_connections=max_pool_connections,
-        retries={"mode": "standard", "max_attempts": 5},
-        connect_timeout=10,
-        read_timeout=120,
-    )
-    session = boto3.session.Session(
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        region_name=region_name,
-    )
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
 class JsonRecordCounter:
@@ -354,21 +301,6 @@ def corrupt_json_error(records: int | None, parse_errors: int | None) -> str | N
     return None
 
 
-def describe_error(error: BaseException, redact: Sequence[str] = ()) -> str:
-    """A short, secret-free description: the S3 error code (and HTTP status), or the type."""
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code") or "UnknownError"
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        text = f"{code} (HTTP {status})" if status else str(code)
-    else:
-        detail = str(error).strip()
-        text = f"{type(error).__name__}: {detail}" if detail else type(error).__name__
-    for secret in redact:
-        if secret:
-            text = text.replace(secret, "***")
-    return text[:500]
-
-
 def _row_location(row: Mapping[str, Any]) -> tuple[str, str]:
     location = []
     for column in ("bucket", "path"):
@@ -443,8 +375,8 @@ def process_rows(
 
     Example::
 
-        client = make_s3_client(credentials, endpoint_url=url, max_pool_connections=16)
-        for row in process_rows([{"bucket": "b", "path": "a.jsonl"}], client):
+        client = credentials.client(endpoint_url=url, max_pool_connections=16)
+        for row in process_rows([{"bucket": "my-bucket", "path": "a.jsonl"}], client):
             print(row["sha256"], row["records"])
     """
     _validate_processing_args(on_error, downloads_in_flight, output_columns)
@@ -470,7 +402,7 @@ def _process_rows_in_order(
         try:
             row = future.result()
         except Exception as error:
-            description = describe_error(error, redact)
+            description = describe_s3_error(error, redact)
             if on_error == "fail":
                 raise S3ObjectError(bucket, key, description) from error
             row = {"bucket": bucket, "path": key, **failed_row_defaults, "error": description}
@@ -502,15 +434,21 @@ class S3ObjectMapper:
 
     Example::
 
-        mapper = S3ObjectMapper(endpoint_url="http://s3.local:9000", downloads_in_flight=16)
-        client.run_map(
-            mapper, "//home/me/listing", TablePath("//home/me/processed", schema=schema),
-            spec={"secure_vault": S3Credentials(access_key, secret_key).secure_vault()},
+        from yt.wrapper import TablePath
+        from yt_assets.yt.schemas import PROCESSED_COLUMNS, yt_schema
+        from yt_assets.yt.tables import save_s3_paths_to_table
+
+        save_s3_paths_to_table(yt_client, "my-bucket", ["a.jsonl"], "//home/me/listing")
+        mapper = S3ObjectMapper(endpoint_url=url, downloads_in_flight=16)
+        yt_client.run_map(
+            mapper, "//home/me/listing",
+            TablePath("//home/me/processed", schema=yt_schema(PROCESSED_COLUMNS)),
+            spec={"secure_vault": credentials.secure_vault()},  # credentials: S3Credentials
         )
     """
 
     endpoint_url: str | None = None
-    region_name: str | None = "us-east-1"
+    region_name: str | None = DEFAULT_REGION
     on_error: OnError = "record"
     downloads_in_flight: int = DEFAULT_DOWNLOADS_IN_FLIGHT
     processor: ObjectProcessor = process_object
@@ -526,8 +464,7 @@ class S3ObjectMapper:
 
     def __call__(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
         credentials = S3Credentials.from_secure_vault(os.environ)
-        client = make_s3_client(
-            credentials,
+        client = credentials.client(
             endpoint_url=self.endpoint_url,
             region_name=self.region_name,
             max_pool_connections=max(10, self.downloads_in_flight),
@@ -553,7 +490,7 @@ def _main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> i
     """Command job: JSON rows on stdin, JSON result rows on stdout (``format="json"``)."""
     parser = argparse.ArgumentParser(prog="python -m yt_assets.yt_jobs.s3_processing")
     parser.add_argument("--endpoint-url", default=None)
-    parser.add_argument("--region-name", default="us-east-1")
+    parser.add_argument("--region-name", default=DEFAULT_REGION)
     parser.add_argument("--on-error", choices=("record", "fail"), default="record")
     parser.add_argument("--downloads-in-flight", type=int, default=DEFAULT_DOWNLOADS_IN_FLIGHT)
     args = parser.parse_args(argv)

@@ -18,7 +18,9 @@ import pytest
 
 from yt_assets.local_yt.cluster import Cluster
 from yt_assets.local_yt.exceptions import GenericError, NoSuchJob, NoSuchOperation
-from yt_assets.local_yt.operations import OperationEngine, even_split, secure_vault_environment
+from yt_assets.local_yt.input_splits import even_split
+from yt_assets.local_yt.operation_state import secure_vault_environment
+from yt_assets.local_yt.operations import OperationEngine
 
 WAIT_S = 60.0
 JSON = "json"

@@ -28,8 +28,7 @@ Why it is exact:
 
 Example::
 
-    client = boto3.client("s3")
-    known: set[str] = set()
+    known: set[str] = set()           # client: a boto3 S3 client
     cursor = ScanCursor.start("my-bucket", "events/")
     step = scan_step(
         cursor,
@@ -54,9 +53,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from yt_assets.s3.errors import describe_s3_error, s3_error_code
+from yt_assets.s3.pages import LIST_PAGE_SIZE, list_objects_v2_request
+
 __all__ = [
     "DEFAULT_MAX_CHECKS",
-    "LIST_PAGE_SIZE",
     "PREFIX_DELIMITER",
     "KnownPrefixes",
     "PrefixPage",
@@ -73,8 +74,6 @@ __all__ = [
 ]
 
 PREFIX_DELIMITER = "/"
-LIST_PAGE_SIZE = 1000
-"""Entries per ``ListObjectsV2`` request (the S3 maximum)."""
 DEFAULT_MAX_CHECKS = 2000
 """Readiness ``HEAD`` requests per :func:`scan_step` call, by default."""
 READY_CHECK_THREADS = 8
@@ -106,7 +105,7 @@ class PrefixPage:
 
     Example::
 
-        page = list_child_prefixes(client, "b", "events/")
+        page = list_child_prefixes(client, "my-bucket", "events/")
         page.prefixes          # ('events/2026-11-27/', 'events/2026-11-28/')
         page.next_token        # None: the listing is complete
     """
@@ -134,18 +133,6 @@ def start_after_prefix(prefix: str) -> str:
     return prefix[:-1] + chr(ord(PREFIX_DELIMITER) + 1)
 
 
-def _error_code(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Code") or "ClientError")
-    return type(error).__name__
-
-
-def _error_detail(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        return str(error.response.get("Error", {}).get("Message") or "")
-    return str(error)
-
-
 def list_child_prefixes(
     s3_client: Any,
     bucket: str,
@@ -165,7 +152,7 @@ def list_child_prefixes(
 
     Example::
 
-        page = list_child_prefixes(client, "b", "events/", max_pages=2)
+        page = list_child_prefixes(client, "my-bucket", "events/", max_pages=2)
     """
     if max_pages < 1:
         raise ValueError(f"max_pages must be >= 1, got {max_pages}")
@@ -175,22 +162,19 @@ def list_child_prefixes(
     resume_after = start_after
     token = continuation_token
     for _ in range(max_pages):
-        request: dict[str, Any] = {
-            "Bucket": bucket,
-            "Prefix": root,
-            "Delimiter": PREFIX_DELIMITER,
-            "MaxKeys": page_size,
-        }
-        if token is not None:
-            request["ContinuationToken"] = token
-        elif resume_after is not None:
-            request["StartAfter"] = resume_after
+        request = list_objects_v2_request(
+            bucket=bucket,
+            prefix=root,
+            continuation_token=token,
+            max_keys=page_size,
+            delimiter=PREFIX_DELIMITER,
+            start_after=resume_after if token is None else None,
+        )
         try:
             response = s3_client.list_objects_v2(**request)
         except (ClientError, BotoCoreError) as error:
             raise S3PrefixError(
-                f"Listing prefixes of s3://{bucket}/{root} failed: {_error_code(error)} "
-                f"({_error_detail(error)})"
+                f"Listing prefixes of s3://{bucket}/{root} failed: {describe_s3_error(error)}"
             ) from error
         page_prefixes = [entry["Prefix"] for entry in response.get("CommonPrefixes", [])]
         prefixes.extend(page_prefixes)
@@ -218,22 +202,16 @@ def prefix_is_ready(s3_client: Any, bucket: str, prefix: str, marker: str) -> bo
 
     Example::
 
-        prefix_is_ready(client, "b", "events/2026-11-28/", "_SUCCESS")   # False until it is put
+        prefix_is_ready(client, "my-bucket", "events/2026-11-28/", "_SUCCESS")   # False until it is put
     """
     key = prefix + marker
     try:
         s3_client.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if _error_code(error) in _MISSING_OBJECT_CODES:
+    except (ClientError, BotoCoreError) as error:
+        if s3_error_code(error)[0] in _MISSING_OBJECT_CODES:
             return False
         raise S3PrefixError(
-            f"Checking readiness marker s3://{bucket}/{key} failed: {_error_code(error)} "
-            f"({_error_detail(error)})"
-        ) from error
-    except BotoCoreError as error:
-        raise S3PrefixError(
-            f"Checking readiness marker s3://{bucket}/{key} failed: {_error_code(error)} "
-            f"({_error_detail(error)})"
+            f"Checking readiness marker s3://{bucket}/{key} failed: {describe_s3_error(error)}"
         ) from error
     return True
 
@@ -252,7 +230,7 @@ def check_prefixes_ready(
 
     Example::
 
-        check_prefixes_ready(client, "b", ["e/1/", "e/2/"], "_SUCCESS")   # [True, False]
+        check_prefixes_ready(client, "my-bucket", ["e/1/", "e/2/"], "_SUCCESS")   # [True, False]
     """
     if len(prefixes) <= 1 or max_workers <= 1:
         return [prefix_is_ready(s3_client, bucket, prefix, marker) for prefix in prefixes]
@@ -278,7 +256,7 @@ class ScanCursor:
 
     Example::
 
-        cursor = ScanCursor.from_json(context.cursor, bucket="b", root="events/")
+        cursor = ScanCursor.from_json(None, bucket="my-bucket", root="events/")  # a sensor's cursor
         cursor.to_json()
     """
 
@@ -391,7 +369,8 @@ def scan_step(
 
     Example::
 
-        step = scan_step(ScanCursor.start("b", "r/"), list_page=lister, known=set(), max_pages=1)
+        lister = lambda after: list_child_prefixes(client, "my-bucket", "r/", start_after=after)
+        step = scan_step(ScanCursor.start("my-bucket", "r/"), list_page=lister, known=set(), max_pages=1)
         step.new_ready, step.cursor.to_json(), step.report.stopped_by
     """
     if max_pages < 1:
@@ -486,7 +465,7 @@ def scan_step(
 def summarize_scan(step: ScanStep, *, ready_marker: str | None = None, sample: int = 5) -> str:
     """One line on what a :func:`scan_step` call checked, for a sensor's skip reason or log.
 
-    Example (the text)::
+    The line reads, for instance::
 
         s3://b/events/: 0 new ready prefixes; listed 1 page(s) from the beginning, 3 prefixes
         seen (2 already known); 1 '_SUCCESS' markers checked, 1 not ready (events/3/);

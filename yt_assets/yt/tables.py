@@ -1,9 +1,11 @@
 """Publishing and describing YT static tables: the YT half of the IO manager, with no Dagster in it.
 
-Every publication is atomic: inside one master transaction a temporary table is created next to the
-target with the declared schema, the rows are streamed into it, and it is moved over the target with
-``force=True``. Readers see the old table or the new one, never a missing or half-written table; a
-failed or killed writer leaves the old table untouched (the transaction is aborted, or expires).
+Every publication is atomic and goes through one function, :func:`write_table_atomically` (used by
+the IO manager's :func:`publish_rows` and by :func:`save_s3_paths_to_table`): inside one master
+transaction a temporary table is created next to the target with the declared schema, the rows are
+streamed into it, and it is moved over the target with ``force=True``. Readers see the old table
+or the new one, never a missing or half-written table; a failed or killed writer leaves the old
+table untouched (the transaction is aborted, or expires).
 
 Usage::
 
@@ -14,34 +16,40 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import yt.type_info as ti
 import yt.wrapper as yt
-import yt.yson as yson
-from yt.wrapper.schema import ColumnSchema, TableSchema
+from yt.wrapper.schema import TableSchema
+
+from yt_assets.s3.pages import S3Object
+from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, ColumnSpec, yt_schema
+
+__all__ = [
+    "SAVE_WRITE_CHUNK_BYTES",
+    "ColumnSpec",
+    "YTTable",
+    "YTTableRows",
+    "count_non_empty",
+    "describe_table",
+    "markdown_preview",
+    "publish_rows",
+    "publish_table",
+    "read_rows",
+    "save_s3_paths_to_table",
+    "write_table_atomically",
+]
 
 Row = dict[str, Any]
 
 PREVIEW_ROWS = 5
 TRANSACTION_TIMEOUT_MS = 120_000
 
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """A column of a declared table schema: a YT type name (``string``, ``uint64``, ``timestamp``...).
-
-    ``type`` may also be a YSON ``type_v3`` expression such as ``{type_name=list;item=string}``.
-    """
-
-    name: str
-    type: str
-    required: bool = False
-    description: str = ""
-    sort_order: str | None = None  # "ascending": a key column (key columns come first)
+_DEFAULT_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class YTTable:
     """A YT static table handed between assets: its path, schema and row count.
 
     Example::
+
+        import dagster as dg
 
         @dg.asset
         def row_total(s3_listing: YTTable) -> int:
@@ -83,51 +93,6 @@ class YTTableRows(Iterable[Row]):
         return f"YTTableRows({', '.join(self.paths)})"
 
 
-def yt_schema(columns: Sequence[ColumnSpec], *, strict: bool = True) -> TableSchema:
-    """The YT ``TableSchema`` of declared columns; a required column is non-optional."""
-    schema = TableSchema(strict=strict)
-    for column in columns:
-        try:
-            column_type = _parse_column_type(column.type)
-        except ValueError as error:
-            raise ValueError(
-                f"Column {column.name!r}: {column.type!r} is not a YT type (e.g. string, uint64, "
-                f"timestamp, or a type_v3 YSON expression): {error}"
-            ) from error
-        schema.columns.append(
-            ColumnSchema(
-                column.name,
-                column_type if column.required else ti.Optional[column_type],
-                sort_order=column.sort_order,  # type: ignore[arg-type]
-            )
-        )
-    return schema
-
-
-def column_specs(schema: TableSchema) -> list[ColumnSpec]:
-    """Inverse of :func:`yt_schema`: the declared columns of a YT ``TableSchema``."""
-    specs = []
-    for column in schema.columns:
-        required = getattr(column.type, "name", "") != "Optional"
-        inner = column.type if required else column.type.item
-        type_text = yson.dumps(yson.loads(ti.serialize_yson(inner)), yson_format="text").decode()
-        specs.append(
-            ColumnSpec(
-                column.name, type_text.strip('"'), required=required, sort_order=column.sort_order
-            )
-        )
-    return specs
-
-
-def _parse_column_type(text: str) -> Any:
-    """A type_v3 name or expression (``bool``, ``{type_name=list;item=string}``), or a v1 name
-    (``boolean``, ``any``)."""
-    try:
-        return ti.deserialize_yson(text)
-    except ValueError:
-        return ti.deserialize_yson_v1(f'"{text}"', True)
-
-
 def temporary_sibling(path: str) -> str:
     """A unique path next to ``path`` for a table being written, invisible outside its transaction."""
     return f"{path}.tmp-{uuid.uuid4().hex[:12]}"
@@ -138,16 +103,24 @@ def parent_of(path: str) -> str:
     return parent if parent not in ("", "/") else "/"
 
 
-def publish_rows(
+def write_table_atomically(
     client: yt.YtClient, path: str, rows: Iterable[Row], schema: TableSchema
-) -> YTTable:
-    """Atomically replace the table at ``path`` with ``rows`` (streamed, never collected)."""
+) -> None:
+    """Atomically replace the table at ``path`` with ``rows`` (streamed, never collected): the one
+    publication path (module docstring)."""
     with client.Transaction(timeout=TRANSACTION_TIMEOUT_MS):
         _ensure_parent(client, path)
         temporary = temporary_sibling(path)
         client.create("table", temporary, attributes={"schema": schema.to_yson_type()})
         client.write_table(yt.TablePath(temporary, append=True), rows, raw=False)
         client.move(temporary, path, force=True)
+
+
+def publish_rows(
+    client: yt.YtClient, path: str, rows: Iterable[Row], schema: TableSchema
+) -> YTTable:
+    """:func:`write_table_atomically`, then :func:`describe_table` of the result."""
+    write_table_atomically(client, path, rows, schema)
     return describe_table(client, path)
 
 
@@ -211,3 +184,81 @@ def count_non_empty(client: yt.YtClient, path: str, column: str) -> int:
     """Rows whose ``column`` is neither null nor empty, reading only that column."""
     table_path = yt.TablePath(path, columns=[column])
     return sum(1 for row in client.read_table(table_path, raw=False) if row.get(column))
+
+
+SAVE_WRITE_CHUNK_BYTES = 4 << 20
+"""Write chunk of :func:`save_s3_paths_to_table` unless the client sets a smaller one: rows are
+buffered per chunk, so this (not the number of keys) bounds the memory of a write. yt.wrapper
+holds a chunk about 5 times over (row objects, joined, split into 2 MB pieces, the request):
+4 MB keeps a 1,000,000-key listing under 100 MB of RSS, 16 MB reaches about 200 MB."""
+
+
+def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[dict[str, str]]:
+    for path in paths:
+        key = path.key if isinstance(path, S3Object) else path
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"paths must be non-empty str keys or S3Object, got {type(key).__name__}"
+            )
+        yield {"bucket": bucket, "path": key}
+
+
+@contextmanager
+def _bounded_write_chunk(yt_client: Any, limit_bytes: int) -> Iterator[None]:
+    """Cap the client's ``write_retries/chunk_size`` at ``limit_bytes`` inside the block."""
+    write_retries = getattr(yt_client, "config", {}).get("write_retries")
+    if not isinstance(write_retries, MutableMapping):  # yt.wrapper's VerifiedDict is no dict
+        yield
+        return
+    previous = write_retries.get("chunk_size")
+    write_retries["chunk_size"] = min(previous or limit_bytes, limit_bytes)
+    try:
+        yield
+    finally:
+        write_retries["chunk_size"] = previous
+
+
+def save_s3_paths_to_table(
+    yt_client: Any,
+    bucket: str,
+    paths: Iterable[str | S3Object],
+    output_table: str,
+    logger: logging.Logger | None = None,
+    *,
+    write_chunk_bytes: int = SAVE_WRITE_CHUNK_BYTES,
+) -> int:
+    """Replace ``output_table`` with rows ``{bucket, path}``, atomically; return the row count.
+
+    ``path`` is the object key (not an ``s3://`` URL). ``paths`` may be any iterable (a generator
+    from :func:`~yt_assets.s3.listing.iter_s3_objects` included); it is streamed, never turned into a list. Inside one
+    YT transaction: create the parent directories, write a temporary table with the strict
+    :data:`~yt_assets.yt.schemas.PATHS_TABLE_COLUMNS`, then ``move(force=True)`` it over ``output_table``. Readers see the
+    old table or the new one, never a missing or partial one; on error nothing changes.
+
+    Memory: ``write_table`` buffers one chunk of rows (to retry it); the chunk is the client's
+    ``write_retries/chunk_size`` capped at ``write_chunk_bytes`` (yt.wrapper's default is
+    128 MB), set on the client for the duration of the call.
+
+    Example::
+
+        from yt_assets.s3.listing import iter_s3_objects
+
+        objects = iter_s3_objects(s3, "my-bucket", "raw/", extension="json")
+        save_s3_paths_to_table(yt_client, "my-bucket", objects, "//home/me/raw_paths")
+    """
+    log = logger or _DEFAULT_LOGGER
+    rows_written = 0
+
+    def counted_rows() -> Iterator[dict[str, str]]:
+        nonlocal rows_written
+        for row in _paths_table_rows(bucket, paths):
+            rows_written += 1
+            yield row
+
+    log.info("Saving S3 paths of bucket %s to YT table %s", bucket, output_table)
+    with _bounded_write_chunk(yt_client, write_chunk_bytes):
+        write_table_atomically(
+            yt_client, output_table, counted_rows(), yt_schema(PATHS_TABLE_COLUMNS)
+        )
+    log.info("Saved %d paths to %s", rows_written, output_table)
+    return rows_written

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 DEFAULT_ROOT = "//home/yt_assets"
 
@@ -33,15 +33,11 @@ def validate_root(root: str) -> str:
 
 
 def escape_node_name(name: str) -> str:
-    """A reversible, YPath-safe node name (``a/b`` -> ``a%2Fb``); daily keys stay readable."""
+    """A reversible (``urllib.parse.unquote``), YPath-safe node name (``a/b`` -> ``a%2Fb``); daily
+    keys stay readable."""
     if not name:
         raise ValueError("A Cypress node name cannot be empty")
     return quote(name, safe=_SAFE_NAME_CHARACTERS)
-
-
-def unescape_node_name(name: str) -> str:
-    """Inverse of :func:`escape_node_name`."""
-    return unquote(name)
 
 
 def asset_table_path(

@@ -49,14 +49,14 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from yt_assets.s3_listing import (
+from yt_assets.s3.errors import listing_error
+from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
     ListingPage,
     PageFetcher,
     S3Object,
     iter_listing_pages,
     list_objects_v2_request,
-    listing_error,
     page_from_boto3_response,
 )
 
@@ -81,7 +81,7 @@ MAX_DESCENT = 16
 
 _BEFORE_PARSE_EVENT = "before-parse.s3.ListObjectsV2"
 _BEFORE_PARSE_ALL_S3 = "before-parse.s3.*"
-_HANDLER_ID = "yt_assets.s3_fast_listing.parse_list_objects_v2"
+_HANDLER_ID = "yt_assets.s3.fast_listing.parse_list_objects_v2"
 _PAGE_FIELD = "YtAssetsListingPage"
 _EMPTY_RESULT = b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>'
 
@@ -115,8 +115,14 @@ def parse_list_objects_v2(body: bytes) -> ListingPage:
 
     Example::
 
-        page = parse_list_objects_v2(response_body)
-        print([obj.key for obj in page.objects], page.next_continuation_token)
+        body = (
+            b'<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            b"<IsTruncated>false</IsTruncated><Contents><Key>raw/a.json</Key>"
+            b"<LastModified>2026-11-28T00:00:00.000Z</LastModified><ETag>&quot;9b2c&quot;</ETag>"
+            b"<Size>12</Size></Contents></ListBucketResult>"
+        )
+        page = parse_list_objects_v2(body)
+        assert [obj.key for obj in page.objects] == ["raw/a.json"] and page.objects[0].etag == "9b2c"
     """
     page = _parse_plain_listing(body)
     return page if page is not None else parse_list_objects_v2_tree(body)
@@ -411,8 +417,8 @@ class FastPageFetcher:
 
     Example::
 
-        fetch = FastPageFetcher(boto3.client("s3"))
-        page = fetch(bucket="b", prefix="raw/", continuation_token=None, max_keys=1000)
+        fetch = FastPageFetcher(client)  # a boto3 S3 client
+        page = fetch(bucket="my-bucket", prefix="raw/", continuation_token=None, max_keys=1000)
     """
 
     def __init__(self, client: Any) -> None:
@@ -656,7 +662,7 @@ def iter_fanned_out_pages(
 
     Example::
 
-        for objects in iter_fanned_out_pages(FastPageFetcher(client), "b", "raw/", workers=8):
+        for objects in iter_fanned_out_pages(FastPageFetcher(client), "my-bucket", "raw/", workers=8):
             print(len(objects), objects[0].key if objects else None)
     """
     level_prefix = prefix

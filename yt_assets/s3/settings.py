@@ -1,4 +1,4 @@
-"""S3 settings from the environment and ``configs/secrets.env``.
+"""S3 variable names and the ``configs/secrets.env`` file (read by :mod:`yt_assets.settings`).
 
 Variables (the same names yt-framework reads from ``configs/secrets.env``, so its files work as-is;
 yt-framework has no region variable, ``S3_REGION`` is ours):
@@ -6,15 +6,14 @@ yt-framework has no region variable, ``S3_REGION`` is ours):
 ================================  ==========================================================
 ``S3_ENDPOINT``                   endpoint URL (``http(s)://host:port``); unset means AWS
 ``S3_REGION``                     region, default ``us-east-1``
-``S3_DOWNLOAD_ACCESS_KEY``        required: listing and reading objects
-``S3_DOWNLOAD_SECRET_KEY``        required
-``S3_UPLOAD_ACCESS_KEY``          optional, required with ``require_upload=True``
-``S3_UPLOAD_SECRET_KEY``          optional, required with ``require_upload=True``
+``S3_DOWNLOAD_ACCESS_KEY``        listing and reading objects (a Dagster ``EnvVar``)
+``S3_DOWNLOAD_SECRET_KEY``        (a Dagster ``EnvVar``)
+``S3_UPLOAD_ACCESS_KEY``          the ``s3_upload`` resource's keys (``EnvVar``)
+``S3_UPLOAD_SECRET_KEY``          (``EnvVar``)
 ================================  ==========================================================
 
-Precedence: the environment wins over the file, per variable. An empty value counts as unset at
-each level (so ``S3_REGION=`` in the environment falls back to the file, then to the default).
-The secrets file is optional: when it doesn't exist only the environment is read.
+Precedence: the environment wins over the file, per variable (:func:`apply_secrets_file` copies
+the file's values where the environment has none or an empty one). The secrets file is optional.
 
 Secrets file format (a subset of shell/dotenv syntax, one assignment per line)::
 
@@ -34,28 +33,23 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import SecretStr
+from yt_assets.s3.client import DEFAULT_REGION
 
 __all__ = [
     "DEFAULT_REGION",
     "DEFAULT_SECRETS_FILE",
     "S3_ENV_VARS",
-    "S3Settings",
     "S3SettingsError",
     "SecretsFileError",
     "apply_secrets_file",
-    "load_s3_settings",
     "parse_secrets_file",
     "parse_secrets_text",
 ]
 
 DEFAULT_SECRETS_FILE = Path("configs/secrets.env")
-DEFAULT_REGION = "us-east-1"
 
 ENDPOINT_VAR = "S3_ENDPOINT"
 REGION_VAR = "S3_REGION"
@@ -87,68 +81,6 @@ class SecretsFileError(S3SettingsError):
         self.line_number = line_number
         where = f"{path}, line {line_number}" if line_number is not None else f"{path}"
         super().__init__(f"{where}: {reason}")
-
-
-@dataclass(frozen=True, slots=True)
-class S3Settings:
-    """Where S3 is and the keys to use: secrets print as ``**********``.
-
-    Example::
-
-        settings = load_s3_settings()                  # env + configs/secrets.env
-        client = settings.make_client("download")      # a boto3 S3 client
-        print(settings)  # ... download_secret_key=SecretStr('**********') ...
-    """
-
-    download_access_key: SecretStr
-    download_secret_key: SecretStr
-    endpoint_url: str | None = None
-    region: str = DEFAULT_REGION
-    upload_access_key: SecretStr | None = None
-    upload_secret_key: SecretStr | None = None
-
-    @property
-    def has_upload_keys(self) -> bool:
-        return self.upload_access_key is not None and self.upload_secret_key is not None
-
-    def boto3_client_kwargs(
-        self, purpose: Literal["download", "upload"] = "download"
-    ) -> dict[str, Any]:
-        """Keyword arguments for ``boto3.client("s3", **kwargs)`` (holds secrets: don't log)."""
-        if purpose == "download":
-            access_key, secret_key = self.download_access_key, self.download_secret_key
-        elif purpose == "upload":
-            if self.upload_access_key is None or self.upload_secret_key is None:
-                raise S3SettingsError(
-                    f"{UPLOAD_ACCESS_KEY_VAR} and {UPLOAD_SECRET_KEY_VAR} are needed for uploads"
-                )
-            access_key, secret_key = self.upload_access_key, self.upload_secret_key
-        else:
-            raise ValueError(f"purpose must be 'download' or 'upload', got {purpose!r}")
-        return {
-            "endpoint_url": self.endpoint_url,
-            "region_name": self.region,
-            "aws_access_key_id": access_key.get_secret_value(),
-            "aws_secret_access_key": secret_key.get_secret_value(),
-        }
-
-    def make_client(
-        self,
-        purpose: Literal["download", "upload"] = "download",
-        *,
-        max_pool_connections: int = 10,
-        addressing_style: Literal["auto", "path", "virtual"] = "path",
-    ) -> Any:
-        """A boto3 S3 client with these settings (path-style addressing by default)."""
-        import boto3
-        from botocore.config import Config
-
-        config = Config(
-            s3={"addressing_style": addressing_style},
-            max_pool_connections=max_pool_connections,
-            retries={"mode": "standard", "max_attempts": 5},
-        )
-        return boto3.client("s3", config=config, **self.boto3_client_kwargs(purpose))
 
 
 def _parse_double_quoted(text: str, path: Path | str, line_number: int) -> tuple[str, str]:
@@ -220,74 +152,6 @@ def parse_secrets_file(path: Path) -> dict[str, str]:
     return parse_secrets_text(text, path)
 
 
-def _lookup(name: str, environ: Mapping[str, str], file_values: Mapping[str, str]) -> str | None:
-    for source in (environ, file_values):
-        value = source.get(name)
-        if value:
-            return value
-    return None
-
-
-def _missing(name: str, secrets_file: Path, file_exists: bool) -> S3SettingsError:
-    where = f"{secrets_file}" if file_exists else f"{secrets_file} (not found)"
-    return S3SettingsError(f"{name} is not set: looked in the environment and in {where}")
-
-
-def load_s3_settings(
-    environ: Mapping[str, str] | None = None,
-    secrets_file: Path | None = None,
-    *,
-    require_upload: bool = False,
-) -> S3Settings:
-    """Read :class:`S3Settings` from ``environ`` (default ``os.environ``), then ``secrets_file``
-    (default ``configs/secrets.env`` relative to the working directory).
-
-    Download keys are required; upload keys only with ``require_upload=True`` (an upload key
-    without its pair is an error either way). Raises :class:`S3SettingsError` naming the missing
-    variable and the file looked in, or :class:`SecretsFileError` naming file and line number.
-
-    Example::
-
-        settings = load_s3_settings(require_upload=True)
-        settings.upload_secret_key.get_secret_value()
-    """
-    environ = os.environ if environ is None else environ
-    secrets_file = DEFAULT_SECRETS_FILE if secrets_file is None else Path(secrets_file)
-    file_values = parse_secrets_file(secrets_file)
-    file_exists = secrets_file.is_file()
-
-    def get(name: str) -> str | None:
-        return _lookup(name, environ, file_values)
-
-    def require(name: str) -> SecretStr:
-        value = get(name)
-        if value is None:
-            raise _missing(name, secrets_file, file_exists)
-        return SecretStr(value)
-
-    endpoint_url = get(ENDPOINT_VAR)
-    if endpoint_url is not None and not re.match(r"https?://[^/\s]+", endpoint_url):
-        raise S3SettingsError(f"{ENDPOINT_VAR} must be an http:// or https:// URL")
-
-    upload_access = get(UPLOAD_ACCESS_KEY_VAR)
-    upload_secret = get(UPLOAD_SECRET_KEY_VAR)
-    if require_upload or (upload_access is None) != (upload_secret is None):
-        upload_access_key: SecretStr | None = require(UPLOAD_ACCESS_KEY_VAR)
-        upload_secret_key: SecretStr | None = require(UPLOAD_SECRET_KEY_VAR)
-    else:
-        upload_access_key = SecretStr(upload_access) if upload_access else None
-        upload_secret_key = SecretStr(upload_secret) if upload_secret else None
-
-    return S3Settings(
-        endpoint_url=endpoint_url,
-        region=get(REGION_VAR) or DEFAULT_REGION,
-        download_access_key=require(DOWNLOAD_ACCESS_KEY_VAR),
-        download_secret_key=require(DOWNLOAD_SECRET_KEY_VAR),
-        upload_access_key=upload_access_key,
-        upload_secret_key=upload_secret_key,
-    )
-
-
 def apply_secrets_file(
     secrets_file: Path | None = None, environ: MutableMapping[str, str] | None = None
 ) -> list[str]:
@@ -299,7 +163,7 @@ def apply_secrets_file(
 
     Example::
 
-        apply_secrets_file()  # then dg.EnvVar("S3_DOWNLOAD_SECRET_KEY") resolves from the file
+        apply_secrets_file(environ={})  # then dg.EnvVar("S3_DOWNLOAD_SECRET_KEY") resolves from the file
     """
     environ = os.environ if environ is None else environ
     secrets_file = DEFAULT_SECRETS_FILE if secrets_file is None else Path(secrets_file)

@@ -1,0 +1,323 @@
+"""Running an operation: the controller thread, job processes with retries, stopping (abort,
+complete), and committing the outputs in one transaction (a layer of
+:class:`~.operations.OperationEngine`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
+from typing import Any
+
+from .jobs import (
+    DEFAULT_MAX_STDERR_SIZE,
+    JobLaunch,
+    JobOutcome,
+    JobProcess,
+    yt_error,
+)
+from .operation_planning import OperationPlanner
+from .operation_state import (
+    CONTROLLER_POLL_SECONDS,
+    DEFAULT_MAX_FAILED_JOB_COUNT,
+    JOB_ADDRESS,
+    JOB_OBJECT_TYPE,
+    JobUnit,
+    TaskPlan,
+    _as_int,
+    _error_dict,
+    _jobs_failed_error,
+    _JobsFailed,
+    _Operation,
+    _Stop,
+    env_value,
+    load_rows_from,
+    now_iso,
+    secure_vault_environment,
+)
+from .values import as_bool, new_object_id
+
+
+class OperationRunner(OperationPlanner):
+    """Runs planned operations' jobs and commits their outputs."""
+
+    def _control(self, operation: _Operation) -> None:
+        """The life of one operation (its own thread)."""
+        try:
+            self._check_stop(operation)
+            self._set_state(operation, "materializing")
+            tasks = self._plan(operation)
+            self._check_stop(operation)
+            self._set_state(operation, "running")
+            self._run_jobs(operation, tasks)
+            self._check_stop(operation)
+            self._set_state(operation, "completing")
+            self._commit(operation, tasks)
+            self._finish(operation, "completed", None)
+        except _Stop:
+            message = operation.abort_message or "Operation aborted by user request"
+            self._set_state(operation, "aborting")
+            self._finish(operation, "aborted", yt_error(message))
+        except Exception as error:
+            failure = error.error if isinstance(error, _JobsFailed) else _error_dict(error)
+            self._finish(operation, "failed", failure)
+        finally:
+            shutil.rmtree(operation.work_dir, ignore_errors=True)
+            operation.secure_vault = {}
+            operation.finished.set()
+
+    def _finish(self, operation: _Operation, state: str, error: dict[str, Any] | None) -> None:
+        with self._lock:
+            finished = now_iso()
+            for job in operation.jobs:
+                if job["state"] == "running":  # cannot happen; keep the record consistent
+                    job.update(state="aborted", finish_time=finished)
+            result = {"error": error} if error else {}
+            if state == "completed":
+                result = {}
+            operation.record["result"] = result
+            operation.record["finish_time"] = finished
+        self._set_state(operation, state)
+
+    def _run_jobs(self, operation: _Operation, tasks: list[TaskPlan]) -> None:
+        """Run every unit to completion, retrying failed jobs within ``max_failed_job_count``."""
+        spec = operation.record["spec"]
+        max_failed = _as_int(
+            spec.get("max_failed_job_count", DEFAULT_MAX_FAILED_JOB_COUNT), "max_failed_job_count"
+        )
+        running: dict[Future[str], tuple[TaskPlan, JobUnit]] = {}
+
+        def submit(task: TaskPlan, unit: JobUnit) -> None:
+            future = self._job_pool.submit(self._execute_job, operation, task, unit)
+            running[future] = (task, unit)
+
+        for task in tasks:
+            for unit in task.units:
+                submit(task, unit)
+        failure: dict[str, Any] | None = None
+        while running:
+            done, _ = wait(
+                list(running), timeout=CONTROLLER_POLL_SECONDS, return_when=FIRST_COMPLETED
+            )
+            if operation.stop_reason is not None or failure is not None:
+                self._stop_jobs(operation, running)
+            for future in done:
+                task, unit = running.pop(future)
+                if future.cancelled():
+                    continue
+                try:
+                    status = future.result()
+                except Exception as error:  # a bug or an I/O error: fail, but let jobs end first
+                    if failure is None:
+                        failure = yt_error(
+                            "Job scheduling failed", inner_errors=[_error_dict(error)]
+                        )
+                        self._stop_jobs(operation, running)
+                    continue
+                if status != "failed" or failure is not None:
+                    continue
+                with self._lock:
+                    operation.record["failed_job_count"] += 1
+                    failed = operation.record["failed_job_count"]
+                if failed >= max_failed:
+                    failure = _jobs_failed_error(operation, failed, max_failed)
+                    self._stop_jobs(operation, running)
+                elif operation.stop_reason is None:
+                    submit(task, unit)
+        if failure is not None:
+            raise _JobsFailed(failure)
+
+    def _stop_jobs(
+        self, operation: _Operation, running: Mapping[Future[str], tuple[TaskPlan, JobUnit]]
+    ) -> None:
+        for future in running:
+            future.cancel()
+        with self._lock:
+            processes = list(operation.processes.values())
+        for process in processes:
+            process.abort()
+
+    def _execute_job(self, operation: _Operation, task: TaskPlan, unit: JobUnit) -> str:
+        """Run one job of ``unit`` (a pool thread); returns its final state."""
+        if operation.stop_reason is not None:
+            return "aborted"
+        job_id = new_object_id(JOB_OBJECT_TYPE)
+        with self._lock:
+            job_index = len(operation.jobs)
+            job: dict[str, Any] = {
+                "id": job_id,
+                "type": task.job_type,
+                "state": "running",
+                "address": JOB_ADDRESS,
+                "task_name": task.name,
+                "job_cookie": unit.cookie,
+                "job_index": job_index,
+                "start_time": now_iso(),
+            }
+            operation.jobs.append(job)
+            self._persist(operation, throttled=True)
+        output_paths = tuple(
+            operation.work_dir / f"{job_id}.out{index}" for index in range(len(task.output_paths))
+        )
+        sandbox = self.sandboxes_dir / job_id
+        launch = self._launch(operation, task, unit, job_id, job_index, sandbox, output_paths)
+        process = JobProcess(launch)
+        with self._lock:
+            operation.processes[job_id] = process
+            if operation.stop_reason is not None:
+                process.abort()
+        try:
+            outcome = process.run()
+        finally:
+            with self._lock:
+                operation.processes.pop(job_id, None)
+            shutil.rmtree(sandbox, ignore_errors=True)
+        state, error = self._job_result(operation, task, unit, job_id, outcome, output_paths)
+        if state != "completed":
+            for path in output_paths:
+                path.unlink(missing_ok=True)
+        with self._lock:
+            job.update(state=state, finish_time=now_iso())
+            if outcome.exit_code is not None:
+                job["exit_code"] = outcome.exit_code
+            if error is not None:
+                job["error"] = error
+            if outcome.stderr_size:
+                job["stderr_size"] = outcome.stderr_size
+            if state == "completed":
+                unit.completed_job_id = job_id
+            self._persist(operation, throttled=True)
+        if not outcome.stderr_size:
+            self._stderr_path(operation, job_id).unlink(missing_ok=True)
+        return state
+
+    def _launch(
+        self,
+        operation: _Operation,
+        task: TaskPlan,
+        unit: JobUnit,
+        job_id: str,
+        job_index: int,
+        sandbox: Path,
+        output_paths: tuple[Path, ...],
+    ) -> JobLaunch:
+        user_job = task.user_job
+        time_limit = user_job.get("job_time_limit")
+        return JobLaunch(
+            command=str(user_job["command"]),
+            sandbox=sandbox,
+            stderr_path=self._stderr_path(operation, job_id),
+            pid_path=operation.directory / "jobs" / f"{job_id}.pid",
+            stdin_path=unit.split.path if unit.split else None,
+            output_paths=output_paths,
+            files=task.files,
+            environment=self._job_environment(operation, task, unit, job_id, job_index, sandbox),
+            redirect_stdout_to_stderr=as_bool(user_job.get("redirect_stdout_to_stderr")),
+            max_stderr_size=_as_int(
+                user_job.get("max_stderr_size", DEFAULT_MAX_STDERR_SIZE), "max_stderr_size"
+            ),
+            time_limit_seconds=_as_int(time_limit, "job_time_limit") / 1000 if time_limit else None,
+            check_input_fully_consumed=as_bool(user_job.get("check_input_fully_consumed")),
+            tmpfs_path=str(user_job["tmpfs_path"]) if user_job.get("tmpfs_path") else None,
+        )
+
+    def _job_environment(
+        self,
+        operation: _Operation,
+        task: TaskPlan,
+        unit: JobUnit,
+        job_id: str,
+        job_index: int,
+        sandbox: Path,
+    ) -> dict[str, str]:
+        redirect = as_bool(task.user_job.get("redirect_stdout_to_stderr"))
+        environment = {
+            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(sandbox),
+            "TMPDIR": str(sandbox),
+            "LANG": "C.UTF-8",
+        }
+        for key, value in (task.user_job.get("environment") or {}).items():
+            text = env_value(value)
+            if text is not None:
+                environment[key] = text.replace("$(SandboxPath)", str(sandbox))
+        environment.update(
+            {
+                "YT_OPERATION_ID": operation.id,
+                "YT_JOB_ID": job_id,
+                "YT_JOB_INDEX": str(job_index),
+                "YT_JOB_COOKIE": str(unit.cookie),
+                "YT_TASK_NAME": task.name,
+                "YT_FIRST_OUTPUT_TABLE_FD": "4" if redirect else "1",
+            }
+        )
+        if unit.split is not None:
+            environment["YT_START_ROW_INDEX"] = str(unit.split.start_row_index)
+        if operation.secure_vault:
+            environment.update(secure_vault_environment(operation.secure_vault))
+        return environment
+
+    def _job_result(
+        self,
+        operation: _Operation,
+        task: TaskPlan,
+        unit: JobUnit,
+        job_id: str,
+        outcome: JobOutcome,
+        output_paths: tuple[Path, ...],
+    ) -> tuple[str, dict[str, Any] | None]:
+        if outcome.aborted:
+            reason = "Job aborted by user request"
+            if operation.stop_reason == "complete":
+                reason = "Job aborted since the operation is completed by user request"
+            return "aborted", yt_error(reason)
+        if outcome.error is not None:
+            error = dict(outcome.error)
+            error["attributes"] = {**error["attributes"], "job_id": job_id}
+            return "failed", error
+        if task.output_format is None:
+            return "completed", None
+        try:
+            for path in output_paths:  # parsed once now: a malformed output fails the job
+                for _row in load_rows_from(task.output_format, path):
+                    pass
+            unit.output_files = list(output_paths)
+        except Exception as error:  # as on a cluster
+            inner = _error_dict(error)
+            return "failed", yt_error(
+                "Error parsing job output", attributes={"job_id": job_id}, inner_errors=[inner]
+            )
+        return "completed", None
+
+    def _commit(self, operation: _Operation, tasks: list[TaskPlan]) -> None:
+        """Write every completed unit's output, in unit order, in one output transaction."""
+        if not any(task.output_paths for task in tasks):
+            return
+        output_transaction = self.store.start_transaction(
+            parent_id=operation.transaction_id,
+            title=f"Output transaction of operation {operation.id}",
+        )
+        with self._lock:
+            operation.record["output_transaction_id"] = output_transaction
+            self._persist(operation)
+        try:
+            for task in tasks:
+                completed = [unit for unit in task.units if unit.completed_job_id is not None]
+                output_format = task.output_format
+                for table_index, path in enumerate(task.output_paths):
+                    assert output_format is not None  # a task with outputs has an output format
+                    rows = itertools.chain.from_iterable(
+                        load_rows_from(output_format, unit.output_files[table_index])
+                        for unit in completed
+                    )
+                    self.store.write_rows(path, rows, output_transaction)
+            self.store.commit_transaction(output_transaction)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.abort_transaction(output_transaction)
+            raise

@@ -1,0 +1,237 @@
+"""The records of the operations engine (operations, job units, task plans), ids, times and small
+conversions shared by its layers (see :mod:`.operations`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import yt.yson as yson
+
+from .exceptions import GenericError, YtLocalError
+from .interfaces import RichPath, Row, RowFormat
+from .jobs import (
+    JobProcess,
+    SandboxFile,
+    yt_error,
+)
+from .values import to_plain
+
+MB = 1024 * 1024
+
+
+FINISHED_STATES = frozenset({"completed", "failed", "aborted"})
+
+
+SUPPORTED_OPERATION_TYPES = ("map", "vanilla")
+
+
+DEFAULT_MAX_FAILED_JOB_COUNT = 10
+
+
+DEFAULT_DATA_WEIGHT_PER_JOB = 256 * MB
+
+
+DEFAULT_INPUT_FORMAT = "yson"
+
+
+JOB_ADDRESS = "localhost"
+
+
+ROWS_PER_WRITE_BATCH = 256
+
+
+PERSIST_INTERVAL_SECONDS = 0.5
+
+
+CONTROLLER_POLL_SECONDS = 0.2
+
+
+ABORT_WAIT_SECONDS = 60.0
+
+
+OPERATION_OBJECT_TYPE = 1000  # EObjectType::Operation, in the third part of the id
+
+
+JOB_OBJECT_TYPE = 900  # EObjectType::SchedulerJob
+
+
+RECORD_FILE = "operation.yson"
+
+
+RESTART_ERROR_MESSAGE = "The local YT server was restarted while the operation was running"
+
+
+def now_iso() -> str:
+    """The current UTC time as YT prints it: ``2026-11-28T15:00:00.000000Z``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str) -> datetime:
+    text = value.rstrip("Z")
+    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in text else "%Y-%m-%dT%H:%M:%S"
+    return datetime.strptime(text, fmt)
+
+
+def _as_int(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise GenericError(f"Spec field {name!r} must be an integer, got {value!r}") from None
+
+
+def env_value(value: Any) -> str | None:
+    """A scalar YSON value as an environment string (``None`` for composite values)."""
+    if isinstance(value, (bool, yson.YsonBoolean)):
+        return "true" if value else "false"
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+def secure_vault_environment(vault: Mapping[str, Any]) -> dict[str, str]:
+    """``YT_SECURE_VAULT_<KEY>`` per scalar entry; the whole vault as YSON: ``YT_SECURE_VAULT``."""
+    environment = {
+        f"YT_SECURE_VAULT_{key}": text
+        for key, value in vault.items()
+        if (text := env_value(value)) is not None
+    }
+    environment["YT_SECURE_VAULT"] = yson.dumps(dict(vault), yson_format="text").decode("utf-8")
+    return environment
+
+
+def python_shims(bin_dir: Path) -> Path:
+    """A directory whose ``python``/``python3``/``python3.X`` run this server's interpreter."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    names = ["python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"]
+    script = f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
+    for name in names:
+        shim = bin_dir / name
+        if not shim.exists() or shim.read_text() != script:
+            tmp = bin_dir / f".{name}.tmp"
+            tmp.write_text(script)
+            tmp.chmod(0o755)
+            os.replace(tmp, shim)
+    return bin_dir
+
+
+def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:
+    """Rows of a file in ``row_format``, lazily (the file is open while iterating)."""
+    with open(path, "rb") as stream:
+        yield from row_format.load_rows(stream)
+
+
+def _error_dict(error: BaseException) -> dict[str, Any]:
+    if isinstance(error, YtLocalError):
+        return to_plain(error.to_dict())
+    return yt_error(f"{type(error).__name__}: {error}")
+
+
+@dataclass
+class InputSplit:
+    """The input of one job unit: a file in the input format, and where it starts."""
+
+    path: Path
+    row_count: int
+    start_row_index: int
+
+
+@dataclass
+class JobUnit:
+    """A piece of work (YT's job cookie); retried by new jobs until one completes."""
+
+    cookie: int
+    split: InputSplit | None
+    completed_job_id: str | None = None
+    output_files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class TaskPlan:
+    """One user job spec and its units: the ``mapper`` of a map, or a vanilla task."""
+
+    name: str
+    job_type: str
+    user_job: dict[str, Any]
+    output_paths: list[RichPath]
+    files: tuple[SandboxFile, ...]
+    input_format: RowFormat | None
+    output_format: RowFormat | None
+    units: list[JobUnit]
+
+
+class _Stop(Exception):
+    """Raised inside the controller when the operation is being aborted."""
+
+
+class _Operation:
+    """One operation: its persisted ``record`` and its runtime state (never persisted)."""
+
+    def __init__(self, record: dict[str, Any], directory: Path) -> None:
+        self.record = record
+        self.directory = directory
+        self.secure_vault: dict[str, Any] = {}
+        self.transaction_id: str | None = record.get("transaction_id")
+        self.stop_reason: str | None = None  # "abort" or "complete"
+        self.abort_message: str | None = None
+        self.processes: dict[str, JobProcess] = {}
+        self.thread: threading.Thread | None = None
+        self.finished = threading.Event()
+        self.last_persist = 0.0
+
+    @property
+    def id(self) -> str:
+        return str(self.record["id"])
+
+    @property
+    def state(self) -> str:
+        return str(self.record["state"])
+
+    @property
+    def work_dir(self) -> Path:
+        return self.directory / "work"
+
+    @property
+    def jobs(self) -> list[dict[str, Any]]:
+        jobs: list[dict[str, Any]] = self.record["jobs"]
+        return jobs
+
+
+def _lock_directory(directory: Path) -> BinaryIO:
+    """Hold an exclusive ``flock`` on ``directory/.lock``: one engine per root at a time."""
+    lock_file = open(directory / ".lock", "ab")  # noqa: SIM115 - held until close()
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        raise GenericError(
+            f"The operations of {directory.parent} are in use by another local YT server"
+        ) from None
+    return lock_file
+
+
+class _JobsFailed(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+def _jobs_failed_error(operation: _Operation, failed: int, max_failed: int) -> dict[str, Any]:
+    last_error = next(
+        (job["error"] for job in reversed(operation.jobs) if job["state"] == "failed"), None
+    )
+    return yt_error(
+        f"Failed jobs limit exceeded: {failed} job(s) failed, max_failed_job_count is {max_failed}",
+        attributes={"max_failed_job_count": max_failed, "failed_job_count": failed},
+        inner_errors=[last_error] if last_error else [],
+    )

@@ -1,0 +1,338 @@
+"""List S3 objects page by page.
+
+The core is :func:`iter_s3_objects`: a generator over ``ListObjectsV2`` pages that never holds more
+than one page (1,000 keys) in memory. :func:`list_s3_files` (and
+:func:`yt_assets.yt.tables.save_s3_paths_to_table`) keep yt-framework's names and arguments with
+fixed semantics (see each docstring).
+
+Layout:
+
+- a *page fetcher* (:class:`~yt_assets.s3.pages.PageFetcher`) asks S3 for one page and returns a :class:`ListingPage`.
+  Two exist: :class:`~yt_assets.s3.fast_listing.FastPageFetcher` (the default: botocore sends
+  the request, signs, resolves the endpoint and retries; we parse the XML, about 8x cheaper than
+  botocore's parser) and :class:`~yt_assets.s3.pages.Boto3PageFetcher` (botocore parses, as the boto3 paginator does);
+- :func:`~yt_assets.s3.pages.iter_listing_pages` follows continuation tokens and refuses malformed pagination;
+- :func:`yt_assets.s3.fast_listing.iter_fanned_out_pages` lists the key ranges between
+  ``CommonPrefixes`` in parallel (a bounded pool, bounded lookahead) and yields pages in global
+  key order; a prefix without sub-prefixes is listed sequentially;
+- :func:`iter_s3_objects` applies folder-marker skipping, the extension filter, ``max_files`` and
+  progress reporting, whatever fetched the pages. ``fetcher="boto3"`` (or the environment variable
+  ``YT_ASSETS_S3_LISTING_FETCHER=boto3``) forces the boto3 path, sequential, for comparison.
+
+Extension filter: ``extension`` may be given as ``".json"`` or ``"json"``; a key matches when it
+ends with ``"." + extension``, compared case-insensitively. So ``"json"`` matches ``a.json`` and
+``A.JSON`` but not ``foo.notjson`` nor ``json``; multi-part extensions work (``"tar.gz"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from yt_assets.s3.client import resolve_s3_client
+from yt_assets.s3.fast_listing import FastPageFetcher, iter_fanned_out_pages
+from yt_assets.s3.pages import (
+    LIST_PAGE_SIZE,
+    Boto3PageFetcher,
+    PageFetcher,
+    S3Object,
+    iter_listing_pages,
+)
+
+__all__ = [
+    "DEFAULT_FAN_OUT",
+    "FETCHER_ENV_VARIABLE",
+    "ListingProgress",
+    "iter_s3_objects",
+    "key_matches_extension",
+    "list_s3_files",
+    "normalize_extension",
+]
+
+DEFAULT_FAN_OUT = 8
+"""Key ranges listed at once by the fast path when the prefix has sub-prefixes."""
+
+FETCHER_ENV_VARIABLE = "YT_ASSETS_S3_LISTING_FETCHER"
+"""``fast`` (default) or ``boto3``: the listing path when ``iter_s3_objects`` isn't told."""
+
+FetcherName = Literal["fast", "boto3"]
+
+_DEFAULT_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ListingProgress:
+    """A progress report: how far a listing got and how fast."""
+
+    bucket: str
+    prefix: str
+    pages: int
+    keys_listed: int
+    """Keys S3 returned so far, before filters."""
+    keys_matched: int
+    """Keys yielded so far (after skipping folder markers and the extension filter)."""
+    elapsed_seconds: float
+    finished: bool
+
+    @property
+    def keys_per_second(self) -> float:
+        return self.keys_listed / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+def normalize_extension(extension: str | None) -> str | None:
+    """``".JSON"``/``"json"`` -> ``"json"``; ``None`` or ``""`` -> ``None`` (no filter)."""
+    if extension is None or extension == "":
+        return None
+    normalized = extension.removeprefix(".").lower()
+    if not normalized or "/" in normalized:
+        raise ValueError(f"extension must look like 'json' or '.json', got {extension!r}")
+    return normalized
+
+
+def key_matches_extension(key: str, normalized_extension: str | None) -> bool:
+    """Whether ``key`` ends with ``"." + normalized_extension``, case-insensitively."""
+    if normalized_extension is None:
+        return True
+    return key.lower().endswith("." + normalized_extension)
+
+
+def _validate_max_files(max_files: int | None) -> None:
+    if max_files is None:
+        return
+    if isinstance(max_files, bool) or not isinstance(max_files, int):
+        raise TypeError(f"max_files must be an int or None, got {type(max_files).__name__}")
+    if max_files < 0:
+        raise ValueError(f"max_files must be >= 0 (or None for no limit), got {max_files}")
+
+
+class _ProgressReporter:
+    """Emits :class:`ListingProgress` every N pages or S seconds, whichever comes first."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        on_progress: Callable[[ListingProgress], None] | None,
+        logger: logging.Logger | None,
+        every_pages: int | None,
+        every_seconds: float | None,
+    ) -> None:
+        self._bucket = bucket
+        self._prefix = prefix
+        self._on_progress = on_progress
+        self._logger = logger
+        self._every_pages = every_pages
+        self._every_seconds = every_seconds
+        self._started = time.monotonic()
+        self._last_report = self._started
+        self.pages = 0
+        self.keys_listed = 0
+        self.keys_matched = 0
+
+    def page_done(self, keys_in_page: int) -> None:
+        self.pages += 1
+        self.keys_listed += keys_in_page
+        now = time.monotonic()
+        due_by_pages = self._every_pages is not None and self.pages % self._every_pages == 0
+        due_by_time = (
+            self._every_seconds is not None and now - self._last_report >= self._every_seconds
+        )
+        if due_by_pages or due_by_time:
+            self._report(now, finished=False)
+
+    def finish(self) -> None:
+        self._report(time.monotonic(), finished=True)
+
+    def _report(self, now: float, *, finished: bool) -> None:
+        self._last_report = now
+        if self._on_progress is None and self._logger is None:
+            return
+        progress = ListingProgress(
+            bucket=self._bucket,
+            prefix=self._prefix,
+            pages=self.pages,
+            keys_listed=self.keys_listed,
+            keys_matched=self.keys_matched,
+            elapsed_seconds=now - self._started,
+            finished=finished,
+        )
+        if self._logger is not None:
+            self._logger.info(
+                "%s s3://%s/%s: %d keys listed, %d matched, %d pages, %.0f keys/s",
+                "Listed" if finished else "Listing",
+                self._bucket,
+                self._prefix,
+                progress.keys_listed,
+                progress.keys_matched,
+                progress.pages,
+                progress.keys_per_second,
+            )
+        if self._on_progress is not None:
+            self._on_progress(progress)
+
+
+def iter_s3_objects(
+    s3_client: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    extension: str | None = None,
+    max_files: int | None = None,
+    on_progress: Callable[[ListingProgress], None] | None = None,
+    logger: logging.Logger | None = None,
+    progress_every_pages: int | None = 100,
+    progress_every_seconds: float | None = 10.0,
+    fetcher: FetcherName | None = None,
+    fan_out: int | None = None,
+    page_size: int = LIST_PAGE_SIZE,
+) -> Iterator[S3Object]:
+    """Yield the objects under ``s3://bucket/prefix``, streamed page by page, in key order.
+
+    Keys come in S3's order (lexicographic by UTF-8 bytes), whatever the path. Folder markers
+    (keys ending in ``/``) are skipped. ``extension`` filters by suffix (module docstring).
+    ``max_files=0`` yields nothing without any request; ``max_files < 0`` raises ``ValueError``.
+    Progress goes to ``on_progress`` and/or ``logger`` every ``progress_every_pages`` pages or
+    ``progress_every_seconds`` seconds, and once at the end.
+
+    ``fetcher``: ``"fast"`` (default; botocore sends the requests, we parse the XML) or
+    ``"boto3"`` (botocore parses: the paginator's path); when ``None``, the environment variable
+    :data:`FETCHER_ENV_VARIABLE` decides, else ``"fast"``. ``fan_out``: how many key ranges are
+    listed at once when the prefix has sub-prefixes (``1``: sequential); by default
+    :data:`DEFAULT_FAN_OUT` for the fast path, except when ``max_files`` is at most two pages,
+    and ``1`` for boto3. Memory is bounded either way (a few pages per range in flight).
+    ``page_size``: keys per request (``MaxKeys``, at most 1,000).
+
+    ``s3_client``: a boto3 client, or anything with ``get_client()`` (dagster-aws ``S3Resource``).
+    Arguments are checked when called, before the first ``next()``.
+
+    Raises :class:`~yt_assets.s3.errors.S3ListingError` (missing bucket, denied access, malformed pagination).
+
+    Example::
+
+        for obj in iter_s3_objects(client, "my-bucket", "raw/2024/", extension="json"):
+            print(obj.key, obj.size)
+    """
+    if not isinstance(bucket, str) or not bucket:
+        raise ValueError("bucket must be a non-empty string")
+    _validate_max_files(max_files)
+    normalized_extension = normalize_extension(extension)
+    prefix = prefix or ""
+    fetcher_name = _fetcher_name(fetcher)
+    workers = _fan_out_workers(fan_out, fetcher_name, max_files, page_size)
+    if not 1 <= page_size <= LIST_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {LIST_PAGE_SIZE}, got {page_size}")
+    if max_files == 0:
+        return iter(())
+    client = resolve_s3_client(s3_client)
+    fetch_page = _make_page_fetcher(client, fetcher_name)
+    reporter = _ProgressReporter(
+        bucket, prefix, on_progress, logger, progress_every_pages, progress_every_seconds
+    )
+
+    def list_pages(next_page_size: Callable[[], int]) -> Iterator[list[S3Object]]:
+        if workers > 1:
+            return iter_fanned_out_pages(
+                fetch_page, bucket, prefix, workers=workers, page_size=page_size
+            )
+        pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=next_page_size)
+        return (page.objects for page in pages)
+
+    return _iter_matching_objects(list_pages, normalized_extension, max_files, reporter, page_size)
+
+
+def _fetcher_name(fetcher: str | None) -> FetcherName:
+    name = fetcher if fetcher is not None else os.environ.get(FETCHER_ENV_VARIABLE) or "fast"
+    if name == "fast":
+        return "fast"
+    if name == "boto3":
+        return "boto3"
+    raise ValueError(f"fetcher must be 'fast' or 'boto3', got {name!r}")
+
+
+def _fan_out_workers(
+    fan_out: int | None, fetcher: FetcherName, max_files: int | None, page_size: int
+) -> int:
+    if fan_out is not None:
+        if isinstance(fan_out, bool) or not isinstance(fan_out, int) or fan_out < 1:
+            raise ValueError(f"fan_out must be an int >= 1, got {fan_out!r}")
+        return fan_out
+    if fetcher == "boto3":
+        return 1
+    if max_files is not None and max_files <= 2 * page_size:
+        return 1  # a parallel lookahead would mostly list keys nobody wants
+    return DEFAULT_FAN_OUT
+
+
+def _make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
+    if fetcher == "fast" and FastPageFetcher.supports(client):
+        return FastPageFetcher(client)
+    return Boto3PageFetcher(client)
+
+
+def _iter_matching_objects(
+    list_pages: Callable[[Callable[[], int]], Iterator[list[S3Object]]],
+    normalized_extension: str | None,
+    max_files: int | None,
+    reporter: _ProgressReporter,
+    page_size: int,
+) -> Iterator[S3Object]:
+    def next_page_size() -> int:
+        # Without a filter, ask for no more keys than still wanted (folder markers may still
+        # make us ask again). Only the sequential path asks.
+        if max_files is None or normalized_extension is not None:
+            return page_size
+        return max(1, min(page_size, max_files - reporter.keys_matched))
+
+    pages = list_pages(next_page_size)
+    try:
+        for objects in pages:
+            reporter.page_done(len(objects))
+            for obj in objects:
+                key = obj.key
+                if key.endswith("/") or not key_matches_extension(key, normalized_extension):
+                    continue
+                reporter.keys_matched += 1
+                yield obj
+                if max_files is not None and reporter.keys_matched >= max_files:
+                    reporter.finish()
+                    return
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()  # stops a parallel lister's threads at once, not when garbage-collected
+    reporter.finish()
+
+
+def list_s3_files(
+    s3_client: Any,
+    bucket: str,
+    prefix: str,
+    logger: logging.Logger | None = None,
+    extension: str | None = None,
+    max_files: int | None = None,
+) -> list[str]:
+    """List object keys (not ``s3://`` URLs) under a prefix: yt-framework's API, fixed.
+
+    Differences from yt-framework: ``extension=".json"`` works (and ``"json"``, any case);
+    folder markers are skipped; ``max_files=0`` returns ``[]``, negative raises; errors raise
+    :class:`~yt_assets.s3.errors.S3ListingError` naming the bucket. Prefer :func:`iter_s3_objects` for large
+    listings: this holds every key in memory.
+
+    Example::
+
+        keys = list_s3_files(client, "my-bucket", "raw/", extension="json", max_files=100)
+    """
+    log = logger or _DEFAULT_LOGGER
+    log.info("Listing files from S3: s3://%s/%s", bucket, prefix)
+    keys = [
+        obj.key
+        for obj in iter_s3_objects(
+            s3_client, bucket, prefix, extension=extension, max_files=max_files, logger=log
+        )
+    ]
+    log.info("Found %d files", len(keys))
+    return keys

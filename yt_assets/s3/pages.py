@@ -1,0 +1,212 @@
+"""One ``ListObjectsV2`` page: the request, the reduced response, the page fetcher protocol, and
+following continuation tokens (no Dagster; the listing and its fast path both build on it).
+
+Example::
+
+    fetch = Boto3PageFetcher(client)
+    for page in iter_listing_pages(fetch, "my-bucket", "raw/"):
+        print(len(page.objects), page.is_truncated)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from yt_assets.s3.errors import S3ListingError, listing_error
+
+__all__ = [
+    "LIST_PAGE_SIZE",
+    "Boto3PageFetcher",
+    "ListingPage",
+    "PageFetcher",
+    "S3Object",
+    "iter_listing_pages",
+    "list_objects_v2_request",
+    "page_from_boto3_response",
+]
+
+LIST_PAGE_SIZE = 1000
+"""Keys per ``ListObjectsV2`` request (the S3 maximum)."""
+
+
+@dataclass(frozen=True, slots=True)
+class S3Object:
+    """One listed object.
+
+    Example::
+
+        obj = S3Object(key="raw/a.json", size=12, etag="9b2cf5", last_modified=datetime.now(UTC))
+        assert obj.key.endswith(".json")
+    """
+
+    key: str
+    size: int
+    etag: str
+    """The entity tag without its surrounding double quotes."""
+    last_modified: datetime
+    """Timezone-aware, in UTC."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPage:
+    """One ``ListObjectsV2`` response, reduced to what the listing needs."""
+
+    objects: list[S3Object]
+    is_truncated: bool
+    next_continuation_token: str | None
+    common_prefixes: tuple[str, ...] = ()
+    """Sub-prefixes, when the request had a delimiter (decoded, in key order)."""
+
+
+class PageFetcher(Protocol):
+    """Fetches one listing page; raises :class:`S3ListingError` on any failure.
+
+    ``delimiter`` groups keys into ``common_prefixes``; ``start_after`` starts the listing after
+    that key (ignored by S3 when a continuation token is given).
+    """
+
+    def __call__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        continuation_token: str | None,
+        max_keys: int,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+    ) -> ListingPage: ...
+
+
+def _s3_object_from_boto3(entry: dict[str, Any]) -> S3Object:
+    last_modified: datetime = entry["LastModified"]
+    return S3Object(
+        key=entry["Key"],
+        size=int(entry["Size"]),
+        etag=str(entry.get("ETag", "")).strip('"'),
+        last_modified=last_modified.astimezone(UTC),
+    )
+
+
+def page_from_boto3_response(response: dict[str, Any]) -> ListingPage:
+    """A :class:`ListingPage` of a ``list_objects_v2`` response parsed by botocore."""
+    return ListingPage(
+        objects=[_s3_object_from_boto3(entry) for entry in response.get("Contents", ())],
+        is_truncated=bool(response.get("IsTruncated", False)),
+        next_continuation_token=response.get("NextContinuationToken") or None,
+        common_prefixes=tuple(entry["Prefix"] for entry in response.get("CommonPrefixes", ())),
+    )
+
+
+def list_objects_v2_request(
+    *,
+    bucket: str,
+    prefix: str,
+    continuation_token: str | None,
+    max_keys: int,
+    delimiter: str | None,
+    start_after: str | None,
+) -> dict[str, Any]:
+    """Keyword arguments of ``client.list_objects_v2`` for one page."""
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
+    if continuation_token is not None:
+        request["ContinuationToken"] = continuation_token
+    if delimiter:
+        request["Delimiter"] = delimiter
+    if start_after:
+        request["StartAfter"] = start_after
+    return request
+
+
+class Boto3PageFetcher:
+    """Fetches listing pages with a boto3 client's ``list_objects_v2``, parsed by botocore.
+
+    boto3 asks for ``encoding-type=url`` itself and decodes the keys, so keys with spaces, ``+``,
+    ``%``, unicode or control characters come back exact.
+
+    Example::
+
+        fetch = Boto3PageFetcher(client)  # a boto3 S3 client
+        page = fetch(bucket="my-bucket", prefix="raw/", continuation_token=None, max_keys=1000)
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __call__(
+        self,
+        *,
+        bucket: str,
+        prefix: str,
+        continuation_token: str | None,
+        max_keys: int,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+    ) -> ListingPage:
+        request = list_objects_v2_request(
+            bucket=bucket,
+            prefix=prefix,
+            continuation_token=continuation_token,
+            max_keys=max_keys,
+            delimiter=delimiter,
+            start_after=start_after,
+        )
+        try:
+            response = self._client.list_objects_v2(**request)
+        except (ClientError, BotoCoreError) as error:
+            raise listing_error(error, bucket, prefix) from error
+        return page_from_boto3_response(response)
+
+
+def iter_listing_pages(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    *,
+    max_keys: Callable[[], int] = lambda: LIST_PAGE_SIZE,
+    delimiter: str | None = None,
+    start_after: str | None = None,
+    first_page: ListingPage | None = None,
+) -> Iterator[ListingPage]:
+    """Yield pages, following continuation tokens until a page is not truncated.
+
+    Raises :class:`S3ListingError` when a page is marked truncated without a continuation token,
+    or when the server hands back a token it already gave (either would loop or stop silently).
+    ``max_keys`` is asked before each request (lets the caller shrink the last page).
+    ``first_page``, when given, is a page already fetched with the same arguments: it is yielded
+    first and the listing goes on from its token.
+    """
+    token: str | None = None
+    seen_tokens: set[str] = set()
+    while True:
+        if first_page is not None:
+            page, first_page = first_page, None
+        else:
+            page = fetch_page(
+                bucket=bucket,
+                prefix=prefix,
+                continuation_token=token,
+                max_keys=max_keys(),
+                delimiter=delimiter,
+                start_after=start_after,
+            )
+        yield page
+        if not page.is_truncated:
+            return
+        token = page.next_continuation_token
+        if token is None:
+            raise S3ListingError(
+                bucket,
+                prefix,
+                "TruncatedWithoutContinuationToken",
+                "the server marked a page truncated but sent no NextContinuationToken",
+            )
+        if token in seen_tokens:
+            raise S3ListingError(
+                bucket, prefix, "RepeatedContinuationToken", "the server sent the same token twice"
+            )
+        seen_tokens.add(token)

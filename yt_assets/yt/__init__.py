@@ -1,0 +1,1 @@
+"""YT without Dagster: table schemas and their converters, table publication and description, map operations, path naming."""
