@@ -7,21 +7,34 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
+import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import dagster as dg
 import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
-from pydantic import Field
+from pydantic.fields import FieldInfo
 
 from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
 from yt_assets.resources import YTResource
-from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.s3.errors import S3ListingError
+from yt_assets.s3.listing import ListingProgress, iter_s3_objects
+from yt_assets.s3.pages import S3Object
+from yt_assets.s3.retries import RetryPolicy
 from yt_assets.s3.settings import S3_ENV_VARS
-from yt_assets.yt.operations import MapSettings, start_map, stderr_excerpt, wait_or_abort
+from yt_assets.yt.errors import yt_error_line
+from yt_assets.yt.operations import MapSettings, start_map
 from yt_assets.yt.paths import escape_node_name
+from yt_assets.yt.progress import (
+    JobFailure,
+    OperationSummary,
+    failed_job_stderrs,
+    operation_summary,
+    wait_with_progress,
+)
 from yt_assets.yt.schemas import (
     LISTING_COLUMNS,
     PROCESSED_COLUMNS,
@@ -31,6 +44,7 @@ from yt_assets.yt.schemas import (
 )
 from yt_assets.yt.tables import YTTable
 from yt_assets.yt_jobs.s3_processing import (
+    STAT_BYTES,
     S3Credentials,
     S3ObjectMapper,
     process_object,
@@ -60,7 +74,8 @@ def config_with_defaults(
         "__doc__": config_class.__doc__,
     }
     for key, value in defaults.items():
-        namespace[key] = Field(default=value, description=fields[key].description)
+        # The parent's field with another default: its constraints (ge=1...) still apply.
+        namespace[key] = FieldInfo.merge_field_infos(fields[key], default=value)
     return type(name, (config_class,), namespace)
 
 
@@ -107,7 +122,7 @@ def build_s3_listing_asset(
         context: dg.AssetExecutionContext,
         config: config_class,  # type: ignore[valid-type]
         s3: S3Resource,
-    ) -> dg.Output[Iterator[dict[str, Any]]]:
+    ) -> dg.Output[Iterable[dict[str, Any]]]:
         return _list_into_rows(context, cast(S3ListingConfig, config), s3, partition_prefix)
 
     return _listing
@@ -118,8 +133,13 @@ def _list_into_rows(
     config: S3ListingConfig,
     s3: S3Resource,
     partition_prefix: Callable[[str, str], str],
-) -> dg.Output[Iterator[dict[str, Any]]]:
-    """The listing asset's body: the rows of the listed objects, streamed to the IO manager."""
+) -> dg.Output[Iterable[dict[str, Any]]]:
+    """The listing asset's body: the rows of the listed objects, streamed to the IO manager.
+
+    The first page is fetched here, so an S3 error (missing bucket, denied access, unreachable
+    endpoint) fails this step with its own one-line cause, and a listing whose keys the extension
+    filter rejected entirely fails before the stored table is touched.
+    """
     listed_prefix = (
         partition_prefix(config.prefix, context.partition_key)
         if context.has_partition_key
@@ -129,6 +149,7 @@ def _list_into_rows(
         f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
         f"max_files={config.max_files!r})"
     )
+    rows = ListingRows()
     objects = iter_s3_objects(
         s3.get_client(),
         config.bucket,
@@ -136,9 +157,87 @@ def _list_into_rows(
         extension=config.extension,
         max_files=config.max_files,
         logger=context.log,
+        on_progress=rows.record,  # a report every 100 pages or 10 s, and one at the end
+    )
+    try:
+        first = next(objects, None)
+    except S3ListingError as error:
+        raise listing_failure(error) from None
+    if first is None and rows.progress is not None and not config.allow_no_match:
+        no_match = no_match_problem(config, listed_prefix, rows.progress)
+        if no_match:
+            raise dg.Failure(description=no_match, allow_retries=False)
+    head: list[S3Object] = [first] if first is not None else []
+    rows.rows = _failing_at_cause(
+        listing_row(config.bucket, obj) for obj in itertools.chain(head, objects)
     )
     # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
-    return dg.Output(listing_row(config.bucket, obj) for obj in objects)
+    return dg.Output(rows)
+
+
+class ListingRows:
+    """The rows of a listing, streamed once; after that, :meth:`output_metadata` holds the
+    listing's final counts (keys listed and matched, pages, seconds, keys/s)."""
+
+    def __init__(self) -> None:
+        self.rows: Iterator[dict[str, Any]] = iter(())
+        self.progress: ListingProgress | None = None
+
+    def record(self, progress: ListingProgress) -> None:
+        self.progress = progress
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.rows
+
+    def output_metadata(self) -> dict[str, Any]:
+        progress = self.progress
+        if progress is None or not progress.finished:
+            return {}
+        return {
+            "keys_listed": dg.MetadataValue.int(progress.keys_listed),
+            "keys_matched": dg.MetadataValue.int(progress.keys_matched),
+            "listing_pages": dg.MetadataValue.int(progress.pages),
+            "listing_seconds": dg.MetadataValue.float(round(progress.elapsed_seconds, 3)),
+            "keys_per_second": dg.MetadataValue.float(round(progress.keys_per_second, 1)),
+        }
+
+
+def _failing_at_cause(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rows; a listing error on a later page fails the step with its one-line cause."""
+    try:
+        yield from rows
+    except S3ListingError as error:
+        raise listing_failure(error) from None
+
+
+def listing_failure(error: S3ListingError) -> dg.Failure:
+    """A one-line ``dg.Failure`` for a listing error: bucket, prefix, S3 code and HTTP status."""
+    return dg.Failure(
+        description=str(error),
+        metadata={"bucket": error.bucket, "prefix": error.prefix, "s3_error": error.code},
+    )
+
+
+def no_match_problem(config: S3ListingConfig, prefix: str, progress: ListingProgress) -> str | None:
+    """Why an empty result is not a success: keys were listed, the extension filter took none.
+
+    ``None`` when the prefix really holds no objects (only folder markers, or nothing).
+    """
+    if progress.keys_filtered_out == 0:
+        return None
+    examples = ", ".join(progress.filtered_out_examples)
+    suffixes = sorted({_suffix(key) for key in progress.filtered_out_examples} - {""})
+    hint = f"write {' or '.join(repr(suffix) for suffix in suffixes)}, or " if suffixes else ""
+    return (
+        f"extension {config.extension!r} matched none of {progress.keys_filtered_out} keys under "
+        f"s3://{config.bucket}/{prefix} (e.g. {examples}); {hint}set allow_no_match: true to "
+        "accept an empty table. The stored table is unchanged."
+    )
+
+
+def _suffix(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    return "." + name.rsplit(".", 1)[-1] if "." in name.strip(".") else ""
 
 
 def build_s3_processing_asset(
@@ -232,6 +331,10 @@ def _run_processing_map(
         downloads_in_flight=config.downloads_in_flight,
         processor=processor,
         output_columns=output_names,
+        retry=RetryPolicy(
+            max_attempts=config.download_attempts, max_seconds=config.download_retry_seconds
+        ),
+        read_timeout=config.download_timeout_seconds,
     )
     settings = MapSettings(
         job_count=config.job_count,
@@ -242,38 +345,98 @@ def _run_processing_map(
         title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run.run_id[:8]})",
     )
     destination = _scratch_table(yt_cluster, context)
+    secure_vault = _download_keys(s3)
     with yt_cluster.get_client() as client:
-        operation = start_map(
-            client,
-            mapper,
-            listing_table.path,
-            destination,
-            output_schema,
-            settings,
-            secure_vault=_download_keys(s3),
-        )
-        context.log.info(f"YT operation {operation.id} started: {operation.url}")
-        context.add_output_metadata(
-            {
-                "yt_operation_id": operation.id,
-                "yt_operation_url": dg.MetadataValue.url(operation.url),
-            }
-            if operation.url
-            else {"yt_operation_id": operation.id}
-        )
         try:
-            wait_or_abort(operation)
-        except yt.YtOperationFailedError as error:
-            excerpt = stderr_excerpt(error)
+            operation = start_map(
+                client,
+                mapper,
+                listing_table.path,
+                destination,
+                output_schema,
+                settings,
+                secure_vault=secure_vault,
+                log=context.log.info,
+            )
+        except yt.YtError as error:
             raise dg.Failure(
-                description=f"YT operation {operation.id} failed: {error.inner_errors[0]['message'] if error.inner_errors else error}\n"
-                f"Job stderr (excerpt):\n{excerpt}",
+                description=f"Starting the YT map over {listing_table.path} failed: "
+                f"{yt_error_line(error)}"
+            ) from error
+        url = yt_cluster.operation_url(operation.id)
+        context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
+        context.add_output_metadata(
+            {"yt_operation_id": operation.id}
+            | ({"yt_operation_url": dg.MetadataValue.url(url)} if url else {})
+        )
+        started = time.monotonic()
+        try:
+            summary = wait_with_progress(
+                client,
+                operation,
+                report=context.log.info,
+                interval_seconds=config.progress_interval_seconds,
+            )
+        except yt.YtOperationFailedError as error:
+            failures = failed_job_stderrs(client, operation.id)
+            _log_failures(context, failures)
+            ended = operation_summary(client, operation.id, time.monotonic() - started)
+            context.log.error(ended.describe(STAT_BYTES))
+            cause = yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
+            raise dg.Failure(
+                # The first line is the headline; the job stderr follows (and is in metadata).
+                description=f"YT operation {operation.id} failed: {cause}\n"
+                f"Job stderr (excerpt):\n{_failures_text(failures)}",
                 metadata={
                     "yt_operation_id": operation.id,
-                    "stderr_excerpt": dg.MetadataValue.md(f"```\n{excerpt}\n```"),
+                    **_summary_metadata(ended, failures),
                 },
             ) from None
+        except yt.YtError as error:
+            raise dg.Failure(
+                description=f"Waiting for YT operation {operation.id} failed: "
+                f"{yt_error_line(error)}"
+            ) from error
+        context.log.info(summary.describe(STAT_BYTES))
+        failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
+        _log_failures(context, failures)
+        context.add_output_metadata(_summary_metadata(summary, failures))
     return WrittenTable(path=destination)
+
+
+def _log_failures(context: dg.AssetExecutionContext, failures: list[JobFailure]) -> None:
+    for failure in failures:
+        context.log.warning(f"YT job failure: {failure.describe()}")
+
+
+def _failures_text(failures: list[JobFailure]) -> str:
+    return "\n\n".join(failure.describe() for failure in failures)
+
+
+def _summary_metadata(summary: OperationSummary, failures: list[JobFailure]) -> dict[str, Any]:
+    """Numeric metadata of a finished operation (they plot over materialisations in the UI):
+    job counts, rows, duration and every user statistic summed over completed jobs
+    (``…_ms`` ones in seconds), plus the stderr excerpt of each distinct job failure."""
+    metadata: dict[str, Any] = {
+        "yt_operation_state": summary.state,
+        "yt_operation_seconds": dg.MetadataValue.float(round(summary.duration_seconds, 3)),
+        "yt_jobs_completed": dg.MetadataValue.int(summary.jobs.completed),
+        "yt_jobs_failed": dg.MetadataValue.int(summary.jobs.failed),
+        "yt_jobs_aborted": dg.MetadataValue.int(summary.jobs.aborted),
+    }
+    for key, value in (("yt_rows_in", summary.rows_in), ("yt_rows_out", summary.rows_out)):
+        if value is not None:
+            metadata[key] = dg.MetadataValue.int(value)
+    for name, value in sorted(summary.user_statistics.items()):
+        if name.endswith("_ms"):
+            metadata[f"{name[:-3]}_seconds"] = dg.MetadataValue.float(value / 1000)
+        else:
+            metadata[name] = dg.MetadataValue.int(value)
+    if failures:
+        metadata["failed_job_stderr"] = dg.MetadataValue.md(
+            "\n\n".join(f"```\n{failure.describe()}\n```" for failure in failures)
+        )
+    return metadata
 
 
 def _download_keys(s3: S3Resource) -> dict[str, str]:

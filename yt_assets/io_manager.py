@@ -8,13 +8,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
+import yt.wrapper as yt
 from pydantic import Field
 
 from yt_assets.resources import YTResource
+from yt_assets.yt.errors import yt_error_line
 from yt_assets.yt.paths import DEFAULT_ROOT, asset_table_path
 from yt_assets.yt.schemas import ColumnSpec, column_specs, yt_schema
 from yt_assets.yt.tables import (
     Row,
+    TableConflictError,
     YTTable,
     YTTableRows,
     describe_table,
@@ -27,6 +30,7 @@ from yt_assets.yt.tables import (
 SCHEMA_METADATA_KEY = "dagster/column_schema"
 PATH_METADATA_KEY = "yt_path"
 SORT_ORDER_TAG = "yt/sort_order"
+CLUSTER_METADATA_KEY = "yt_cluster"
 
 
 class WrittenTable(YTTable):
@@ -67,7 +71,8 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     """Stores asset outputs as YT static tables and loads them for downstream assets.
 
     Outputs: an iterable of row dicts (streamed into YT) with the schema declared in the asset's
-    ``dagster/column_schema`` metadata, or a :class:`WrittenTable` (moved into place). Publication
+    ``dagster/column_schema`` metadata (an ``output_metadata()`` method of the iterable, if any,
+    adds metadata once it is consumed), or a :class:`WrittenTable` (moved into place). Publication
     is atomic. Inputs: a :class:`YTTable` reference by default (a dict of them by partition key for
     several partitions); rows, read lazily, when annotated :class:`YTTableRows`.
 
@@ -112,18 +117,39 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             return
         partition_key = context.asset_partition_key if context.has_asset_partitions else None
         path = self.table_path(context.asset_key, context.definition_metadata, partition_key)
-        with self.yt_cluster.get_client() as client:
-            if isinstance(obj, WrittenTable):
-                table = publish_table(client, obj.path, path)
-            elif isinstance(obj, Iterable) and not isinstance(obj, (str, bytes, Mapping)):
-                schema = self._declared_schema(context)
-                table = publish_rows(client, path, obj, schema)
-            else:
-                raise dg.DagsterInvariantViolationError(
-                    f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
-                    f"{context.asset_key.to_user_string()} returned {type(obj).__name__}"
-                )
-        context.add_output_metadata(self._materialization_metadata(table, partition_key))
+        owner = context.asset_key.to_user_string()
+        if not isinstance(obj, WrittenTable) and (
+            not isinstance(obj, Iterable) or isinstance(obj, (str, bytes, Mapping))
+        ):
+            raise dg.DagsterInvariantViolationError(
+                f"YTTableIOManager stores an iterable of row dicts or a WrittenTable; asset "
+                f"{owner} returned {type(obj).__name__}"
+            )
+        try:
+            with self.yt_cluster.get_client() as client:
+                if isinstance(obj, WrittenTable):
+                    table = publish_table(client, obj.path, path, owner=owner)
+                else:
+                    schema = self._declared_schema(context)
+                    table = publish_rows(client, path, obj, schema, owner=owner)
+        except TableConflictError as error:
+            if isinstance(obj, WrittenTable):  # the operation's output is of no use now
+                with self.yt_cluster.get_client() as client:
+                    client.remove(obj.path, force=True)
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        except yt.YtError as error:
+            raise dg.Failure(
+                description=f"Publishing {path} failed: {yt_error_line(error)}"
+            ) from error
+        warning = self.yt_cluster.local_warning()
+        if warning:
+            context.log.warning(warning)
+        metadata = self._materialization_metadata(table, partition_key)
+        # An iterable of rows may know more once consumed (e.g. a listing's key count).
+        extra = getattr(obj, "output_metadata", None)
+        if callable(extra):
+            metadata.update(extra())
+        context.add_output_metadata(metadata)
 
     def _declared_schema(self, context: dg.OutputContext) -> Any:
         declared = context.definition_metadata.get(SCHEMA_METADATA_KEY)
@@ -141,6 +167,7 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     ) -> dict[str, Any]:
         row_count_key = "dagster/partition_row_count" if partition_key else "dagster/row_count"
         metadata: dict[str, Any] = {
+            CLUSTER_METADATA_KEY: self.yt_cluster.cluster_name(),
             "dagster/table_name": table.path,
             row_count_key: dg.MetadataValue.int(table.row_count),
             "data_size_bytes": dg.MetadataValue.int(table.data_size),
@@ -155,6 +182,8 @@ class YTTableIOManager(dg.ConfigurableIOManager):
         url = self.yt_cluster.web_url(table.path)
         if url:
             metadata["dagster/uri"] = dg.MetadataValue.url(url)
+            # The asset page's metadata section hides dagster/* keys: the same link, visible.
+            metadata["yt_table_url"] = dg.MetadataValue.url(url)
         return metadata
 
     # -- inputs --------------------------------------------------------------------------------
@@ -186,10 +215,10 @@ class YTTableIOManager(dg.ConfigurableIOManager):
     def _check_exist(self, client: Any, paths: Sequence[str], context: dg.InputContext) -> None:
         missing = [path for path in paths if not client.exists(path)]
         if missing:
-            raise dg.DagsterInvariantViolationError(
-                f"Input {context.name!r} of {context.asset_key.to_user_string()}: no YT table at "
+            raise dg.Failure(
+                f"Input {context.name!r}: no YT table at "
                 + ", ".join(missing)
-                + " (materialise the upstream asset or partition first)"
+                + f" (materialise {context.asset_key.to_user_string()} or its partition first)"
             )
 
     def _iter_rows(self, paths: Sequence[str]) -> Iterator[Row]:

@@ -8,11 +8,11 @@ Usage::
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import dagster as dg
 
-from yt_assets.settings import DEFAULT_DAILY_START
+from yt_assets.settings import DEFAULT_DAILY_START, prefix_for_day
+
+__all__ = ["build_daily_partitions", "daily_partitions", "prefix_for_day", "s3_prefix_partitions"]
 
 S3_PREFIX_PARTITIONS_NAME = "s3_prefixes"
 
@@ -27,15 +27,3 @@ def build_daily_partitions(start_date: str = DEFAULT_DAILY_START) -> dg.DailyPar
 
 daily_partitions = build_daily_partitions()
 """The daily partitions from :data:`~yt_assets.settings.DEFAULT_DAILY_START`."""
-
-
-def prefix_for_day(template: str, day: str) -> str:
-    """The S3 prefix of a daily partition: ``{date}`` and strftime fields of ``template`` filled in.
-
-    >>> prefix_for_day("events/{date}/", "2026-11-28")
-    'events/2026-11-28/'
-    >>> prefix_for_day("events/%Y/%m/%d/", "2026-11-28")
-    'events/2026/11/28/'
-    """
-    moment = datetime.strptime(day, "%Y-%m-%d")
-    return moment.strftime(template.replace("{date}", day.replace("%", "%%")))

@@ -14,7 +14,6 @@ from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import dagster as dg
 import yt.wrapper as yt
@@ -23,6 +22,7 @@ from pydantic import Field
 
 from yt_assets.s3.settings import S3_ENV_VARS
 from yt_assets.settings import DEFAULT_LOCAL_ROOT, Settings, load_settings
+from yt_assets.yt.links import operation_url, table_url, web_ui_base
 
 LOCAL_PROXY = "local"
 
@@ -57,6 +57,12 @@ class YTResource(dg.ConfigurableResource):
     local_root: str = Field(
         default=DEFAULT_LOCAL_ROOT, description="State directory of the embedded local YT."
     )
+    local_docker_images: dict[str, str] = Field(
+        default_factory=dict,
+        description="Embedded local YT only: docker_image name -> virtualenv or interpreter on this "
+        "machine that runs the jobs of that image. Jobs without an image run a bare Python, as on a "
+        "YT node; an unmapped image fails its jobs.",
+    )
     scratch_root: str = Field(
         default="//tmp/yt_assets",
         description="Cypress directory for tables being built (e.g. operation outputs) before they "
@@ -90,9 +96,27 @@ class YTResource(dg.ConfigurableResource):
         if not self.is_local:
             assert self.proxy is not None
             return self.proxy
-        from yt_assets.local_yt import ensure_local_yt
+        from yt_assets.local_yt import JobEnvironment, ensure_local_yt
 
-        return ensure_local_yt(Path(self.local_root).resolve())
+        return ensure_local_yt(
+            Path(self.local_root).resolve(),
+            JobEnvironment(docker_images=dict(self.local_docker_images)),
+        )
+
+    def cluster_name(self) -> str:
+        """The cluster as materialisations name it: the proxy, or ``local <state directory>``."""
+        if self.is_local:
+            return f"{LOCAL_PROXY} {Path(self.local_root).resolve()}"
+        return str(self.proxy)
+
+    def local_warning(self) -> str | None:
+        """The run-log warning of a materialisation on the embedded local YT (``None`` otherwise)."""
+        if not self.is_local:
+            return None
+        return (
+            f"YT_PROXY is not set: using the embedded local YT ({self.cluster_name()}), not a "
+            "YTsaurus cluster. Set YT_PROXY (and YT_TOKEN) to run on a cluster."
+        )
 
     def client_config(self, proxy_url: str) -> dict[str, Any]:
         """The ``YtClient`` config this resource applies (no secrets in it).
@@ -125,12 +149,20 @@ class YTResource(dg.ConfigurableResource):
         )
         yield client
 
+    def web_ui_base(self) -> str | None:
+        """Where links point: ``web_ui`` (or ``YT_WEB_UI``), else the embedded YT's web view."""
+        configured = self.web_ui or os.environ.get("YT_WEB_UI")
+        if configured or not self.is_local:
+            return web_ui_base(configured, None, is_local=False)
+        return web_ui_base(None, self.proxy_url(), is_local=True)
+
     def web_url(self, path: str) -> str | None:
-        """A link to ``path`` in the YT web UI, when the UI is known."""
-        base = self.web_ui or os.environ.get("YT_WEB_UI")
-        if not base:
-            return None
-        return f"{base.rstrip('/')}/navigation?path={quote(path, safe='/')}"
+        """A link to the Cypress node ``path`` in the YT web UI (or the local web view)."""
+        return table_url(self.web_ui_base(), path)
+
+    def operation_url(self, operation_id: str) -> str | None:
+        """A link to an operation in the YT web UI (or the local web view)."""
+        return operation_url(self.web_ui_base(), operation_id)
 
 
 def build_s3_resource(role: str, settings: Settings) -> S3Resource:
@@ -163,6 +195,7 @@ def build_resources(
             proxy=settings.yt_proxy,
             token=dg.EnvVar("YT_TOKEN") if settings.has_yt_token else None,
             local_root=settings.yt_local_root,
+            local_docker_images=dict(settings.yt_local_docker_images),
             web_ui=settings.yt_web_ui,
         ),
         "s3": build_s3_resource("download", settings),

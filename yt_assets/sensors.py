@@ -21,6 +21,7 @@ from yt_assets.partitions import s3_prefix_partitions
 from yt_assets.s3.prefixes import (
     DEFAULT_MAX_CHECKS,
     LIST_PAGE_SIZE,
+    S3PrefixError,
     ScanCursor,
     check_prefixes_ready,
     list_child_prefixes,
@@ -28,7 +29,22 @@ from yt_assets.s3.prefixes import (
     summarize_scan,
 )
 
-__all__ = ["DEFAULT_PAGES_PER_TICK", "build_s3_prefix_sensor", "unusable_partition_keys"]
+__all__ = [
+    "DEFAULT_PAGES_PER_TICK",
+    "S3SensorTickError",
+    "build_s3_prefix_sensor",
+    "unusable_partition_keys",
+]
+
+
+class S3SensorTickError(dg.DagsterError):
+    """A tick could not list the root or check a marker (after retries): the tick fails with this
+    one line (bucket, root or key, S3 error code and HTTP status) and the cursor is kept.
+
+    A ``DagsterError``, so Dagster records it as the tick's error itself instead of wrapping it
+    in "Error occurred during the execution of evaluation_fn".
+    """
+
 
 DEFAULT_PAGES_PER_TICK = 10
 """Listing pages per tick: 10,000 prefixes, a few seconds even on a slow server."""
@@ -170,16 +186,19 @@ def build_s3_prefix_sensor(
             if ready_marker is None
             else partial(check_prefixes_ready, client, bucket, marker=ready_marker)
         )
-        step = scan_step(
-            cursor,
-            list_page=lambda after: list_child_prefixes(
-                client, bucket, root, start_after=after, page_size=page_size
-            ),
-            known=_known_partitions_lookup(context.instance, partitions_name),
-            check_ready=check_ready,
-            max_pages=pages_per_tick,
-            max_checks=max_checks_per_tick,
-        )
+        try:
+            step = scan_step(
+                cursor,
+                list_page=lambda after: list_child_prefixes(
+                    client, bucket, root, start_after=after, page_size=page_size
+                ),
+                known=_known_partitions_lookup(context.instance, partitions_name),
+                check_ready=check_ready,
+                max_pages=pages_per_tick,
+                max_checks=max_checks_per_tick,
+            )
+        except S3PrefixError as error:
+            raise S3SensorTickError(str(error)) from None
         summary = summarize_scan(step, ready_marker=ready_marker)
         unusable = unusable_partition_keys(step.new_ready)
         if unusable:

@@ -30,6 +30,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from yt_assets_tests.wheel_venv import project_wheel, wheel_venv, wheel_venv_factory
+
+__all__ = ["project_wheel", "wheel_venv", "wheel_venv_factory"]  # fixtures for every test module
+
 S3_TEST_REGION = "us-east-1"
 S3_TEST_ACCESS_KEY = "test-access-key-id"
 S3_TEST_SECRET_KEY = "test-secret-access-key"

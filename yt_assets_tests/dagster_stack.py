@@ -19,9 +19,9 @@ from yt_assets.io_manager import YTTableIOManager
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource
 from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.job_processors import UPLOAD_ACCESS, UPLOAD_SECRET
 
-UPLOAD_ACCESS = "upload-access-key-must-not-leak"
-UPLOAD_SECRET = "upload-secret-key-must-not-leak"
+__all__ = ["UPLOAD_ACCESS", "UPLOAD_SECRET", "stack_resources"]
 
 
 def stack_resources(local_yt: LocalYT, s3_server: S3TestServer, root: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 from xml.sax.saxutils import escape
 
@@ -58,7 +58,32 @@ def error_xml(code: str, message: str) -> str:
     )
 
 
-class CannedS3Server:
+class LoopbackHTTPServer:
+    """A threaded HTTP server on 127.0.0.1 (a free port), serving while the ``with`` block runs."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+class CannedS3Server(LoopbackHTTPServer):
     """Serves ``respond(request_number, path) -> (status, xml)`` on 127.0.0.1, a free port."""
 
     def __init__(self, respond: Callable[[int, str], CannedResponse]) -> None:
@@ -86,15 +111,7 @@ class CannedS3Server:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-
-    @property
-    def endpoint_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(Handler)
 
     def client(self, access_key: str = "AKIDCANNED", secret_key: str = "canned-secret") -> Any:
         return boto3.client(
@@ -105,15 +122,6 @@ class CannedS3Server:
             aws_secret_access_key=secret_key,
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
         )
-
-    def __enter__(self) -> CannedS3Server:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
 
 @contextmanager

@@ -5,7 +5,6 @@ Real servers only: moto's S3 server and the local YT on loopback.
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from yt_assets_tests.dagster_stack import (
     UPLOAD_SECRET,
     stack_resources,
 )
+from yt_assets_tests.job_processors import environment_probe
 
 ROOT = "//home/core_tests"
 
@@ -236,6 +236,11 @@ def test_on_error_fail_fails_the_run_with_the_job_stderr(
     assert "failed" in text
     assert "f/vanishing.txt" in text  # the job's stderr names the object it could not read
     assert "NoSuchKey" in text or "404" in text
+    assert failure.user_failure_data is not None
+    metadata = failure.user_failure_data.metadata
+    assert "f/vanishing.txt" in metadata["failed_job_stderr"].value
+    assert metadata["yt_operation_state"].value == "failed"
+    assert metadata["yt_jobs_failed"].value == 1
 
 
 def _all_run_text(instance: dg.DagsterInstance, run_id: str) -> str:
@@ -251,15 +256,6 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
     dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
     put_objects(s3_server, s3_bucket, {"s/one.txt": b"1\n"})
-
-    def environment_probe(body: Any, *, key: str) -> dict[str, Any]:
-        vault = sorted(name for name in os.environ if name.startswith("YT_SECURE_VAULT"))
-        values = "\n".join(os.environ.values())
-        return {
-            "vault_names": ",".join(vault),
-            "upload_key_seen": UPLOAD_ACCESS in values or UPLOAD_SECRET in values,
-        }
-
     listing = build_s3_listing_asset("secret_listing", prefix="s/")
     processed = build_s3_processing_asset(
         "secret_processed",

@@ -27,10 +27,7 @@ STEP_SCRIPT = textwrap.dedent(
     from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
     from yt_assets.io_manager import YTTableIOManager
     from yt_assets.resources import YTResource
-
-    def slow_processor(body, *, key):
-        time.sleep(600)
-        return {}
+    from yt_assets_tests.job_processors import slow_processor
 
     def stalling_rows(bucket):
         # 50,000 rows (several 1 MB write chunks sent to YT), then a stall until killed.
@@ -80,6 +77,8 @@ def start_step(
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
+        # The processor's module (yt_assets_tests.job_processors) is importable from the checkout.
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
 
 

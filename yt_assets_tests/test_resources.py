@@ -1,5 +1,6 @@
 """YTResource: the embedded local YT on demand, shared per root; links; no token in reprs."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from yt_assets.local_yt import running_server, stop_local_yt
+from yt_assets.local_yt import LocalYtStartError, running_server, stop_local_yt
 from yt_assets.resources import YTResource, build_resources
+from yt_assets.settings import parse_docker_images
 
 
 def _pid_of(root: Path) -> int:
@@ -99,3 +101,29 @@ def test_resources_from_the_environment_show_secret_names_only(
     assert "from-file-secret" not in text and "yt-token-value" not in text
     assert "S3_DOWNLOAD_SECRET_KEY" in text
     assert resources["s3"].endpoint_url == "http://127.0.0.1:9"
+
+
+def test_embedded_yt_names_itself_and_takes_a_docker_image_mapping(tmp_path: Path) -> None:
+    root = tmp_path / "yt"
+    image = {"app:1": sys.executable}
+    resource = YTResource(local_root=str(root), local_docker_images=image)
+    assert resource.cluster_name() == f"local {root}"
+    assert "embedded local YT" in (resource.local_warning() or "")
+    assert YTResource(proxy="hahn").local_warning() is None
+    assert YTResource(proxy="hahn").cluster_name() == "hahn"
+    try:
+        resource.proxy_url()
+        state = json.loads((root / "server.json").read_text())
+        assert state["job_environment"]["docker_images"] == image
+        # The running server's mapping differs: an error naming the way out, not a silent reuse.
+        with pytest.raises(LocalYtStartError, match="stop it first"):
+            YTResource(local_root=str(root)).proxy_url()
+    finally:
+        stop_local_yt(root)
+
+
+def test_docker_images_variable_is_parsed_or_rejected_in_one_line() -> None:
+    assert parse_docker_images("a:1=/x, b=/y") == {"a:1": "/x", "b": "/y"}
+    assert parse_docker_images("") == {}
+    with pytest.raises(ValueError, match="'oops' is not NAME=PATH"):
+        parse_docker_images("oops")

@@ -27,7 +27,7 @@ from yt_assets.s3.fast_listing import (
     parse_list_objects_v2,
     parse_list_objects_v2_tree,
 )
-from yt_assets.s3.listing import FETCHER_ENV_VARIABLE, iter_s3_objects
+from yt_assets.s3.listing import FETCHER_ENV_VARIABLE, LISTING_RETRY, iter_s3_objects
 from yt_assets.s3.pages import ListingPage, S3Object
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import CannedS3Server, query_of
@@ -440,7 +440,9 @@ def test_a_persistent_500_raises_after_the_retries_naming_bucket_not_secrets() -
     assert (error.bucket, error.prefix, error.code) == ("flaky-bucket", "raw/", "InternalError")
     assert "HTTP 500" in str(error) and "flaky-bucket" in str(error)
     assert "retry-secret-value" not in str(error) and "AKIDRETRY" not in str(error)
-    assert len(requests) == 3
+    # botocore's 3 attempts, repeated by each of the listing's own attempts
+    assert len(requests) == 3 * LISTING_RETRY.max_attempts
+    assert f"gave up after {LISTING_RETRY.max_attempts} attempts" in str(error)
 
 
 def test_an_unreachable_server_raises_a_listing_error() -> None:

@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
+from yt_assets.yt.operations import JOB_FORMAT
 from yt_assets.yt.schemas import PROCESSED_COLUMNS
+from yt_assets.yt.shipping import shipping
 from yt_assets.yt_jobs import s3_processing
 from yt_assets.yt_jobs.s3_processing import (
     JsonRecordCounter,
@@ -404,7 +406,7 @@ def test_command_job_fails_naming_the_key_and_never_the_secret(
 
 def test_job_code_imports_only_stdlib_and_boto() -> None:
     allowed_third_party = {"boto3", "botocore", "yt"}
-    shared = {"yt_assets.s3.client", "yt_assets.s3.errors"}  # dependency-free, shipped along
+    shared = {"yt_assets.s3.client", "yt_assets.s3.errors", "yt_assets.s3.retries"}  # shipped along
     job_dir = Path(s3_processing.__file__).parent
     package_dir = job_dir.parent
     sources = [
@@ -439,8 +441,10 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
             "yt_assets.s3",
             "yt_assets.s3.client",
             "yt_assets.s3.errors",
+            "yt_assets.s3.retries",
             "yt_assets.yt_jobs",
             "yt_assets.yt_jobs.s3_processing",
+            "yt_assets.yt_jobs.user_statistics",
         ]
     )
 
@@ -467,12 +471,14 @@ def test_mapper_runs_as_a_yt_map_over_several_jobs(
     )
     vault = S3Credentials(s3_server.access_key, s3_server.secret_key).secure_vault()
 
-    operation = local_yt_client.run_map(
-        mapper,
-        f"{directory}/listing",
-        f"{directory}/processed",
-        spec={"secure_vault": vault, "job_count": 3},
-    )
+    with shipping(local_yt_client, mapper):  # the job's python3 is bare: boto3 travels along
+        operation = local_yt_client.run_map(
+            mapper,
+            f"{directory}/listing",
+            f"{directory}/processed",
+            spec={"secure_vault": vault, "job_count": 3},
+            format=JOB_FORMAT,
+        )
 
     rows = sorted(local_yt_client.read_table(f"{directory}/processed"), key=lambda r: r["path"])
     assert [row["path"] for row in rows] == sorted(keys)

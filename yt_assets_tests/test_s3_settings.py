@@ -159,7 +159,9 @@ def test_invalid_endpoint_is_named_without_its_value(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("hour", ["24", "two", "-1"])
 def test_invalid_schedule_hour_is_named(hour: str) -> None:
-    with pytest.raises(ValueError, match="DAILY_SCHEDULE_HOUR must be an hour 0-23"):
+    with pytest.raises(
+        ValueError, match=f"DAILY_SCHEDULE_HOUR={hour!r} is invalid: it must be a whole hour"
+    ):
         Settings.from_environ({"DAILY_SCHEDULE_HOUR": hour})
 
 

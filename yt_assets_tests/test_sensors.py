@@ -29,11 +29,13 @@ from yt_assets.s3.prefixes import (
     start_after_prefix,
 )
 from yt_assets.sensors import (
+    S3SensorTickError,
     _known_partitions_lookup,
     build_s3_prefix_sensor,
     unusable_partition_keys,
 )
 from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
 
 S3_REQUESTS: list[tuple[str, dict[str, Any]]] = []
 """(operation, parameters) of every request sent by clients of :class:`RecordingS3Resource`."""
@@ -380,12 +382,35 @@ def test_prefixes_that_cannot_be_partition_keys_are_left_out(
     assert unusable_partition_keys(["u/a...b/", "u/tab\there/"]) == ["u/a...b/", "u/tab\there/"]
 
 
-def test_a_missing_bucket_fails_the_tick_naming_bucket_and_root(
+def test_a_missing_bucket_fails_the_tick_with_one_line_and_keeps_the_cursor(
     s3_server: S3TestServer, instance: dg.DagsterInstance
 ) -> None:
     ticker = make_ticker(s3_server, instance, "no-such-bucket-for-sensor", "r/")
-    with pytest.raises(S3PrefixError, match=r"s3://no-such-bucket-for-sensor/r/ .*NoSuchBucket"):
+    ticker.cursor = saved = ScanCursor.start("no-such-bucket-for-sensor", "r/").to_json()
+    with pytest.raises(S3SensorTickError) as raised:
         ticker.tick()
+    assert str(raised.value) == (
+        "Listing prefixes of s3://no-such-bucket-for-sensor/r/ failed: NoSuchBucket (HTTP 404)"
+    )
+    assert ticker.cursor == saved and ticker.requested == []
+
+
+def test_a_tick_through_throttling_resets_and_cut_bodies_finds_every_prefix_once(
+    s3_server: S3TestServer, s3_bucket: str, instance: dg.DagsterInstance
+) -> None:
+    prefixes = [f"in/{i:03d}/" for i in range(60)]
+    put_keys(s3_server, s3_bucket, [f"{p}part" for p in prefixes])
+    put_keys(s3_server, s3_bucket, [f"{p}_SUCCESS" for p in prefixes[::2]])
+    plan = FaultPlan(throttle=0.2, reset=0.05, cut=0.1)
+    with FaultProxy(s3_server.endpoint_url, plan) as proxy:
+        through_proxy = S3TestServer(endpoint_url=proxy.endpoint_url)
+        ticker = make_ticker(
+            through_proxy, instance, s3_bucket, "in/", ready_marker="_SUCCESS", page_size=7
+        )
+        ticker.tick_until_skip()
+    assert sorted(ticker.requested) == prefixes[::2]  # each ready prefix once, none missed
+    for fault in ("list_throttle", "head_throttle", "list_cut", "head_reset", "list_reset"):
+        assert proxy.counts[fault] > 0, proxy.counts
 
 
 def test_an_unreachable_server_raises_naming_bucket_and_key_without_secrets(

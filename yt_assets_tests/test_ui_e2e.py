@@ -2,7 +2,8 @@
 through Debian's Chromium (never ``playwright install``).
 
 From a fresh demo home: materialise the listing asset then the processing asset with the UI's
-Materialize button, launch one partition of the daily pair from the partition dialog, confirm each
+Materialize button, open the YT operation and table links of the processing asset (the local
+YT's web view), launch one partition of the daily pair from the partition dialog, confirm each
 run through GraphQL by its id, check the asset pages show the row counts, and switch the sensor and
 the schedule on (the sensor finds the one new ready prefix and its run succeeds), then off. Screenshots of every step go to ``artifacts/e2e/``. Finally Ctrl-C
 stops ``dagster dev`` and the stack it started, leaving no process behind.
@@ -213,7 +214,9 @@ def confirm_row_count(page: Any, url: str, asset: str, rows: int, name: str) -> 
     """The asset page's status section shows ``Row count`` with ``rows`` beside it."""
     page.goto(f"{url}/assets/{asset}")
     row_count = page.locator("xpath=//*[normalize-space(text())='Row count']/..").first
-    sync_api.expect(row_count).to_contain_text(re.compile(rf"Row count\s*{rows}\b"))
+    sync_api.expect(row_count).to_contain_text(
+        re.compile(rf"Row count\s*{rows}\b"), timeout=PAGE_TIMEOUT_MS
+    )
     page.get_by_text(re.compile(r" ago$")).first.wait_for()  # the latest materialisation
     screenshot(page, name)
 
@@ -256,6 +259,77 @@ def test_materialize_listing_then_processing(dagster_dev: DagsterDev, page: Any)
     run_id = materialize_unpartitioned(page, url, "s3_objects_processed")
     confirm_run_succeeded(page, url, run_id, "04_s3_objects_processed_run_success")
     confirm_row_count(page, url, "s3_objects_processed", rows, "05_s3_objects_processed_row_count")
+
+
+def demo_secrets(home: Path) -> list[str]:
+    """Every secret value the demo stack holds (its S3 keys), to look for on pages."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for child in value.values():
+                walk(child)
+        elif isinstance(value, list):
+            for child in value:
+                walk(child)
+        elif isinstance(value, str) and len(value) >= 8:
+            found.append(value)
+
+    keys_file = home / ".yt_assets_demo" / "keys.json"
+    walk(json.loads(keys_file.read_text()))
+    assert found, f"no keys in {keys_file}"
+    return found
+
+
+def metadata_link(page: Any, pattern: str) -> str:
+    """The href of the first link on the page whose URL contains ``pattern``."""
+    link = page.locator(f"a[href*='{pattern}']").first
+    link.wait_for()
+    return str(link.get_attribute("href"))
+
+
+def test_yt_links_open_the_local_web_view(dagster_dev: DagsterDev, page: Any) -> None:
+    """After the processing run above: the asset page's operation and table links open the
+    local YT's web view (operation state, jobs, a job's stderr; a table's schema and rows), and
+    no page of it shows a secret."""
+    url = dagster_dev.url
+    secrets = demo_secrets(dagster_dev.home)
+    pages: dict[str, str] = {}
+    page.goto(f"{url}/assets/s3_objects_processed")
+    operation_link = metadata_link(page, "/ui/operations/")
+    table_link = metadata_link(page, "/ui/navigation?path=")
+    page.locator("a[href*='/ui/operations/']").first.scroll_into_view_if_needed()
+    screenshot(page, "05a_asset_page_with_yt_links")
+
+    page.goto(operation_link)
+    page.get_by_text("completed", exact=True).first.wait_for()
+    jobs = page.get_by_role("table", name="jobs")
+    sync_api.expect(jobs.locator("tbody tr").first).to_be_visible()
+    sync_api.expect(page.get_by_role("table", name="job statistics")).to_contain_text(
+        "custom/s3/objects_processed"
+    )
+    screenshot(page, "05b_yt_operation_page")
+    pages["operation"] = page.content()
+
+    page.get_by_role("link", name=re.compile(r"^stderr")).first.click()
+    sync_api.expect(page.get_by_label("stderr")).to_contain_text("s3_processing:")
+    screenshot(page, "05c_yt_job_stderr")
+    pages["stderr"] = page.content()
+
+    page.goto(table_link)
+    sync_api.expect(page.get_by_role("table", name="schema")).to_contain_text("sha256")
+    sync_api.expect(
+        page.get_by_role("table", name="rows").locator("tbody tr").first
+    ).to_be_visible()
+    screenshot(page, "05d_yt_table_page")
+    pages["table"] = page.content()
+
+    page.get_by_role("link", name="Operations").click()
+    page.get_by_role("table", name="operations").wait_for()
+    pages["operations"] = page.content()
+    for name, html in pages.items():
+        for secret in secrets:
+            assert secret not in html, f"a secret is shown on the web view's {name} page"
 
 
 def test_materialize_one_daily_partition(dagster_dev: DagsterDev, page: Any) -> None:

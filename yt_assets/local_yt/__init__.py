@@ -2,7 +2,9 @@
 
 The unmodified ``yt.wrapper.YtClient`` and the ``yt`` CLI work against it. State (Cypress tree,
 tables, files, transactions) lives in one root directory and survives restarts and crashes;
-operations run as local processes.
+operations run as local processes. Jobs run a bare interpreter, as on a YT exec node (nothing of
+this server's site-packages); ``docker_image`` names map to local virtualenvs or interpreters
+(:class:`JobEnvironment`, ``serve --docker-image NAME=PATH``), see :mod:`.job_python`.
 
 Usage::
 
@@ -22,7 +24,10 @@ Layout (moto-like split): ``cluster.py`` and its modules hold state and semantic
 ``operations.py``/``jobs.py`` run operations; ``commands.py`` maps API commands onto them;
 ``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
 ``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
-``launcher.py`` starts and stops servers.
+``launcher.py`` starts and stops servers; ``job_statistics.py`` aggregates what jobs report on
+fd 5; ``web_view.py`` is a read-only HTML view under ``/ui`` (navigation, operations, jobs,
+stderr), linked from Dagster metadata. A server started without a port binds the one its root
+used last (``<root>/port``) when it is free.
 
 KNOWN GAPS of the HTTP surface (what is not emulated):
 
@@ -51,6 +56,14 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 
 from __future__ import annotations
 
+from .job_python import JobEnvironment
 from .launcher import LocalYT, LocalYtStartError, ensure_local_yt, running_server, stop_local_yt
 
-__all__ = ["LocalYT", "LocalYtStartError", "ensure_local_yt", "running_server", "stop_local_yt"]
+__all__ = [
+    "JobEnvironment",
+    "LocalYT",
+    "LocalYtStartError",
+    "ensure_local_yt",
+    "running_server",
+    "stop_local_yt",
+]

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FAULTS_ENV_VAR, parse_rules
-from .launcher import DEFAULT_ROOT, running_server, stop_local_yt
+from .job_python import JobEnvironment, parse_image_mapping
+from .launcher import DEFAULT_ROOT, remember_port, remembered_port, running_server, stop_local_yt
 
 
 def _write_state_file(path: Path, state: dict[str, Any]) -> None:
@@ -33,19 +34,35 @@ def _serve(args: argparse.Namespace) -> int:
     if faults_text:
         parse_rules(faults_text)  # fail fast on malformed rules
     root = Path(args.root).resolve()
+    try:
+        job_environment = JobEnvironment(
+            docker_images=dict(parse_image_mapping(text) for text in args.docker_image),
+            shared=args.shared_job_environment,
+        )
+    except ValueError as error:
+        print(f"local-yt serve: {error}", file=sys.stderr)
+        return 2
     server = LocalYtServer(
         root,
-        args.port,
+        args.port if args.port else remembered_port(root),
         faults=faults_text or None,
         max_parallel_jobs=args.max_parallel_jobs,
         verbose=args.verbose,
+        fallback_to_free_port=not args.port,
+        job_environment=job_environment,
     )
+    remember_port(root, server.port)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    state = {"pid": os.getpid(), "port": server.port, "proxy_url": server.proxy_url}
+    state = {
+        "pid": os.getpid(),
+        "port": server.port,
+        "proxy_url": server.proxy_url,
+        "job_environment": job_environment.describe(),
+    }
     try:
         if args.state_file:
             _write_state_file(Path(args.state_file), state)
@@ -77,13 +94,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run a local YT server in the foreground")
     serve.add_argument("--root", default=str(DEFAULT_ROOT), help="state directory (.yt_local/)")
-    serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: a free one)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port on 127.0.0.1 (0: the one this root used last if free, else a free one)",
+    )
     serve.add_argument("--state-file", help="write {pid, port, proxy_url} here once listening")
     serve.add_argument(
         "--faults",
         help=f"fault rules as JSON (default: ${FAULTS_ENV_VAR}); see yt_assets.local_yt.faults",
     )
     serve.add_argument("--max-parallel-jobs", type=int, default=None)
+    serve.add_argument(
+        "--docker-image",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="run jobs whose spec names docker_image NAME with the virtualenv or interpreter PATH "
+        "(repeatable); an unmapped image fails its jobs, as a cluster that cannot pull it",
+    )
+    serve.add_argument(
+        "--shared-job-environment",
+        action="store_true",
+        help="opt-in, for debugging only: jobs run this server's interpreter and see all of its "
+        "packages (by default they run a bare interpreter, as on a YT exec node)",
+    )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     serve.set_defaults(handler=_serve)
 

@@ -8,7 +8,7 @@ convention:
 * fd ``3 * i + YT_FIRST_OUTPUT_TABLE_FD``: output table ``i`` (``YT_FIRST_OUTPUT_TABLE_FD`` is 1,
   or 4 with ``redirect_stdout_to_stderr``, when fd 1 joins fd 2);
 * fd 2: stderr, captured into a file (the first and the last half of ``max_stderr_size`` are kept);
-* fd 5: user statistics (discarded).
+* fd 5: user statistics, into ``statistics_path`` (discarded without one).
 
 Output tables go to regular files, so a job never blocks on a reader and its output never sits in
 memory. The whole process group is killed when the job ends or is aborted.
@@ -88,6 +88,8 @@ class JobLaunch:
     check_input_fully_consumed: bool = False
     tmpfs_path: str | None = None
     pid_path: Path | None = None  # holds the pid while the job runs (see kill_orphaned_job)
+    statistics_path: Path | None = None  # receives what the job writes to fd 5
+    setup_error: dict[str, Any] | None = None  # the node cannot start it (e.g. a missing image)
 
     @property
     def first_output_fd(self) -> int:
@@ -227,18 +229,17 @@ class JobProcess:
     def run(self) -> JobOutcome:
         """Prepare the sandbox, run the command, wait; never raises for a failing user command."""
         launch = self.launch
-        try:
-            prepare_sandbox(launch.sandbox, launch.files, launch.tmpfs_path)
-        except (OSError, ValueError) as error:
+        error = launch.setup_error
+        if error is None:
+            try:
+                prepare_sandbox(launch.sandbox, launch.files, launch.tmpfs_path)
+            except (OSError, ValueError) as sandbox_error:
+                error = yt_error(
+                    "Failed to prepare job sandbox", inner_errors=[yt_error(str(sandbox_error))]
+                )
+        if error is not None:
             launch.stderr_path.write_bytes(b"")
-            return JobOutcome(
-                error=yt_error(
-                    "Failed to prepare job sandbox", inner_errors=[yt_error(str(error))]
-                ),
-                aborted=False,
-                exit_code=None,
-                stderr_size=0,
-            )
+            return JobOutcome(error=error, aborted=False, exit_code=None, stderr_size=0)
         with contextlib.ExitStack() as stack:
             return self._spawn_and_wait(stack)
 
@@ -247,11 +248,16 @@ class JobProcess:
         stdin: IO[bytes] = stack.enter_context(open(launch.stdin_path or os.devnull, "rb"))  # noqa: SIM115
         devnull_out = stack.enter_context(open(os.devnull, "wb"))  # noqa: SIM115
         outputs = [stack.enter_context(open(path, "wb")) for path in launch.output_paths]  # noqa: SIM115
+        statistics = (
+            stack.enter_context(open(launch.statistics_path, "wb"))  # noqa: SIM115
+            if launch.statistics_path is not None
+            else devnull_out
+        )
         owned = stack.enter_context(_OwnedFds())
 
         stderr_read, stderr_write = owned.pipe()
         # Target descriptor in the job -> source descriptor in this process.
-        targets: dict[int, int] = {USER_STATISTICS_FD: devnull_out.fileno()}
+        targets: dict[int, int] = {USER_STATISTICS_FD: statistics.fileno()}
         for index, output in enumerate(outputs):
             targets[output_table_fd(index, launch.first_output_fd)] = output.fileno()
         stdout_fd = targets.pop(1, stderr_write if launch.redirect_stdout_to_stderr else None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,12 +28,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .job_python import JobEnvironment
 from .processes import pid_alive, stop_process
 
 DEFAULT_ROOT = Path(".yt_local")
 SERVER_STATE_FILE = "server.json"
 SERVER_LOCK_FILE = "server.lock"
 SERVER_LOG_FILE = "server.log"
+PORT_FILE = "port"
 STARTUP_TIMEOUT_S = 60.0
 
 _DETACHED_SERVERS: list[subprocess.Popen[bytes]] = []
@@ -78,6 +81,26 @@ def _merge(base: Any, overrides: Mapping[str, Any]) -> Any:
     return base
 
 
+def remembered_port(root: Path) -> int:
+    """The port the server of ``root`` listened on last (``0`` if none is remembered).
+
+    Links to the local YT's web view stored in Dagster metadata carry this port: a restarted
+    server binds it again, so they keep working (unless another process took the port).
+    """
+    try:
+        port = int((Path(root) / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+def remember_port(root: Path, port: int) -> None:
+    path = Path(root) / PORT_FILE
+    temporary = path.with_name(f"{PORT_FILE}.{os.getpid()}.tmp")
+    temporary.write_text(f"{port}\n")
+    os.replace(temporary, path)
+
+
 def server_command(
     root: Path,
     *,
@@ -85,6 +108,7 @@ def server_command(
     state_file: Path | None = None,
     faults: Any = None,
     max_parallel_jobs: int | None = None,
+    job_environment: JobEnvironment | None = None,
 ) -> list[str]:
     """The command line that runs a server in the foreground."""
     command = [sys.executable, "-m", "yt_assets.local_yt", "serve", "--root", str(root)]
@@ -95,6 +119,8 @@ def server_command(
         command += ["--faults", json.dumps(faults)]
     if max_parallel_jobs is not None:
         command += ["--max-parallel-jobs", str(max_parallel_jobs)]
+    if job_environment is not None:
+        command += job_environment.to_arguments()
     return command
 
 
@@ -139,6 +165,9 @@ class LocalYT:
 
     ``pid`` is the server's process id (``None`` with ``in_process=True``); ``kill()`` sends it
     SIGKILL and ``start()`` brings a new server up on the same root and port.
+
+    Jobs run a bare interpreter, as on a YT exec node; ``job_environment`` maps ``docker_image``
+    names to virtualenvs or interpreters (see :mod:`yt_assets.local_yt.job_python`).
     """
 
     def __init__(
@@ -150,8 +179,10 @@ class LocalYT:
         faults: Any = None,
         max_parallel_jobs: int | None = None,
         startup_timeout: float = STARTUP_TIMEOUT_S,
+        job_environment: JobEnvironment | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        self.job_environment = job_environment
         self.port = port
         self.in_process = in_process
         self.faults = faults
@@ -188,6 +219,7 @@ class LocalYT:
             self.port,
             faults=self.faults,
             max_parallel_jobs=self.max_parallel_jobs,
+            job_environment=self.job_environment,
         )
         serve_in_thread(self._server)
         self.port = self._server.port
@@ -202,6 +234,7 @@ class LocalYT:
             state_file=state_file,
             faults=self.faults,
             max_parallel_jobs=self.max_parallel_jobs,
+            job_environment=self.job_environment,
         )
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(
@@ -285,6 +318,14 @@ def _root_lock(root: Path) -> Iterator[None]:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
 
+def _server_state(root: Path) -> dict[str, Any]:
+    try:
+        state = json.loads((root / SERVER_STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def running_server(root: Path) -> str | None:
     """The proxy URL of the live shared server of ``root``, if there is one."""
     root = Path(root).resolve()
@@ -302,18 +343,28 @@ def running_server(root: Path) -> str | None:
     return proxy_url
 
 
-def ensure_local_yt(root: Path | str = DEFAULT_ROOT) -> str:
+def ensure_local_yt(
+    root: Path | str = DEFAULT_ROOT, job_environment: JobEnvironment | None = None
+) -> str:
     """The proxy URL of the shared local YT of ``root``: reused if alive, started otherwise.
 
     The server is detached (its own session) and outlives the caller; ``{pid, port, proxy_url}``
     is kept in ``<root>/server.json``. A lock file serialises processes racing to start it.
-    Stop it with ``stop_local_yt(root)``.
+    Stop it with ``stop_local_yt(root)``. A running server whose job environment (docker image
+    mapping) differs from ``job_environment`` is an error: stop it to change the mapping.
     """
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    wanted = (job_environment or JobEnvironment()).describe()
     with _root_lock(root):
         proxy_url = running_server(root)
         if proxy_url is not None:
+            running = _server_state(root).get("job_environment", JobEnvironment().describe())
+            if running != wanted:
+                raise LocalYtStartError(
+                    f"The local YT of {root} runs with job environment {running}, not {wanted}; "
+                    f"stop it first (yt-assets local-yt stop --root {root})"
+                )
             return proxy_url
         state_file = root / SERVER_STATE_FILE
         with contextlib.suppress(FileNotFoundError):
@@ -321,7 +372,7 @@ def ensure_local_yt(root: Path | str = DEFAULT_ROOT) -> str:
         log_path = root / SERVER_LOG_FILE
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                server_command(root, state_file=state_file),
+                server_command(root, state_file=state_file, job_environment=job_environment),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import shutil
+import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from .job_python import MissingDockerImage
+from .job_statistics import job_statistics
 from .jobs import (
     DEFAULT_MAX_STDERR_SIZE,
     JobLaunch,
@@ -171,6 +173,7 @@ class OperationRunner(OperationPlanner):
             operation.processes[job_id] = process
             if operation.stop_reason is not None:
                 process.abort()
+        started = time.monotonic()
         try:
             outcome = process.run()
         finally:
@@ -178,6 +181,16 @@ class OperationRunner(OperationPlanner):
                 operation.processes.pop(job_id, None)
             shutil.rmtree(sandbox, ignore_errors=True)
         state, error = self._job_result(operation, task, unit, job_id, outcome, output_paths)
+        statistics_path = launch.statistics_path
+        assert statistics_path is not None
+        user_statistics = statistics_path.read_bytes() if statistics_path.exists() else b""
+        statistics_path.unlink(missing_ok=True)
+        statistics = job_statistics(
+            user_statistics,
+            exec_ms=round((time.monotonic() - started) * 1000),
+            input_rows=unit.split.row_count if unit.split else 0,
+            output_rows=unit.output_row_counts if state == "completed" else [],
+        )
         if state != "completed":
             for path in output_paths:
                 path.unlink(missing_ok=True)
@@ -191,6 +204,8 @@ class OperationRunner(OperationPlanner):
                 job["stderr_size"] = outcome.stderr_size
             if state == "completed":
                 unit.completed_job_id = job_id
+            if state != "aborted":
+                job["_statistics"] = statistics
             self._persist(operation, throttled=True)
         if not outcome.stderr_size:
             self._stderr_path(operation, job_id).unlink(missing_ok=True)
@@ -208,15 +223,24 @@ class OperationRunner(OperationPlanner):
     ) -> JobLaunch:
         user_job = task.user_job
         time_limit = user_job.get("job_time_limit")
+        try:
+            path_variable = self.job_pythons.path_variable(_image_of(user_job))
+            setup_error = None
+        except MissingDockerImage as missing:
+            path_variable, setup_error = "", missing.error
         return JobLaunch(
             command=str(user_job["command"]),
             sandbox=sandbox,
             stderr_path=self._stderr_path(operation, job_id),
             pid_path=operation.directory / "jobs" / f"{job_id}.pid",
+            statistics_path=operation.directory / "jobs" / f"{job_id}.statistics",
             stdin_path=unit.split.path if unit.split else None,
             output_paths=output_paths,
             files=task.files,
-            environment=self._job_environment(operation, task, unit, job_id, job_index, sandbox),
+            environment=self._job_environment(
+                operation, task, unit, job_id, job_index, sandbox, path_variable
+            ),
+            setup_error=setup_error,
             redirect_stdout_to_stderr=as_bool(user_job.get("redirect_stdout_to_stderr")),
             max_stderr_size=_as_int(
                 user_job.get("max_stderr_size", DEFAULT_MAX_STDERR_SIZE), "max_stderr_size"
@@ -234,10 +258,11 @@ class OperationRunner(OperationPlanner):
         job_id: str,
         job_index: int,
         sandbox: Path,
+        path_variable: str,
     ) -> dict[str, str]:
         redirect = as_bool(task.user_job.get("redirect_stdout_to_stderr"))
         environment = {
-            "PATH": f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PATH": path_variable,
             "HOME": str(sandbox),
             "TMPDIR": str(sandbox),
             "LANG": "C.UTF-8",
@@ -283,10 +308,11 @@ class OperationRunner(OperationPlanner):
         if task.output_format is None:
             return "completed", None
         try:
+            counts = []
             for path in output_paths:  # parsed once now: a malformed output fails the job
-                for _row in load_rows_from(task.output_format, path):
-                    pass
+                counts.append(sum(1 for _row in load_rows_from(task.output_format, path)))
             unit.output_files = list(output_paths)
+            unit.output_row_counts = counts
         except Exception as error:  # as on a cluster
             inner = _error_dict(error)
             return "failed", yt_error(
@@ -321,3 +347,8 @@ class OperationRunner(OperationPlanner):
             with contextlib.suppress(Exception):
                 self.store.abort_transaction(output_transaction)
             raise
+
+
+def _image_of(user_job: Mapping[str, Any]) -> str | None:
+    image = user_job.get("docker_image")
+    return str(image) if image else None

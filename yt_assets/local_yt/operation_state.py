@@ -5,8 +5,6 @@ conversions shared by its layers (see :mod:`.operations`).
 from __future__ import annotations
 
 import fcntl
-import os
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -110,21 +108,6 @@ def secure_vault_environment(vault: Mapping[str, Any]) -> dict[str, str]:
     return environment
 
 
-def python_shims(bin_dir: Path) -> Path:
-    """A directory whose ``python``/``python3``/``python3.X`` run this server's interpreter."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    names = ["python", "python3", f"python{sys.version_info.major}.{sys.version_info.minor}"]
-    script = f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
-    for name in names:
-        shim = bin_dir / name
-        if not shim.exists() or shim.read_text() != script:
-            tmp = bin_dir / f".{name}.tmp"
-            tmp.write_text(script)
-            tmp.chmod(0o755)
-            os.replace(tmp, shim)
-    return bin_dir
-
-
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:
     """Rows of a file in ``row_format``, lazily (the file is open while iterating)."""
     with open(path, "rb") as stream:
@@ -154,6 +137,7 @@ class JobUnit:
     split: InputSplit | None
     completed_job_id: str | None = None
     output_files: list[Path] = field(default_factory=list)
+    output_row_counts: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -17,6 +17,7 @@ import yt.yson as yson
 
 from .exceptions import NoSuchOperation
 from .interfaces import TableStore
+from .job_python import JobEnvironment, JobPythons
 from .jobs import (
     kill_orphaned_job,
     yt_error,
@@ -30,7 +31,6 @@ from .operation_state import (
     _Operation,
     _Stop,
     now_iso,
-    python_shims,
 )
 from .values import plain_key, to_plain
 
@@ -38,14 +38,20 @@ from .values import plain_key, to_plain
 class OperationStore:
     """Keeps operation records on disk and in memory; recovers them at start."""
 
-    def __init__(self, root: Path, store: TableStore, max_parallel_jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        store: TableStore,
+        max_parallel_jobs: int | None = None,
+        job_environment: JobEnvironment | None = None,
+    ) -> None:
         self.root = Path(root)
         self.store = store
         self.max_parallel_jobs = max_parallel_jobs or os.cpu_count() or 1
         self.operations_dir = self.root / "operations"
         self.operations_dir.mkdir(parents=True, exist_ok=True)
         self._lock_file = _lock_directory(self.operations_dir)
-        self.bin_dir = python_shims(self.operations_dir / "_bin")
+        self.job_pythons = JobPythons(self.operations_dir, job_environment)
         self._lock = threading.RLock()
         self._operations: dict[str, _Operation] = {}
         self._closed = False

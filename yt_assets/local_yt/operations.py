@@ -17,11 +17,15 @@ with per-task ``job_count`` and ``output_table_paths``), ``enable_input_table_in
 user job spec: ``command``, ``format``/``input_format``/``output_format``, ``file_paths``
 (``file_name``/``executable`` attributes), ``environment`` (``$(SandboxPath)`` substituted),
 ``redirect_stdout_to_stderr``, ``max_stderr_size``, ``job_time_limit``,
-``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory). Ignored (accepted, no effect):
-``memory_limit``, ``cpu_limit``, ``docker_image``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
+``check_input_fully_consumed``, ``tmpfs_path`` (a plain directory), ``docker_image`` (an
+interpreter mapped by :class:`~.job_python.JobEnvironment`; jobs without one run a bare
+interpreter, see :mod:`.job_python`). Ignored (accepted, no effect):
+``memory_limit``, ``cpu_limit``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
 pools, ``job_io``/``table_writer``, and anything else. Output rows are routed to tables by
 descriptor only (fd 1, 4, 7...): table switches inside one output stream are not supported, nor
-are ``row_index``/``range_index`` control attributes on input.
+are ``row_index``/``range_index`` control attributes on input. What jobs write to fd 5 (user
+statistics) is aggregated, with ``time/exec`` and row counts, into ``progress/job_statistics``
+(:mod:`.job_statistics`).
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
 and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
@@ -59,6 +63,7 @@ from typing import Any
 
 from .exceptions import GenericError, NoSuchJob
 from .input_splits import even_split, write_input_splits
+from .job_statistics import aggregate_v1, aggregate_v2, job_view_statistics
 from .operation_planning import _validate_spec
 from .operation_queries import (
     _brief_spec,
@@ -241,7 +246,17 @@ class OperationEngine(OperationRunner):
             "invalidated": 0,
             "suspended": 0,
         }
-        return {"jobs": jobs, "build_time": now_iso()}
+        samples = [
+            (job["state"], job["type"], job["_statistics"])
+            for job in operation.jobs
+            if "_statistics" in job
+        ]
+        return {
+            "jobs": jobs,
+            "build_time": now_iso(),
+            "job_statistics": aggregate_v1(samples),
+            "job_statistics_v2": aggregate_v2(samples),
+        }
 
     def _view(self, operation: _Operation, *, brief: bool) -> dict[str, Any]:
         record = operation.record
@@ -295,6 +310,8 @@ class OperationEngine(OperationRunner):
     def _job_view(self, operation: _Operation, job: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in job.items() if not k.startswith("_")}
         view["operation_id"] = operation.id
+        if "_statistics" in job:
+            view["statistics"] = job_view_statistics(job["_statistics"])
         if job["state"] == "running":
             path = self._stderr_path(operation, job["id"])
             size = path.stat().st_size if path.exists() else 0

@@ -60,6 +60,7 @@ from .formats import (
 )
 from .operations import OperationEngine
 from .values import to_plain
+from .web_view import WEB_VIEW_PREFIX, render_web_page
 
 logger = logging.getLogger("yt_assets.local_yt.server")
 
@@ -338,7 +339,8 @@ def _content_type(output_format: Any) -> str:
 
 
 class LocalYtServer(ThreadingHTTPServer):
-    """The local YT HTTP proxy on ``127.0.0.1`` (port 0: a free port)."""
+    """The local YT HTTP proxy on ``127.0.0.1`` (port 0: a free port; ``fallback_to_free_port``:
+    a free one when ``port`` is taken). It also serves a read-only web view under ``/ui``."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -354,6 +356,8 @@ class LocalYtServer(ThreadingHTTPServer):
         max_parallel_jobs: int | None = None,
         verbose: bool = False,
         cluster: Any = None,
+        fallback_to_free_port: bool = False,
+        job_environment: Any = None,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -363,12 +367,21 @@ class LocalYtServer(ThreadingHTTPServer):
         self.operations = None
         if enable_operations:
             self.operations = OperationEngine(
-                self.root, self.cluster, max_parallel_jobs=max_parallel_jobs
+                self.root,
+                self.cluster,
+                max_parallel_jobs=max_parallel_jobs,
+                job_environment=job_environment,
             )
         self.dispatcher = CommandDispatcher(self.cluster, self.operations)
         self.faults = FaultInjector(faults)
         self.verbose = verbose
-        super().__init__((LOOPBACK_HOST, port), LocalYtRequestHandler)
+        try:
+            super().__init__((LOOPBACK_HOST, port), LocalYtRequestHandler)
+        except OSError:
+            if not (fallback_to_free_port and port):
+                raise
+            logger.warning("Port %d is taken: serving on a free port instead", port)
+            super().__init__((LOOPBACK_HOST, 0), LocalYtRequestHandler)
 
     @property
     def port(self) -> int:
@@ -457,6 +470,8 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
             self._handle_faults()
         elif path == "/_local/health":
             self._send_json({"pid": os.getpid(), "root": str(self.server.root.resolve())})
+        elif path == "/" or path == WEB_VIEW_PREFIX or path.startswith(WEB_VIEW_PREFIX + "/"):
+            self._send_web_page(path, query)
         else:
             self._finish_body_or_close()
             self._send_error(
@@ -630,6 +645,22 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
         if drop_after and writer.bytes_written == 0:
             raise ConnectionDropped()
         writer.finish()
+
+    def _send_web_page(self, path: str, query: str) -> None:
+        self._finish_body_or_close()
+        server = self.server
+        page = render_web_page(server.cluster, server.operations, path, dict(parse_qsl(query)))
+        self.send_response(page.status)
+        self.send_header("Content-Type", page.content_type)
+        self.send_header("Content-Length", str(len(page.body)))
+        self.send_header("Cache-Control", "no-store")
+        if page.location:
+            self.send_header("Location", page.location)
+        self.end_headers()
+        self._response_started = True
+        if self.command != "HEAD":
+            self.wfile.write(page.body)
+        self.wfile.flush()
 
     def _send_json(self, value: Any) -> None:
         self._finish_body_or_close()

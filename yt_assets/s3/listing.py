@@ -34,19 +34,30 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from yt_assets.s3.client import resolve_s3_client
+from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import FastPageFetcher, iter_fanned_out_pages
 from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
     Boto3PageFetcher,
+    ListingPage,
     PageFetcher,
     S3Object,
     iter_listing_pages,
+)
+from yt_assets.s3.retries import (
+    RetryBudgetExhausted,
+    RetryCounter,
+    RetryPolicy,
+    call_with_retries,
+    is_transient,
 )
 
 __all__ = [
     "DEFAULT_FAN_OUT",
     "FETCHER_ENV_VARIABLE",
+    "LISTING_RETRY",
     "ListingProgress",
+    "RetryingPageFetcher",
     "iter_s3_objects",
     "key_matches_extension",
     "list_s3_files",
@@ -60,6 +71,9 @@ FETCHER_ENV_VARIABLE = "YT_ASSETS_S3_LISTING_FETCHER"
 """``fast`` (default) or ``boto3``: the listing path when ``iter_s3_objects`` isn't told."""
 
 FetcherName = Literal["fast", "boto3"]
+
+FILTERED_OUT_EXAMPLES = 3
+"""Keys left out by the extension filter that :class:`ListingProgress` shows."""
 
 _DEFAULT_LOGGER = logging.getLogger(__name__)
 
@@ -77,6 +91,10 @@ class ListingProgress:
     """Keys yielded so far (after skipping folder markers and the extension filter)."""
     elapsed_seconds: float
     finished: bool
+    keys_filtered_out: int = 0
+    """Keys (not folder markers) the extension filter left out."""
+    filtered_out_examples: tuple[str, ...] = ()
+    """The first few of them (to show what the filter missed)."""
 
     @property
     def keys_per_second(self) -> float:
@@ -132,6 +150,13 @@ class _ProgressReporter:
         self.pages = 0
         self.keys_listed = 0
         self.keys_matched = 0
+        self.keys_filtered_out = 0
+        self.filtered_out_examples: list[str] = []
+
+    def filtered_out(self, key: str) -> None:
+        self.keys_filtered_out += 1
+        if len(self.filtered_out_examples) < FILTERED_OUT_EXAMPLES:
+            self.filtered_out_examples.append(key)
 
     def page_done(self, keys_in_page: int) -> None:
         self.pages += 1
@@ -159,6 +184,8 @@ class _ProgressReporter:
             keys_matched=self.keys_matched,
             elapsed_seconds=now - self._started,
             finished=finished,
+            keys_filtered_out=self.keys_filtered_out,
+            filtered_out_examples=tuple(self.filtered_out_examples),
         )
         if self._logger is not None:
             self._logger.info(
@@ -189,6 +216,8 @@ def iter_s3_objects(
     fetcher: FetcherName | None = None,
     fan_out: int | None = None,
     page_size: int = LIST_PAGE_SIZE,
+    retry: RetryPolicy | None = None,
+    retry_counter: RetryCounter | None = None,
 ) -> Iterator[S3Object]:
     """Yield the objects under ``s3://bucket/prefix``, streamed page by page, in key order.
 
@@ -205,6 +234,8 @@ def iter_s3_objects(
     :data:`DEFAULT_FAN_OUT` for the fast path, except when ``max_files`` is at most two pages,
     and ``1`` for boto3. Memory is bounded either way (a few pages per range in flight).
     ``page_size``: keys per request (``MaxKeys``, at most 1,000).
+    ``retry``: how a page is retried when S3 throttles, answers 5xx or the connection breaks,
+    after the client's own retries (default :data:`LISTING_RETRY`); ``retry_counter`` counts it.
 
     ``s3_client``: a boto3 client, or anything with ``get_client()`` (dagster-aws ``S3Resource``).
     Arguments are checked when called, before the first ``next()``.
@@ -228,7 +259,9 @@ def iter_s3_objects(
     if max_files == 0:
         return iter(())
     client = resolve_s3_client(s3_client)
-    fetch_page = _make_page_fetcher(client, fetcher_name)
+    fetch_page = RetryingPageFetcher(
+        _make_page_fetcher(client, fetcher_name), retry or LISTING_RETRY, retry_counter
+    )
     reporter = _ProgressReporter(
         bucket, prefix, on_progress, logger, progress_every_pages, progress_every_seconds
     )
@@ -267,6 +300,47 @@ def _fan_out_workers(
     return DEFAULT_FAN_OUT
 
 
+LISTING_RETRY = RetryPolicy(max_attempts=4, max_seconds=30.0, base_delay=0.2)
+"""Retries of a listing page on top of the S3 client's own (which retry throttling and 5xx)."""
+
+
+class RetryingPageFetcher:
+    """A :class:`PageFetcher` that retries transient failures of another one (a page is one
+    request, so a retry repeats it whole); past the budget it raises :class:`S3ListingError`
+    naming the attempts."""
+
+    def __init__(
+        self, fetch_page: PageFetcher, policy: RetryPolicy, counter: RetryCounter | None = None
+    ) -> None:
+        self._fetch_page = fetch_page
+        self._policy = policy
+        self._counter = counter
+
+    def __call__(self, **request: Any) -> ListingPage:
+        try:
+            return call_with_retries(
+                lambda: self._fetch_page(**request),
+                self._policy,
+                self._counter,
+                transient=_is_transient_listing_error,
+            )
+        except RetryBudgetExhausted as exhausted:
+            error = exhausted.last_error
+            assert isinstance(error, S3ListingError)
+            detail = f"{error.detail}, " if error.detail else ""
+            raise S3ListingError(
+                error.bucket,
+                error.prefix,
+                error.code,
+                f"{detail}gave up after {exhausted.attempts} attempts",
+            ) from error
+
+
+def _is_transient_listing_error(error: BaseException) -> bool:
+    cause = error.__cause__
+    return isinstance(error, S3ListingError) and cause is not None and is_transient(cause)
+
+
 def _make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
     if fetcher == "fast" and FastPageFetcher.supports(client):
         return FastPageFetcher(client)
@@ -293,7 +367,10 @@ def _iter_matching_objects(
             reporter.page_done(len(objects))
             for obj in objects:
                 key = obj.key
-                if key.endswith("/") or not key_matches_extension(key, normalized_extension):
+                if key.endswith("/"):
+                    continue
+                if not key_matches_extension(key, normalized_extension):
+                    reporter.filtered_out(key)
                     continue
                 reporter.keys_matched += 1
                 yield obj

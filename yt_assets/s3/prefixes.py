@@ -49,12 +49,14 @@ from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from yt_assets.s3.errors import describe_s3_error, s3_error_code
 from yt_assets.s3.pages import LIST_PAGE_SIZE, list_objects_v2_request
+from yt_assets.s3.retries import RetryBudgetExhausted, RetryCounter, RetryPolicy, call_with_retries
 
 __all__ = [
     "DEFAULT_MAX_CHECKS",
@@ -79,6 +81,9 @@ DEFAULT_MAX_CHECKS = 2000
 READY_CHECK_THREADS = 8
 """Concurrent ``HEAD`` requests; dagster-aws's client pools 10 connections."""
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+SCAN_RETRY = RetryPolicy(max_attempts=4, max_seconds=20.0, base_delay=0.2)
+"""Retries of a listing page or a marker ``HEAD`` on top of the S3 client's own (throttling,
+5xx, a broken connection), well inside the sensor's 60 s evaluation timeout."""
 
 KnownPrefixes = AbstractSet[str] | Callable[[Sequence[str]], AbstractSet[str]]
 """What the caller already has: a set, or a function returning which of some prefixes it has."""
@@ -133,6 +138,20 @@ def start_after_prefix(prefix: str) -> str:
     return prefix[:-1] + chr(ord(PREFIX_DELIMITER) + 1)
 
 
+def _failure_cause(error: BaseException) -> str:
+    """``NoSuchBucket (HTTP 404)``, or the type of a network error (whose text may hold a
+    request URL), and the attempts when retries ran out."""
+    if isinstance(error, RetryBudgetExhausted):
+        return str(error)
+    return describe_s3_error(error)
+
+
+def _with_retries(
+    request: Callable[[], Any], retry: RetryPolicy | None, counter: RetryCounter | None
+) -> Any:
+    return call_with_retries(request, retry or SCAN_RETRY, counter)
+
+
 def list_child_prefixes(
     s3_client: Any,
     bucket: str,
@@ -142,13 +161,16 @@ def list_child_prefixes(
     start_after: str | None = None,
     max_pages: int = 1,
     page_size: int = LIST_PAGE_SIZE,
+    retry: RetryPolicy | None = None,
+    retry_counter: RetryCounter | None = None,
 ) -> PrefixPage:
     """Child prefixes of ``root`` (``CommonPrefixes`` with ``Delimiter="/"``), up to ``max_pages``.
 
     ``root`` is passed as the S3 ``Prefix`` unchanged (normally it ends with ``/``; ``""`` is the
     bucket's top level). Continue with ``continuation_token=page.next_token``, or with
     ``start_after=page.resume_after`` (a plain key, valid also for a later process). Objects
-    directly under ``root`` are skipped. Raises :class:`S3PrefixError` on any failure.
+    directly under ``root`` are skipped. Transient failures are retried per ``retry`` (default
+    :data:`SCAN_RETRY`); raises :class:`S3PrefixError` on any other failure.
 
     Example::
 
@@ -171,10 +193,12 @@ def list_child_prefixes(
             start_after=resume_after if token is None else None,
         )
         try:
-            response = s3_client.list_objects_v2(**request)
-        except (ClientError, BotoCoreError) as error:
+            response = _with_retries(
+                partial(s3_client.list_objects_v2, **request), retry, retry_counter
+            )
+        except (ClientError, BotoCoreError, RetryBudgetExhausted) as error:
             raise S3PrefixError(
-                f"Listing prefixes of s3://{bucket}/{root} failed: {describe_s3_error(error)}"
+                f"Listing prefixes of s3://{bucket}/{root} failed: {_failure_cause(error)}"
             ) from error
         page_prefixes = [entry["Prefix"] for entry in response.get("CommonPrefixes", [])]
         prefixes.extend(page_prefixes)
@@ -194,11 +218,20 @@ def list_child_prefixes(
     return PrefixPage(prefixes=tuple(prefixes), next_token=token, resume_after=resume_after)
 
 
-def prefix_is_ready(s3_client: Any, bucket: str, prefix: str, marker: str) -> bool:
+def prefix_is_ready(
+    s3_client: Any,
+    bucket: str,
+    prefix: str,
+    marker: str,
+    *,
+    retry: RetryPolicy | None = None,
+    retry_counter: RetryCounter | None = None,
+) -> bool:
     """Whether the object ``prefix + marker`` (e.g. ``events/2026-11-28/_SUCCESS``) exists.
 
     ``HEAD`` answers 404 -> ``False`` (a missing bucket also answers 404 to ``HEAD``). Any other
     failure (403, 5xx after retries, network) raises :class:`S3PrefixError` naming bucket and key.
+    Transient failures are retried per ``retry`` (default :data:`SCAN_RETRY`).
 
     Example::
 
@@ -206,12 +239,16 @@ def prefix_is_ready(s3_client: Any, bucket: str, prefix: str, marker: str) -> bo
     """
     key = prefix + marker
     try:
-        s3_client.head_object(Bucket=bucket, Key=key)
+        _with_retries(lambda: s3_client.head_object(Bucket=bucket, Key=key), retry, retry_counter)
     except (ClientError, BotoCoreError) as error:
         if s3_error_code(error)[0] in _MISSING_OBJECT_CODES:
             return False
         raise S3PrefixError(
-            f"Checking readiness marker s3://{bucket}/{key} failed: {describe_s3_error(error)}"
+            f"Checking readiness marker s3://{bucket}/{key} failed: {_failure_cause(error)}"
+        ) from error
+    except RetryBudgetExhausted as error:
+        raise S3PrefixError(
+            f"Checking readiness marker s3://{bucket}/{key} failed: {_failure_cause(error)}"
         ) from error
     return True
 

@@ -7,6 +7,18 @@ streamed into it, and it is moved over the target with ``force=True``. Readers s
 or the new one, never a missing or half-written table; a failed or killed writer leaves the old
 table untouched (the transaction is aborted, or expires).
 
+What is replaced (:func:`check_replaceable`): only a table the same ``owner`` published (recorded in
+the table's ``@yt_assets_owner`` attribute, set at each publication), or an unowned table with the
+same schema (adopted). A node of another type, a table of another owner, or an unowned table with
+another schema raise :class:`TableConflictError` before anything is written. An owner's table is
+replaced whatever its old schema: a new column in the declared schema takes effect at the next
+materialisation (the whole table is rewritten, old rows are not kept).
+
+Concurrent publications: parent directories are created before the transaction (idempotently), so
+writers of sibling tables (partitions) never conflict; two writers of one table conflict only at the
+final move, which is retried with backoff (:data:`LOCK_CONFLICT_RETRY_SECONDS`) until the other
+commits. The later commit wins; each result is one writer's whole table.
+
 Usage::
 
     schema = yt_schema([ColumnSpec("bucket", "string", required=True), ColumnSpec("path", "string", required=True)])
@@ -17,6 +29,8 @@ Usage::
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -27,20 +41,27 @@ import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
 
 from yt_assets.s3.pages import S3Object
-from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, ColumnSpec, yt_schema
+from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, ColumnSpec, column_specs, yt_schema
 
 __all__ = [
+    "LOCK_CONFLICT_RETRY_SECONDS",
+    "OWNER_ATTRIBUTE",
     "SAVE_WRITE_CHUNK_BYTES",
     "ColumnSpec",
+    "TableConflictError",
     "YTTable",
     "YTTableRows",
+    "check_replaceable",
     "count_non_empty",
     "describe_table",
+    "ensure_directory",
     "markdown_preview",
     "publish_rows",
     "publish_table",
     "read_rows",
+    "retry_lock_conflicts",
     "save_s3_paths_to_table",
+    "schema_text",
     "write_table_atomically",
 ]
 
@@ -48,6 +69,16 @@ Row = dict[str, Any]
 
 PREVIEW_ROWS = 5
 TRANSACTION_TIMEOUT_MS = 120_000
+OWNER_ATTRIBUTE = "yt_assets_owner"
+"""Attribute naming the asset that published a table (e.g. ``s3_listing``)."""
+LOCK_CONFLICT_RETRY_SECONDS = 300.0
+"""How long a publication waits, retrying, for a concurrent writer's lock on the same node."""
+
+
+class TableConflictError(Exception):
+    """The node at a table's path is not the asset's to replace; one line naming the path and
+    what is there (and both schemas when it is another table)."""
+
 
 _DEFAULT_LOGGER = logging.getLogger(__name__)
 
@@ -104,38 +135,125 @@ def parent_of(path: str) -> str:
 
 
 def write_table_atomically(
-    client: yt.YtClient, path: str, rows: Iterable[Row], schema: TableSchema
+    client: yt.YtClient,
+    path: str,
+    rows: Iterable[Row],
+    schema: TableSchema,
+    *,
+    owner: str | None = None,
 ) -> None:
     """Atomically replace the table at ``path`` with ``rows`` (streamed, never collected): the one
-    publication path (module docstring)."""
+    publication path (module docstring). ``owner`` (e.g. the asset key) is recorded on the
+    table; see :func:`check_replaceable`."""
+    ensure_directory(client, parent_of(path))
     with client.Transaction(timeout=TRANSACTION_TIMEOUT_MS):
-        _ensure_parent(client, path)
+        check_replaceable(client, path, schema, owner)
         temporary = temporary_sibling(path)
-        client.create("table", temporary, attributes={"schema": schema.to_yson_type()})
+        attributes: dict[str, Any] = {"schema": schema.to_yson_type()}
+        if owner is not None:
+            attributes[OWNER_ATTRIBUTE] = owner
+        client.create("table", temporary, attributes=attributes)
         client.write_table(yt.TablePath(temporary, append=True), rows, raw=False)
-        client.move(temporary, path, force=True)
+        retry_lock_conflicts(lambda: client.move(temporary, path, force=True))
 
 
 def publish_rows(
-    client: yt.YtClient, path: str, rows: Iterable[Row], schema: TableSchema
+    client: yt.YtClient,
+    path: str,
+    rows: Iterable[Row],
+    schema: TableSchema,
+    *,
+    owner: str | None = None,
 ) -> YTTable:
     """:func:`write_table_atomically`, then :func:`describe_table` of the result."""
-    write_table_atomically(client, path, rows, schema)
+    write_table_atomically(client, path, rows, schema, owner=owner)
     return describe_table(client, path)
 
 
-def publish_table(client: yt.YtClient, source: str, path: str) -> YTTable:
+def publish_table(
+    client: yt.YtClient, source: str, path: str, *, owner: str | None = None
+) -> YTTable:
     """Atomically move a table written elsewhere (e.g. by an operation) over ``path``."""
+    ensure_directory(client, parent_of(path))
     with client.Transaction(timeout=TRANSACTION_TIMEOUT_MS):
-        _ensure_parent(client, path)
-        client.move(source, path, force=True)
+        schema = TableSchema.from_yson_type(client.get(f"{source}/@schema"))
+        check_replaceable(client, path, schema, owner)
+        if owner is not None:
+            client.set(f"{source}/@{OWNER_ATTRIBUTE}", owner)
+        retry_lock_conflicts(lambda: client.move(source, path, force=True))
     return describe_table(client, path)
 
 
-def _ensure_parent(client: yt.YtClient, path: str) -> None:
-    parent = parent_of(path)
-    if parent != "/" and not client.exists(parent):
-        client.create("map_node", parent, recursive=True, ignore_existing=True)
+def ensure_directory(client: yt.YtClient, path: str) -> None:
+    """Create the map_node ``path`` and its parents if missing, outside any transaction (so that
+    concurrent publications never lock each other on it); a concurrent creator is no error."""
+    if path in ("/", "//") or client.exists(path):
+        return
+    retry_lock_conflicts(
+        lambda: client.create("map_node", path, recursive=True, ignore_existing=True)
+    )
+
+
+def check_replaceable(
+    client: yt.YtClient, path: str, schema: TableSchema, owner: str | None
+) -> None:
+    """Raise :class:`TableConflictError` unless the node at ``path`` may be replaced by a table
+    of ``owner`` with ``schema`` (module docstring); nothing there is fine."""
+    if not client.exists(path):
+        return
+    attributes = client.get(f"{path}/@", attributes=["type", "schema", OWNER_ATTRIBUTE])
+    node_type = str(attributes.get("type"))
+    if node_type != "table":
+        raise TableConflictError(
+            f"{path} holds a {node_type}, not a table: refusing to replace it (move or remove it, "
+            "or store the asset elsewhere: YT_ROOT or metadata yt_path)"
+        )
+    existing_owner = attributes.get(OWNER_ATTRIBUTE)
+    if owner is None or existing_owner == owner:
+        return
+    existing = TableSchema.from_yson_type(attributes["schema"])
+    if existing_owner is not None:
+        raise TableConflictError(
+            f"{path} is the table of asset {existing_owner!r}, not of {owner!r}: refusing to "
+            "replace it (two assets share one path; give one another path)"
+        )
+    if schema_text(existing) == schema_text(schema):
+        return  # an unowned table of the same shape (e.g. published before owners were recorded)
+    raise TableConflictError(
+        f"{path} is a table not published by asset {owner!r}, with schema "
+        f"{schema_text(existing)}; the asset's schema is {schema_text(schema)}: refusing to "
+        f"replace it (remove it, or set @{OWNER_ATTRIBUTE}={owner!r} on it to hand it over)"
+    )
+
+
+def schema_text(schema: TableSchema) -> str:
+    """A one-line description of a schema: ``[bucket string required, size int64, ...]``."""
+    columns = []
+    for spec in column_specs(schema):
+        text = f"{spec.name} {spec.type}" + (" required" if spec.required else "")
+        if spec.sort_order:
+            text += f" {spec.sort_order}"
+        columns.append(text)
+    return "[" + ", ".join(columns) + "]"
+
+
+def retry_lock_conflicts(
+    action: Callable[[], Any], *, seconds: float = LOCK_CONFLICT_RETRY_SECONDS
+) -> Any:
+    """``action()``, retried with backoff while YT answers a concurrent transaction's lock
+    conflict (error 402), for at most ``seconds``; any other error is raised at once."""
+    deadline = time.monotonic() + seconds
+    delay = 0.05
+    while True:
+        try:
+            return action()
+        except yt.YtResponseError as error:
+            if not error.is_cypress_transaction_lock_conflict():
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+        time.sleep(random.uniform(delay / 2, delay))
+        delay = min(delay * 2, 2.0)
 
 
 def describe_table(client: yt.YtClient, path: str, preview_rows: int = PREVIEW_ROWS) -> YTTable:

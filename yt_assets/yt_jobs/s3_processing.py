@@ -23,10 +23,20 @@ Default result (:func:`process_object`, schema :data:`yt_assets.yt.schemas.PROCE
   ``MAX_JSON_DOCUMENT_BYTES``) is tried as one pretty-printed document (an array counts its
   elements, anything else is 1 record). Lines longer than ``MAX_JSON_DOCUMENT_BYTES`` are parse
   errors and are never held in memory.
-- ``error``: null on success; on failure (missing key, denied access, network error, exception
-  in the processor) a short message naming the S3 error code or exception type. A JSON object
+- ``error``: null on success; on a permanent failure (missing key, denied access, an archived
+  object, an exception in the processor, or a transient fault that outlasted the retry budget) a
+  short message naming the S3 error code or exception type, and the attempts made when there was
+  more than one (``NoSuchKey (HTTP 404)``, ``NoSuchKey (HTTP 404) after 3 attempts``,
+  ``SlowDown (HTTP 503): retry budget exhausted after 10 attempts in 31.0 s``). A JSON object
   none of whose documents parse (a corrupt object) has an ``error`` too; a JSON Lines object with
   only some bad lines does not: ``parse_errors`` counts them.
+
+Transient faults (throttling, 5xx, a body cut short or reset, a read timeout) are retried inside
+the job with backoff (:mod:`yt_assets.s3.retries`, bounded attempts and total time), each
+attempt reading the object again from its first byte so ``size``/``sha256`` describe one whole
+body. The job counts its retries (:class:`~yt_assets.s3.retries.RetryCounter`), reports them in its
+user statistics (``s3/download_retries``, ``s3/downloads_gave_up``) and prints them on stderr at
+the end.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -44,6 +55,14 @@ from typing import Any, BinaryIO, ClassVar, Literal, Protocol
 
 from yt_assets.s3.client import DEFAULT_REGION, make_s3_client
 from yt_assets.s3.errors import describe_s3_error
+from yt_assets.s3.retries import (
+    RetryBudgetExhausted,
+    RetryCounter,
+    RetryPolicy,
+    call_with_retries,
+)
+
+from .user_statistics import JobStatistics
 
 __all__ = [
     "CHUNK_SIZE",
@@ -301,6 +320,18 @@ def corrupt_json_error(records: int | None, parse_errors: int | None) -> str | N
     return None
 
 
+def _describe_failure(error: BaseException, redact: Sequence[str] = ()) -> str:
+    """:func:`~yt_assets.s3.errors.describe_s3_error`, with the attempts made when a download
+    was retried."""
+    if isinstance(error, RetryBudgetExhausted):
+        return str(error)
+    if isinstance(error, _PermanentAfterAttempts):
+        described = describe_s3_error(error.error, redact)
+        retried = error.attempts > 1  # a first-attempt error is recorded as it is
+        return f"{described} after {error.attempts} attempts" if retried else described
+    return describe_s3_error(error, redact)
+
+
 def _row_location(row: Mapping[str, Any]) -> tuple[str, str]:
     location = []
     for column in ("bucket", "path"):
@@ -313,15 +344,79 @@ def _row_location(row: Mapping[str, Any]) -> tuple[str, str]:
     return location[0], location[1]
 
 
+STAT_OBJECTS = "s3/objects_processed"
+STAT_ERRORS = "s3/objects_with_error"
+STAT_BYTES = "s3/bytes_downloaded"
+STAT_DOWNLOAD_MS = "s3/download_ms"
+STAT_RETRIES = "s3/download_retries"
+STAT_GAVE_UP = "s3/downloads_gave_up"
+JOB_STATISTICS = (
+    STAT_OBJECTS,
+    STAT_ERRORS,
+    STAT_BYTES,
+    STAT_DOWNLOAD_MS,
+    STAT_RETRIES,
+    STAT_GAVE_UP,
+)
+"""The user statistics every processing job reports (``custom/<name>`` on the operation)."""
+
+
+class _CountingBody:
+    """An object body that counts the bytes read through it."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self.bytes_read = 0
+
+    def read(self, amt: int | None = None, /) -> bytes:
+        data: bytes = self._body.read(amt)
+        self.bytes_read += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+
+class _PermanentAfterAttempts(Exception):
+    """A permanent error, raised after ``attempts`` attempts (the earlier ones were transient)."""
+
+    def __init__(self, error: BaseException, attempts: int) -> None:
+        self.error = error
+        self.attempts = attempts
+        super().__init__(str(error))
+
+
 def _download_and_process(
-    s3_client: Any, bucket: str, key: str, processor: ObjectProcessor
+    s3_client: Any,
+    bucket: str,
+    key: str,
+    processor: ObjectProcessor,
+    retry: RetryPolicy,
+    counter: RetryCounter,
+    statistics: JobStatistics | None = None,
 ) -> dict[str, Any]:
-    response = s3_client.get_object(Bucket=bucket, Key=key)
-    body = response["Body"]
+    attempts = 0
+
+    def attempt() -> Any:
+        nonlocal attempts
+        attempts += 1
+        started = time.monotonic()
+        response = s3_client.get_object(Bucket=bucket, Key=key)
+        body = _CountingBody(response["Body"])
+        try:
+            return processor(body, key=key)  # from the first byte: a fresh body each attempt
+        finally:
+            body.close()
+            if statistics is not None:
+                statistics.add(STAT_BYTES, body.bytes_read)
+                statistics.add(STAT_DOWNLOAD_MS, round((time.monotonic() - started) * 1000))
+
     try:
-        result = processor(body, key=key)
-    finally:
-        body.close()
+        result = call_with_retries(attempt, retry, counter)
+    except RetryBudgetExhausted:
+        raise
+    except Exception as error:
+        raise _PermanentAfterAttempts(error, attempts) from error
     if not isinstance(result, Mapping):
         raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
     row = {"bucket": bucket, "path": key, **result}
@@ -357,6 +452,9 @@ def process_rows(
     downloads_in_flight: int = DEFAULT_DOWNLOADS_IN_FLIGHT,
     output_columns: Sequence[str] | None = None,
     redact: Sequence[str] = (),
+    retry: RetryPolicy | None = None,
+    retry_counter: RetryCounter | None = None,
+    statistics: JobStatistics | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Download and process the object of every row; yield result rows in input order.
 
@@ -371,7 +469,11 @@ def process_rows(
     failure in input order raises :class:`S3ObjectError` naming bucket and key. An input row
     without ``bucket``/``path`` always raises ``ValueError``. ``output_columns``, when given, is
     the exact column list of every row (missing ones null). Messages never contain the strings
-    in ``redact``.
+    in ``redact``. ``statistics`` sums :data:`JOB_STATISTICS` (objects, objects with an error,
+    bytes downloaded, download milliseconds).
+
+    Transient faults are retried per ``retry`` (default :class:`RetryPolicy()`), each attempt
+    from the first byte; ``retry_counter`` counts the retries.
 
     Example::
 
@@ -381,7 +483,16 @@ def process_rows(
     """
     _validate_processing_args(on_error, downloads_in_flight, output_columns)
     return _process_rows_in_order(
-        rows, s3_client, processor, on_error, downloads_in_flight, output_columns, tuple(redact)
+        rows,
+        s3_client,
+        processor,
+        on_error,
+        downloads_in_flight,
+        output_columns,
+        tuple(redact),
+        retry or RetryPolicy(),
+        retry_counter if retry_counter is not None else RetryCounter(),
+        statistics,
     )
 
 
@@ -393,6 +504,9 @@ def _process_rows_in_order(
     downloads_in_flight: int,
     output_columns: Sequence[str] | None,
     redact: tuple[str, ...],
+    retry: RetryPolicy,
+    counter: RetryCounter,
+    statistics: JobStatistics | None = None,
 ) -> Iterator[dict[str, Any]]:
     failed_row_defaults = (
         dict.fromkeys(_PROCESSED_RESULT_NAMES) if processor is process_object else {}
@@ -402,10 +516,13 @@ def _process_rows_in_order(
         try:
             row = future.result()
         except Exception as error:
-            description = describe_s3_error(error, redact)
+            description = _describe_failure(error, redact)
             if on_error == "fail":
                 raise S3ObjectError(bucket, key, description) from error
             row = {"bucket": bucket, "path": key, **failed_row_defaults, "error": description}
+        if statistics is not None:
+            statistics.add(STAT_OBJECTS)
+            statistics.add(STAT_ERRORS, row.get("error") is not None)
         return _project(row, output_columns)
 
     max_pending = 2 * downloads_in_flight
@@ -414,7 +531,16 @@ def _process_rows_in_order(
     try:
         for row in rows:
             bucket, key = _row_location(row)
-            future = executor.submit(_download_and_process, s3_client, bucket, key, processor)
+            future = executor.submit(
+                _download_and_process,
+                s3_client,
+                bucket,
+                key,
+                processor,
+                retry,
+                counter,
+                statistics,
+            )
             pending.append((bucket, key, future))
             if len(pending) >= max_pending:
                 yield finished_row(*pending.popleft())
@@ -430,21 +556,27 @@ class S3ObjectMapper:
 
     It is an aggregator (``attributes = {"is_aggregator": True}``, what ``@yt.wrapper.aggregator``
     sets), so one download pool spans all rows of a job. It holds no secrets: the keys are read
-    from the secure vault in the job. Picklable by dill.
+    from the secure vault in the job. Picklable by dill. A node's ``python3`` needs this module
+    and boto3 shipped with the operation: :func:`yt_assets.yt.shipping.shipping` does that (and
+    :func:`yt_assets.yt.operations.start_map` uses it).
 
     Example::
 
         from yt.wrapper import TablePath
+        from yt_assets.yt.operations import JOB_FORMAT
         from yt_assets.yt.schemas import PROCESSED_COLUMNS, yt_schema
+        from yt_assets.yt.shipping import shipping
         from yt_assets.yt.tables import save_s3_paths_to_table
 
         save_s3_paths_to_table(yt_client, "my-bucket", ["a.jsonl"], "//home/me/listing")
         mapper = S3ObjectMapper(endpoint_url=url, downloads_in_flight=16)
-        yt_client.run_map(
-            mapper, "//home/me/listing",
-            TablePath("//home/me/processed", schema=yt_schema(PROCESSED_COLUMNS)),
-            spec={"secure_vault": credentials.secure_vault()},  # credentials: S3Credentials
-        )
+        with shipping(yt_client, mapper):
+            yt_client.run_map(
+                mapper, "//home/me/listing",
+                TablePath("//home/me/processed", schema=yt_schema(PROCESSED_COLUMNS)),
+                spec={"secure_vault": credentials.secure_vault()},  # credentials: S3Credentials
+                format=JOB_FORMAT,
+            )
     """
 
     endpoint_url: str | None = None
@@ -454,6 +586,9 @@ class S3ObjectMapper:
     processor: ObjectProcessor = process_object
     output_columns: tuple[str, ...] | None = None
     addressing_style: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    read_timeout: float = 60.0
+    """Seconds without a byte from S3 before a download attempt is given up (and retried)."""
 
     attributes: ClassVar[dict[str, bool]] = {"is_aggregator": True}
 
@@ -469,21 +604,36 @@ class S3ObjectMapper:
             region_name=self.region_name,
             max_pool_connections=max(10, self.downloads_in_flight),
             addressing_style=self.addressing_style,
+            read_timeout=self.read_timeout,
+            max_attempts=0,  # no botocore retries: process_rows retries whole downloads
         )
-        processed = errors = 0
-        for row in process_rows(
-            rows,
-            client,
-            processor=self.processor,
-            on_error=self.on_error,
-            downloads_in_flight=self.downloads_in_flight,
-            output_columns=self.output_columns,
-            redact=(credentials.access_key, credentials.secret_key),
-        ):
-            processed += 1
-            errors += row.get("error") is not None
-            yield row
-        print(f"s3_processing: {processed} objects, {errors} errors", file=sys.stderr)
+        counter = RetryCounter()
+        statistics = JobStatistics()
+        for name in JOB_STATISTICS:
+            statistics.add(name, 0)
+        try:
+            yield from process_rows(
+                rows,
+                client,
+                processor=self.processor,
+                on_error=self.on_error,
+                downloads_in_flight=self.downloads_in_flight,
+                output_columns=self.output_columns,
+                redact=(credentials.access_key, credentials.secret_key),
+                statistics=statistics,
+                retry=self.retry,
+                retry_counter=counter,
+            )
+        finally:
+            statistics.add(STAT_RETRIES, counter.retries)
+            statistics.add(STAT_GAVE_UP, counter.gave_up)
+            values = statistics.values
+            print(
+                f"s3_processing: {values[STAT_OBJECTS]} objects, {values[STAT_ERRORS]} errors, "
+                f"{values[STAT_BYTES]} bytes downloaded, {counter.summary()}",
+                file=sys.stderr,
+            )
+            statistics.flush()
 
 
 def _main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:

@@ -7,9 +7,7 @@ tests that need the server's file system or kill it use ``local_yt`` and skip on
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +15,13 @@ import pytest
 import yt.wrapper as yt
 
 from yt_assets.local_yt import LocalYT
+from yt_assets.yt.operations import JOB_FORMAT
+from yt_assets.yt.shipping import shipping
+from yt_assets_tests.job_processors import add_ten
 
 from .conftest import YtEnv
 
 WAIT_S = 60.0
-
-
-def add_ten(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """A Python mapper, pickled by the client and run by ``_py_runner.py`` in the job."""
-    yield {"x": row["x"] + 10, "job": int(os.environ["YT_JOB_COOKIE"])}
 
 
 def wait_for(condition: Any, what: str) -> None:
@@ -55,7 +51,9 @@ def test_python_function_mapper(yt_env: YtEnv) -> None:
     source, destination = yt_env.path("py_in"), yt_env.path("py_out")
     client.write_table(source, [{"x": n} for n in range(6)])
 
-    client.run_map(add_ten, source, destination, spec={"job_count": 2})
+    # The job runs a bare python3: it gets yt.wrapper and the mapper's module from the operation.
+    with shipping(client, add_ten):
+        client.run_map(add_ten, source, destination, spec={"job_count": 2}, format=JOB_FORMAT)
 
     assert list(client.read_table(destination)) == [
         {"x": n + 10, "job": 0 if n < 3 else 1} for n in range(6)

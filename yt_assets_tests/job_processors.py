@@ -1,0 +1,57 @@
+"""Processors of the tests, as a user would write them: a module of their own (outside
+``yt_assets``) that imports no Dagster, shipped with the operation and imported by the jobs.
+
+Each takes ``(body, *, key)`` like :func:`yt_assets.yt_jobs.s3_processing.process_object`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+UPLOAD_ACCESS = "upload-access-key-must-not-leak"
+UPLOAD_SECRET = "upload-secret-key-must-not-leak"
+
+IMPORT_PROBES = ("dagster", "yt_assets.local_yt", "yt_assets.assets", "boto3", "yt.wrapper")
+
+
+def environment_probe(body: Any, *, key: str) -> dict[str, Any]:
+    """Which secure vault variables the job sees, and whether an upload key reached it."""
+    vault = sorted(name for name in os.environ if name.startswith("YT_SECURE_VAULT"))
+    values = "\n".join(os.environ.values())
+    return {
+        "vault_names": ",".join(vault),
+        "upload_key_seen": UPLOAD_ACCESS in values or UPLOAD_SECRET in values,
+    }
+
+
+def import_probe(body: Any, *, key: str) -> dict[str, Any]:
+    """The bytes of the object, and which of :data:`IMPORT_PROBES` the job can import."""
+    data = body.read()
+    importable = []
+    for name in IMPORT_PROBES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        importable.append(name)
+    return {
+        "size": len(data),
+        "importable": ",".join(importable),
+        "python": sys.version.split()[0],
+    }
+
+
+def add_ten(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A Python mapper (not a processor), pickled by the client and run by ``_py_runner.py``."""
+    yield {"x": row["x"] + 10, "job": int(os.environ["YT_JOB_COOKIE"])}
+
+
+def slow_processor(body: Any, *, key: str) -> dict[str, Any]:
+    """Never finishes in a test's time: the job must be aborted."""
+    time.sleep(600)
+    return {}
