@@ -220,12 +220,6 @@ def _write_project(root: Path, package: str, pipelines: dict[str, str]) -> Path:
     return package_dir
 
 
-def count_braces(body: Any, *, key: str) -> dict[str, Any]:
-    """A processor given by reference in the YAML: counts ``{`` in the object."""
-    data = body.read()
-    return {"braces": data.count(b"{"), "key_length": len(key)}
-
-
 @pytest.mark.slow
 def test_yaml_pipeline_materialises_on_the_local_yt(
     tmp_path: Path,
@@ -270,7 +264,7 @@ def test_yaml_pipeline_materialises_on_the_local_yt(
                   extension: .json
                   table_root: {root}/events
                   processing: {{job_count: 2, downloads_in_flight: 2}}
-                  processor: {__name__}:count_braces
+                  processor: yt_assets_tests.component_job_functions:count_braces
                   output_columns:
                     - {{name: bucket, type: string, required: true}}
                     - {{name: path, type: string, required: true}}
