@@ -21,7 +21,8 @@ Command line: ``python -m yt_assets.local_yt serve [--root DIR] [--port N]`` (al
 ``yt-assets local-yt serve``), then ``yt --proxy <URL> list /``.
 
 Layout (moto-like split): ``cluster.py`` and its modules hold state and semantics with no HTTP;
-``operations.py``/``jobs.py`` run operations; ``commands.py`` maps API commands onto them;
+``operations.py`` and its modules run operations (``jobs.py`` the processes, ``job_io.py`` what
+jobs read and write); ``commands.py`` maps API commands onto them;
 ``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
 ``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
 ``launcher.py`` starts and stops servers; ``job_statistics.py`` aggregates what jobs report on

@@ -88,6 +88,10 @@ class ClusterBase:
         with self._gc_lock:  # let a background collection finish first
             self._storage.close()
 
+    def release_thread_resources(self) -> None:
+        """Free what the calling thread holds (its database connection); call before it ends."""
+        self._storage.release_thread_connection()
+
     def collect_garbage(self) -> int:
         """Delete orphan and long-unreferenced chunk files now; returns how many were deleted."""
         with self._gc_lock:
@@ -106,6 +110,7 @@ class ClusterBase:
                 with contextlib.suppress(Exception):  # best effort; retried on the next interval
                     self._storage.collect_garbage()
             finally:
+                self._storage.release_thread_connection()
                 self._gc_lock.release()
 
         threading.Thread(target=collect, name="local-yt-gc", daemon=True).start()

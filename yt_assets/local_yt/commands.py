@@ -21,6 +21,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+import yt.yson as yson
+
+from . import system_commands
 from .exceptions import GenericError, NoSuchCommand, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
 from .values import as_bool
@@ -558,6 +561,14 @@ _COPY_MOVE = frozenset(
 )
 
 
+def _generate_timestamp(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    return StructuredResult({"timestamp": yson.YsonUint64(system_commands.TIMESTAMPS.next())})
+
+
+def _get_supported_features(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    return StructuredResult({"features": system_commands.supported_features()})
+
+
 def _spec(
     name: str,
     input_type: str | None,
@@ -575,6 +586,10 @@ def _spec(
 COMMAND_SPECS: dict[str, CommandSpec] = {
     spec.name: spec
     for spec in [
+        _spec("generate_timestamp", None, "structured", False, False, (), _generate_timestamp),
+        _spec(
+            "get_supported_features", None, "structured", False, False, (), _get_supported_features
+        ),
         # Cypress. Descriptors as the ytsaurus driver registers them for API v4.
         _spec(
             "create",

@@ -24,6 +24,7 @@ from .exceptions import (
     InvalidNodeType,
     ResolveError,
 )
+from .lock_views import node_locks
 from .ypath import PathToken
 
 # Settable system attributes and their defaults, per node type.
@@ -131,6 +132,8 @@ class CypressReads(ClusterBase):
                     "SELECT COUNT(*) FROM locks WHERE node_id = ?", (node.id,)
                 ).fetchone()[0]
             )
+        if wanted is None or "locks" in wanted:
+            result["locks"] = node_locks(view.conn, node.id)
         if node.type == "map_node" and (wanted is None or "count" in wanted):
             result["count"] = len(view.children(node))
         if node.type in CHUNK_TYPES:

@@ -23,6 +23,7 @@ from .exceptions import (
     InvalidNodeType,
     ResolveError,
 )
+from .list_positions import place_in_list
 from .tables import (
     Schema,
     make_row_validator,
@@ -50,6 +51,7 @@ READ_ONLY_ATTRIBUTES = frozenset(
         "ref_counter",
         "lock_count",
         "lock_mode",
+        "locks",
         "count",
         "row_count",
         "chunk_count",
@@ -91,8 +93,8 @@ def _set_in_value(
     last = tokens[-1].key
     if isinstance(container, dict):
         container[last] = new_value
-    elif isinstance(container, list) and last.lstrip("-").isdigit():
-        container[int(last)] = new_value
+    elif isinstance(container, list):
+        place_in_list(container, last, new_value)  # index, end, begin, before:N, after:N
     else:
         raise ResolveError(f'{description} cannot have child "{last}"', key=last)
     return result
@@ -404,6 +406,8 @@ class CypressWrites(CypressReads):
             view, root, tokens, recursive=recursive, path=rich.path
         )
         existing = view.child(parent, key)
+        if existing is not None and source is not None and existing.id == source.id:
+            raise GenericError("Cannot copy or move a node to itself", path=rich.path)
         return parent, key, existing
 
     def move(
@@ -422,8 +426,6 @@ class CypressWrites(CypressReads):
             parent, key, existing = self._prepare_destination(
                 view, destination_path, recursive=recursive, force=force, source=source
             )
-            if existing is not None and existing.id == source.id:
-                return source.id
             if self._is_ancestor(view, source, parent):
                 raise GenericError(
                     f"Cannot move node {view.path_of(source)} to its descendant",

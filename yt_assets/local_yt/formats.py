@@ -42,6 +42,7 @@ __all__ = [
     "load_structured",
     "make_control_row",
     "parse_format",
+    "parse_job_format",
 ]
 
 
@@ -84,6 +85,10 @@ def make_control_row(**attributes: Any) -> yson.YsonEntity:
     return entity
 
 
+def _without_control_rows(entries: Iterable[Any]) -> Iterator[Row]:
+    return (entry for entry in entries if not is_control_row(entry))
+
+
 def _write_in_batches(lines: Iterable[bytes], stream: BinaryIO, batch_bytes: int = 1 << 16) -> None:
     """Write encoded rows to ``stream`` about ``batch_bytes`` at a time (few, large writes)."""
     batch: list[bytes] = []
@@ -99,8 +104,18 @@ def _write_in_batches(lines: Iterable[bytes], stream: BinaryIO, batch_bytes: int
         stream.write(b"".join(batch))
 
 
+def column_name(key: Any) -> str:
+    """A column name from the wire: ``bytes`` must be UTF-8 (a YT error otherwise)."""
+    if not isinstance(key, bytes):
+        return str(key)
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"Column name is not valid UTF-8: {key[:100]!r}") from None
+
+
 def _row_from_loaded(loaded: Mapping[Any, Any]) -> Row:
-    return {_as_str(key): value for key, value in loaded.items()}
+    return {column_name(key): value for key, value in loaded.items()}
 
 
 # --------------------------------------------------------------------------------------- YSON
@@ -138,6 +153,10 @@ class YsonFormat:
         )
 
     def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        return _without_control_rows(self.load_entries(stream))
+
+    def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
+        """Rows and control rows (``<table_index=2>#``...), in stream order."""
         try:
             # Plain Python values (bytes, int, float, bool, None) unless a value carries
             # attributes: the row validator's fast paths work on exact types.
@@ -145,6 +164,9 @@ class YsonFormat:
                 stream, yson_type="list_fragment", encoding=None, always_create_attributes=False
             ):
                 if is_control_row(loaded):
+                    yield make_control_row(
+                        **{_as_str(key): value for key, value in loaded.attributes.items()}
+                    )
                     continue
                 if not isinstance(loaded, Mapping):
                     raise FormatError(f"Table row must be a map, got {type(loaded).__name__}")
@@ -292,17 +314,32 @@ class JsonFormat:
 
     def dumps_row(self, row: Any) -> bytes:
         document = value_to_json(row, self.encode_utf8)
-        indent = 4 if self.pretty else None
-        return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii") + b"\n"
+        if self.pretty:
+            return json.dumps(document, ensure_ascii=True, indent=4).encode("ascii") + b"\n"
+        # Compact, byte for byte as a cluster writes it ({"x":1}).
+        return (
+            json.dumps(document, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n"
+        )
 
     def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        return _without_control_rows(self.load_entries(stream))
+
+    def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
+        """Rows and control rows (``{"$value": null, "$attributes": {...}}``), in stream order."""
         for document in _iter_json_documents(stream):
             if not isinstance(document, dict):
                 raise FormatError(f"JSON row must be an object, got {type(document).__name__}")
-            if "$value" in document and document["$value"] is None:
-                continue  # control row
+            if "$value" in document:
+                attributes = document.get("$attributes")
+                if document["$value"] is not None or not isinstance(attributes, dict):
+                    raise FormatError(
+                        "Incorrect control row in JSON: expected "
+                        '{"$value": null, "$attributes": {...}}'
+                    )
+                yield make_control_row(**attributes)
+                continue
             yield {
-                _json_string_to_bytes(key, self.encode_utf8).decode("utf-8"): json_to_value(
+                column_name(_json_string_to_bytes(key, self.encode_utf8)): json_to_value(
                     value, self.encode_utf8
                 )
                 for key, value in document.items()
@@ -311,6 +348,13 @@ class JsonFormat:
 
 _JSON_DECODER = json.JSONDecoder()
 _JSON_READ_SIZE = 1 << 16
+
+
+def _decode_json_input(decoder: codecs.IncrementalDecoder, data: bytes, final: bool) -> str:
+    try:
+        return decoder.decode(data, final=final)
+    except UnicodeDecodeError as error:
+        raise FormatError(f"JSON input is not valid UTF-8: {error}") from None
 
 
 def _iter_json_documents(stream: BinaryIO) -> Iterator[Any]:
@@ -327,7 +371,7 @@ def _iter_json_documents(stream: BinaryIO) -> Iterator[Any]:
                 return
             data = stream.read(_JSON_READ_SIZE)
             eof = not data
-            buffer, position = decoder.decode(data, final=eof), 0
+            buffer, position = _decode_json_input(decoder, data, eof), 0
             continue
         try:
             document, end = _JSON_DECODER.raw_decode(buffer, position)
@@ -337,7 +381,7 @@ def _iter_json_documents(stream: BinaryIO) -> Iterator[Any]:
             more = stream.read(_JSON_READ_SIZE)
             if not more:
                 eof = True
-            buffer = buffer[position:] + decoder.decode(more, final=eof)
+            buffer = buffer[position:] + _decode_json_input(decoder, more, eof)
             position = 0
             continue
         yield document
@@ -370,11 +414,13 @@ class DsvFormat:
     name = "dsv"
     _ALLOWED = frozenset({"enable_escaping", "enable_table_index", "table_index_column"})
 
-    def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, attributes: Mapping[str, Any] | None = None, in_job: bool = False) -> None:
         attributes = dict(attributes or {})
         _check_attributes(self.name, attributes, self._ALLOWED)
         self.enable_escaping = as_bool(attributes.get("enable_escaping", True))
-        if as_bool(attributes.get("enable_table_index", False)):
+        self.enable_table_index = as_bool(attributes.get("enable_table_index", False))
+        self.table_index_column = _as_str(attributes.get("table_index_column", "@table_index"))
+        if self.enable_table_index and not in_job:
             raise FormatError("DSV enable_table_index is only meaningful inside operations")
 
     def _scalar_bytes(self, column: str, value: Any) -> bytes | None:
@@ -402,7 +448,17 @@ class DsvFormat:
         return b"\t".join(fields) + b"\n"
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
-        _write_in_batches((self.dumps_row(row) for row in rows if not is_control_row(row)), stream)
+        _write_in_batches(self._dump_lines(rows), stream)
+
+    def _dump_lines(self, rows: Iterable[Any]) -> Iterator[bytes]:
+        table_index = None
+        for row in rows:
+            if is_control_row(row):
+                table_index = row.attributes.get("table_index", table_index)
+                continue
+            if self.enable_table_index and table_index is not None:
+                row = {**row, self.table_index_column: int(table_index)}
+            yield self.dumps_row(row)
 
     def loads_row(self, line: bytes) -> Row:
         row: Row = {}
@@ -414,18 +470,37 @@ class DsvFormat:
                 if len(key) == len(field):
                     raise FormatError(f"DSV field without '=': {field[:100]!r}")
                 value = field[len(key) + 1 :]
-                row[_dsv_unescape(key).decode("utf-8")] = yson.YsonString(_dsv_unescape(value))
+                row[column_name(_dsv_unescape(key))] = yson.YsonString(_dsv_unescape(value))
             else:
                 if b"=" not in field:
                     raise FormatError(f"DSV field without '=': {field[:100]!r}")
                 key, value = field.split(b"=", 1)
-                row[key.decode("utf-8")] = yson.YsonString(value)
+                row[column_name(key)] = yson.YsonString(value)
         return row
 
     def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        return _without_control_rows(self.load_entries(stream))
+
+    def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
+        """Rows; with ``enable_table_index``, a table switch before a row whose
+        ``table_index_column`` names another table (the column itself is removed)."""
+        table_index = None
         for line in stream:
-            if line.strip(b"\n"):
-                yield self.loads_row(line)
+            if not line.strip(b"\n"):
+                continue
+            row = self.loads_row(line)
+            if self.enable_table_index and self.table_index_column in row:
+                value = row.pop(self.table_index_column)
+                try:
+                    index = int(bytes(value))
+                except ValueError:
+                    raise FormatError(
+                        f"DSV {self.table_index_column} is not an integer: {bytes(value)[:50]!r}"
+                    ) from None
+                if index != table_index:
+                    table_index = index
+                    yield make_control_row(table_index=index)
+            yield row
 
 
 # ------------------------------------------------------------------------------------ factory
@@ -437,7 +512,12 @@ _ROW_FORMATS: dict[str, type[YsonFormat | JsonFormat | DsvFormat]] = {
 }
 
 
-def parse_format(spec: Any) -> YsonFormat | JsonFormat | DsvFormat:
+def parse_job_format(spec: Any) -> YsonFormat | JsonFormat | DsvFormat:
+    """A row format for job input/output (accepts job-only attributes: DSV ``enable_table_index``)."""
+    return parse_format(spec, in_job=True)
+
+
+def parse_format(spec: Any, *, in_job: bool = False) -> YsonFormat | JsonFormat | DsvFormat:
     """Build a row format from its YSON spec (``"json"``, ``<format=text>yson``...)."""
     if spec is None:
         raise FormatError("Format is not specified")
@@ -448,7 +528,10 @@ def parse_format(spec: Any) -> YsonFormat | JsonFormat | DsvFormat:
             f"(supported: {', '.join(sorted(_ROW_FORMATS))})",
             format=name,
         )
-    return _ROW_FORMATS[name](_format_attributes(spec))
+    attributes = _format_attributes(spec)
+    if name == "dsv":
+        return DsvFormat(attributes, in_job=in_job)
+    return _ROW_FORMATS[name](attributes)
 
 
 # ------------------------------------------------------------------------------ structured I/O
@@ -465,9 +548,7 @@ def dump_structured(value: Any, spec: Any) -> bytes:
         return yson.dumps(value, yson_format=fmt.yson_format, encoding="utf-8")
     if name == "json":
         json_format = JsonFormat(attributes)
-        document = value_to_json(value, json_format.encode_utf8)
-        indent = 4 if json_format.pretty else None
-        return json.dumps(document, ensure_ascii=True, indent=indent).encode("ascii")
+        return json_format.dumps_row(value).rstrip(b"\n")
     raise FormatError(
         f"Format {name!r} is not supported for structured data (supported: yson, json)",
         format=name,

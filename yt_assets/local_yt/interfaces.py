@@ -37,6 +37,11 @@ class TableStore(Protocol):
     def read_rows(self, path: RichPath, transaction_id: str | None = None) -> Iterator[Row]:
         """Rows of a table (ranges and columns of the rich path applied), from a consistent snapshot."""
 
+    def read_table_ranges(
+        self, path: RichPath, *, transaction_id: str | None = None
+    ) -> list[tuple[int, Iterator[Row]]]:
+        """One ``(start_row_index, rows)`` per range of the rich path (one if it has none)."""
+
     def row_count(self, path: RichPath, transaction_id: str | None = None) -> int:
         """Rows the rich path selects (ranges applied)."""
 

@@ -111,6 +111,16 @@ def output_table_fd(table_index: int, first_output_fd: int) -> int:
     return 3 * table_index + first_output_fd
 
 
+def placement_script(passed: Mapping[int, int]) -> str:
+    """A ``bash`` script that moves each passed descriptor to its target number, then runs
+    ``bash -c "$1"``. One ``exec`` per descriptor: bash drops some targets of 10 and above
+    (fd 10 of a 4th output table, 13...) when one ``exec`` moves several of them."""
+    moves = "".join(
+        f"exec {target}>&{source} {source}>&-; " for target, source in sorted(passed.items())
+    )
+    return f'{moves}exec bash -c "$1"'
+
+
 def sandbox_relative_path(name: str) -> PurePosixPath:
     """Validate a sandbox file name (relative, no ``..``); raises ``ValueError`` otherwise."""
     path = PurePosixPath(name)
@@ -263,9 +273,8 @@ class JobProcess:
         stdout_fd = targets.pop(1, stderr_write if launch.redirect_stdout_to_stderr else None)
         minimum = max(targets) + 10
         passed = {target: owned.dup_high(source, minimum) for target, source in targets.items()}
-        redirections = " ".join(f"{t}>&{s} {s}>&-" for t, s in sorted(passed.items()))
         # The outer shell places the table descriptors, then becomes `bash -c <command>` as in YT.
-        script = f'exec {redirections}; exec bash -c "$1"'
+        script = placement_script(passed)
 
         with self._lock:
             if self._aborted:

@@ -4,14 +4,15 @@ input into job inputs (a layer of :class:`~.operations.OperationEngine`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .exceptions import GenericError
-from .formats import parse_format
-from .input_splits import even_split, write_input_splits
-from .interfaces import RichPath, Row, RowFormat
+from .formats import parse_job_format
+from .input_splits import even_split
+from .interfaces import RichPath, RowFormat
+from .job_io import InputControl, input_rows, write_input_splits
 from .jobs import (
     SandboxFile,
     sandbox_relative_path,
@@ -79,10 +80,10 @@ class OperationPlanner(OperationStore):
         operation.work_dir.mkdir(parents=True, exist_ok=True)
         if operation.record["type"] == "map":
             user_job = spec["mapper"]
-            input_format = parse_format(
+            input_format = parse_job_format(
                 user_job.get("input_format") or user_job.get("format") or DEFAULT_INPUT_FORMAT
             )
-            output_format = parse_format(
+            output_format = parse_job_format(
                 user_job.get("output_format") or user_job.get("format") or DEFAULT_INPUT_FORMAT
             )
             input_paths = list(spec["input_table_paths"])
@@ -108,7 +109,7 @@ class OperationPlanner(OperationStore):
                 outputs = list(task.get("output_table_paths") or [])
                 output_format = None
                 if outputs:
-                    output_format = parse_format(
+                    output_format = parse_job_format(
                         task.get("output_format") or task.get("format") or DEFAULT_INPUT_FORMAT
                     )
                 job_count = _as_int(task.get("job_count", 1), "job_count")
@@ -166,21 +167,17 @@ class OperationPlanner(OperationStore):
         bytes_per_job = (
             _as_int(weight, "data_weight_per_job") if weight else DEFAULT_DATA_WEIGHT_PER_JOB
         )
-        with_table_index = as_bool(
-            spec.get("enable_input_table_index"), default=len(input_paths) > 1
+        control = InputControl.from_spec(spec, len(input_paths))
+        rows = input_rows(
+            lambda path: self.store.read_table_ranges(path, transaction_id=transaction_id),
+            input_paths,
         )
-
-        def indexed_rows() -> Iterator[tuple[int, Row]]:
-            for table_index, path in enumerate(input_paths):
-                for row in self.store.read_rows(path, transaction_id):
-                    yield table_index, row
-
         return write_input_splits(
-            indexed_rows(),
+            rows,
             input_format,
             operation.work_dir,
             quotas=quotas,
             bytes_per_job=bytes_per_job,
-            with_table_index=with_table_index,
+            control=control,
             check_stop=lambda: self._check_stop(operation),
         )

@@ -66,7 +66,8 @@ def select_operations(views: list[dict[str, Any]], filters: Mapping[str, Any]) -
         page.reverse()
     attributes = f.get("attributes")
     if attributes:
-        page = [{k: v for k, v in view.items() if k in attributes} for view in page]
+        wanted = set(map(str, attributes))  # iterate_operations needs start_time among them
+        page = [{k: v for k, v in view.items() if k in wanted} for view in page]
     result: dict[str, Any] = {"operations": page, "incomplete": len(selected) > limit}
     if as_bool(f.get("include_counters"), default=True):
         result.update(_operation_counters(views, matches))

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from .job_io import ROUTED_FORMAT, route_job_output
 from .job_python import MissingDockerImage
 from .job_statistics import job_statistics
 from .jobs import (
@@ -21,6 +22,7 @@ from .jobs import (
     JobLaunch,
     JobOutcome,
     JobProcess,
+    output_table_fd,
     yt_error,
 )
 from .operation_planning import OperationPlanner
@@ -71,7 +73,11 @@ class OperationRunner(OperationPlanner):
         finally:
             shutil.rmtree(operation.work_dir, ignore_errors=True)
             operation.secure_vault = {}
+            self._remove_old_finished()  # before waiters wake: they see the pruned list
             operation.finished.set()
+            release = getattr(self.store, "release_thread_resources", None)
+            if release is not None:  # this thread's database connection
+                release()
 
     def _finish(self, operation: _Operation, state: str, error: dict[str, Any] | None) -> None:
         with self._lock:
@@ -307,12 +313,13 @@ class OperationRunner(OperationPlanner):
             return "failed", error
         if task.output_format is None:
             return "completed", None
-        try:
-            counts = []
-            for path in output_paths:  # parsed once now: a malformed output fails the job
-                counts.append(sum(1 for _row in load_rows_from(task.output_format, path)))
-            unit.output_files = list(output_paths)
-            unit.output_row_counts = counts
+        try:  # parsed and routed to tables now: a malformed output fails the job
+            unit.output_files, unit.output_row_counts = route_job_output(
+                task.output_format,
+                output_paths,
+                _output_fds(task.user_job, len(output_paths)),
+                operation.work_dir / job_id,
+            )
         except Exception as error:  # as on a cluster
             inner = _error_dict(error)
             return "failed", yt_error(
@@ -338,7 +345,7 @@ class OperationRunner(OperationPlanner):
                 for table_index, path in enumerate(task.output_paths):
                     assert output_format is not None  # a task with outputs has an output format
                     rows = itertools.chain.from_iterable(
-                        load_rows_from(output_format, unit.output_files[table_index])
+                        load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
                         for unit in completed
                     )
                     self.store.write_rows(path, rows, output_transaction)
@@ -347,6 +354,12 @@ class OperationRunner(OperationPlanner):
             with contextlib.suppress(Exception):
                 self.store.abort_transaction(output_transaction)
             raise
+
+
+def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:
+    """The descriptor of each output table (for error messages)."""
+    first = 4 if as_bool(user_job.get("redirect_stdout_to_stderr")) else 1
+    return [output_table_fd(index, first) for index in range(count)]
 
 
 def _image_of(user_job: Mapping[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ import yt.yson as yson
 
 from .exceptions import GenericError, YtLocalError
 from .interfaces import RichPath, Row, RowFormat
+from .job_io import InputSplit
 from .jobs import (
     JobProcess,
     SandboxFile,
@@ -118,15 +119,6 @@ def _error_dict(error: BaseException) -> dict[str, Any]:
     if isinstance(error, YtLocalError):
         return to_plain(error.to_dict())
     return yt_error(f"{type(error).__name__}: {error}")
-
-
-@dataclass
-class InputSplit:
-    """The input of one job unit: a file in the input format, and where it starts."""
-
-    path: Path
-    row_count: int
-    start_row_index: int
 
 
 @dataclass

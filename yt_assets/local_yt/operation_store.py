@@ -22,6 +22,7 @@ from .jobs import (
     kill_orphaned_job,
     yt_error,
 )
+from .operation_specs import DEFAULT_MAX_FINISHED_OPERATIONS, finished_to_remove
 from .operation_state import (
     FINISHED_STATES,
     PERSIST_INTERVAL_SECONDS,
@@ -43,9 +44,11 @@ class OperationStore:
         root: Path,
         store: TableStore,
         max_parallel_jobs: int | None = None,
+        max_finished_operations: int = DEFAULT_MAX_FINISHED_OPERATIONS,
         job_environment: JobEnvironment | None = None,
     ) -> None:
         self.root = Path(root)
+        self.max_finished_operations = max_finished_operations
         self.store = store
         self.max_parallel_jobs = max_parallel_jobs or os.cpu_count() or 1
         self.operations_dir = self.root / "operations"
@@ -108,6 +111,19 @@ class OperationStore:
                 self._fail_interrupted(operation)
             operation.finished.set()
             self._operations[operation.id] = operation
+        self._remove_old_finished()
+
+    def _remove_old_finished(self) -> None:
+        """Keep only the ``max_finished_operations`` most recently finished operations (their
+        records and stderrs); older ones are gone, as a cluster's operations cleaner does."""
+        with self._lock:
+            records = [op.record for op in self._operations.values()]
+            removed = [
+                self._operations.pop(operation_id)
+                for operation_id in finished_to_remove(records, self.max_finished_operations)
+            ]
+        for operation in removed:
+            shutil.rmtree(operation.directory, ignore_errors=True)
 
     def _fail_interrupted(self, operation: _Operation) -> None:
         output_transaction = operation.record.get("output_transaction_id")

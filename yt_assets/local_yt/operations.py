@@ -21,11 +21,14 @@ user job spec: ``command``, ``format``/``input_format``/``output_format``, ``fil
 interpreter mapped by :class:`~.job_python.JobEnvironment`; jobs without one run a bare
 interpreter, see :mod:`.job_python`). Ignored (accepted, no effect):
 ``memory_limit``, ``cpu_limit``, ``layer_paths``, ``tmpfs_size``, ``copy_files``,
-pools, ``job_io``/``table_writer``, and anything else. Output rows are routed to tables by
-descriptor only (fd 1, 4, 7...): table switches inside one output stream are not supported, nor
-are ``row_index``/``range_index`` control attributes on input. What jobs write to fd 5 (user
-statistics) is aggregated, with ``time/exec`` and row counts, into ``progress/job_statistics``
-(:mod:`.job_statistics`).
+pools, ``table_writer``, and anything else (``use_yamr_descriptors`` is refused).
+``job_io/control_attributes`` (table, range and row indexes on input) and output table switches
+are handled by :mod:`.job_io`. What jobs write to fd 5 (user statistics) is aggregated, with
+``time/exec`` and row counts, into ``progress/job_statistics`` (:mod:`.job_statistics`). Spec keys
+YT does not know are listed in ``unrecognized_spec`` (:mod:`.operation_specs`); only the
+``max_finished_operations`` (default 1000) most recently finished operations are kept, older
+ones are removed with their stderrs, as a cluster's operations cleaner does (there is no archive).
+``list_operations`` with ``attributes`` returns exactly those (full-view ones too).
 
 Secure vault values live only in memory and in the job's environment (``YT_SECURE_VAULT_<KEY>``
 and ``YT_SECURE_VAULT``); ``get_operation`` never shows them and they are never written to disk.
@@ -62,7 +65,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from .exceptions import GenericError, NoSuchJob
-from .input_splits import even_split, write_input_splits
+from .input_splits import even_split
+from .job_io import write_input_splits
 from .job_statistics import aggregate_v1, aggregate_v2, job_view_statistics
 from .operation_planning import _validate_spec
 from .operation_queries import (
@@ -72,6 +76,7 @@ from .operation_queries import (
     select_operations,
 )
 from .operation_runner import OperationRunner
+from .operation_specs import unrecognized_spec
 from .operation_state import (
     ABORT_WAIT_SECONDS,
     FINISHED_STATES,
@@ -171,8 +176,9 @@ class OperationEngine(OperationRunner):
 
     def list_operations(self, **filters: Any) -> dict[str, Any]:
         """Operations newest first, filtered as the ``list_operations`` command does."""
+        brief = not filters.get("attributes")  # named attributes may be full-view ones
         with self._lock:
-            views = [self._view(op, brief=True) for op in self._operations.values()]
+            views = [self._view(op, brief=brief) for op in self._operations.values()]
         return select_operations(views, filters)
 
     def abort_operation(self, operation_id: str, *, abort_message: str | None = None) -> None:
@@ -293,7 +299,7 @@ class OperationEngine(OperationRunner):
                 "spec": spec,
                 "full_spec": spec,
                 "provided_spec": spec,
-                "unrecognized_spec": {},
+                "unrecognized_spec": unrecognized_spec(record["type"], spec),
                 "progress": progress,
                 "events": record["events"],
                 "alerts": {},

@@ -38,6 +38,7 @@ from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 import yt.yson as yson
+from yt.yson.yson_types import NotUnicodeError
 
 from .cluster import Cluster
 from .commands import (
@@ -248,6 +249,21 @@ class _ChunkedResponseWriter:
 # ---------------------------------------------------------------------------------- helpers
 
 
+_CONNECTION_LOSS = (ConnectionDropped, BrokenPipeError, ConnectionResetError)
+
+
+def _connection_loss(error: BaseException) -> BaseException | None:
+    """The lost-connection error behind ``error`` (C extensions re-raise it as ``SystemError``)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _CONNECTION_LOSS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _header_format(headers: Any) -> str:
     value = headers.get("X-YT-Header-Format")
     if not value:
@@ -286,6 +302,9 @@ def render_header_value(value: Any, header_format: str) -> str:
 def error_to_dict(error: BaseException) -> dict[str, Any]:
     if isinstance(error, YtLocalError):
         return error.to_dict()
+    if isinstance(error, (NotUnicodeError, UnicodeError)):
+        # Text the request carries (a key, a name) that must be UTF-8 and is not.
+        return GenericError(f"Invalid UTF-8 in the request: {error}").to_dict()
     return GenericError(
         f"Internal error of the local YT: {type(error).__name__}: {error}"
     ).to_dict()
@@ -344,7 +363,7 @@ class LocalYtServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # bursts of hundreds of clients connecting at once
 
     def __init__(
         self,
@@ -382,6 +401,16 @@ class LocalYtServer(ThreadingHTTPServer):
                 raise
             logger.warning("Port %d is taken: serving on a free port instead", port)
             super().__init__((LOOPBACK_HOST, 0), LocalYtRequestHandler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """One connection's thread: frees the thread's state resources when the connection ends
+        (thousands of short-lived clients otherwise exhaust descriptors)."""
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            release = getattr(self.cluster, "release_thread_resources", None)
+            if release is not None:
+                release()
 
     @property
     def port(self) -> int:
@@ -628,9 +657,12 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
                 assert isinstance(result, BinaryResult)
                 for chunk in result.chunks:
                     writer.write(chunk)
-        except (ConnectionDropped, BrokenPipeError, ConnectionResetError):
+        except _CONNECTION_LOSS:
             raise
         except Exception as error:
+            lost = _connection_loss(error)
+            if lost is not None:  # raised through the YSON bindings, which wrap it
+                raise lost from None
             if not isinstance(error, YtLocalError):
                 logger.exception("Unexpected error while streaming %s", self.path)
             writer.finish(_error_headers(error_to_dict(error)))

@@ -189,6 +189,19 @@ class Storage:
                 self._connections.append(connection)
         return connection
 
+    def release_thread_connection(self) -> None:
+        """Close this thread's connection, if any (a thread that ends must call it: each open
+        connection holds descriptors of the database and its WAL)."""
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None or getattr(self._local, "pid", None) != os.getpid():
+            return
+        self._local.connection = None
+        with self._connections_lock:
+            if connection in self._connections:
+                self._connections.remove(connection)
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A mutation: ``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error)."""

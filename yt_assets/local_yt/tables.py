@@ -296,6 +296,7 @@ _PRIMITIVE_CHECKS: dict[str, ValueCheck] = {
     "null": lambda v: v is None or isinstance(v, yt.yson.YsonEntity),
     "void": lambda v: v is None or isinstance(v, yt.yson.YsonEntity),
 }
+PRIMITIVE_TYPES = frozenset(_PRIMITIVE_CHECKS)  # the type_v3 names of primitive columns
 
 
 def _is_null(value: Any) -> bool:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yt.yson
 from yt.ypath.parser import parse_ypath
+from yt.yson.yson_types import NotUnicodeError
 
 from .exceptions import InvalidYPath
 from .values import to_plain
@@ -38,6 +39,9 @@ class PathToken:
     key: str = ""
 
 
+RANGE_LIMIT_KEYS = ("lower_limit", "upper_limit", "exact")
+
+
 @dataclass(frozen=True)
 class RichPath:
     """A parsed rich YPath: the plain path and its attributes (YSON values, ``str`` keys)."""
@@ -52,11 +56,16 @@ class RichPath:
     @property
     def columns(self) -> list[str] | None:
         columns = self.attributes.get("columns")
-        return None if columns is None else [str(column) for column in columns]
+        return None if columns is None else [_text(column) for column in columns]
 
     @property
     def ranges(self) -> list[dict[str, Any]]:
-        return list(self.attributes.get("ranges") or [])
+        """The ``ranges`` attribute, or one range made of the path's own ``lower_limit``/
+        ``upper_limit``/``exact`` attributes (the form the client's read retries send)."""
+        if "ranges" in self.attributes:
+            return list(self.attributes["ranges"] or [])
+        limits = {key: self.attributes[key] for key in RANGE_LIMIT_KEYS if key in self.attributes}
+        return [limits] if limits else []
 
     @property
     def schema(self) -> Any:
@@ -66,6 +75,14 @@ class RichPath:
     def sorted_by(self) -> list[str] | None:
         sorted_by = self.attributes.get("sorted_by")
         return None if sorted_by is None else [str(column) for column in sorted_by]
+
+
+def _text(value: Any) -> str:
+    """A YSON string as text; a YT error (not a crash) when it is not UTF-8."""
+    try:
+        return str(value)
+    except NotUnicodeError:
+        raise InvalidYPath(f"String is not valid UTF-8: {bytes(value)[:100]!r}") from None
 
 
 def parse_rich_path(value: Any) -> RichPath:
@@ -84,7 +101,7 @@ def parse_rich_path(value: Any) -> RichPath:
         parsed = parse_ypath(value)
     except Exception as error:  # the client's parser raises YPathError/YsonError
         raise InvalidYPath(f"Error parsing YPath {value!r}: {error}") from None
-    attributes = {str(key): item for key, item in parsed.attributes.items()}
+    attributes = {_text(key): item for key, item in parsed.attributes.items()}
     schema = attributes.get("schema")
     attributes = {
         k: (v if k == "schema" else to_plain(v, keep_attributes=False))
@@ -93,7 +110,34 @@ def parse_rich_path(value: Any) -> RichPath:
     if schema is not None:
         attributes["schema"] = schema
     path = parsed.decode("utf-8") if isinstance(parsed, bytes) else str(parsed)
+    _check_selection(attributes, path)
     return RichPath(path=path, attributes=attributes)
+
+
+def _check_selection(attributes: dict[str, Any], path: str) -> None:
+    """``ranges``/limits and ``columns`` of a rich path have the shape YT requires."""
+    ranges = attributes.get("ranges")
+    if ranges is not None and not (
+        isinstance(ranges, list) and all(isinstance(item, dict) for item in ranges)
+    ):
+        raise InvalidYPath(f"Attribute 'ranges' of {path} must be a list of maps")
+    for range_ in [attributes, *(ranges or [])]:
+        for key in RANGE_LIMIT_KEYS:
+            limit = range_.get(key)
+            if limit is None:
+                continue
+            if not isinstance(limit, dict):
+                raise InvalidYPath(f"Read limit {key!r} of {path} must be a map")
+            row_index = limit.get("row_index")
+            if row_index is not None and (
+                isinstance(row_index, bool) or not isinstance(row_index, int)
+            ):
+                raise InvalidYPath(f"Row index of {path} must be an integer, got {row_index!r}")
+    columns = attributes.get("columns")
+    if columns is not None and not (
+        isinstance(columns, list) and all(isinstance(column, (str, bytes)) for column in columns)
+    ):
+        raise InvalidYPath(f"Attribute 'columns' of {path} must be a list of column names")
 
 
 def _read_literal(path: str, position: int) -> tuple[str, int]:

@@ -131,11 +131,14 @@ def test_second_output_table_is_descriptor_4(engine: OperationEngine, cluster: C
 def test_several_inputs_carry_table_switches(engine: OperationEngine, cluster: Cluster) -> None:
     make_table(cluster, "//a", [{"x": 1}])
     make_table(cluster, "//b", [{"x": 2}])
-    make_table(cluster, "//out", [])
+    make_table(cluster, "//out0", [])
+    make_table(cluster, "//out1", [])
 
-    operation_id = run(engine, map_spec("tee /dev/stderr", ["//a", "//b"], "//out"))
+    # `cat` echoes the input's table switches: each row lands in the output of its input's index.
+    operation_id = run(engine, map_spec("tee /dev/stderr", ["//a", "//b"], "//out0", "//out1"))
 
-    assert rows_of(cluster, "//out") == [{"x": 1}, {"x": 2}]
+    assert rows_of(cluster, "//out0") == [{"x": 1}]
+    assert rows_of(cluster, "//out1") == [{"x": 2}]
     job_id = engine.list_jobs(operation_id)["jobs"][0]["id"]
     lines = [json.loads(line) for line in engine.get_job_stderr(operation_id, job_id).splitlines()]
     assert lines == [

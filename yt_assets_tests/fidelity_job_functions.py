@@ -1,0 +1,31 @@
+"""Python job functions of the fidelity tests, in a module of their own (no pytest, no Dagster)
+so that they can be shipped with an operation to the local YT's bare job interpreter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yt.wrapper as yt
+
+
+def fanout(row: dict[str, Any]) -> Iterator[Any]:
+    """The row to each of three output tables, through table switches."""
+    for index in range(3):
+        yield yt.create_table_switch(index)
+        yield {"n": row["n"], "table": index}
+
+
+@yt.with_context
+def where_from(row: dict[str, Any], context: Any) -> Iterator[dict[str, Any]]:
+    """The row with the table, row and range index the job's context reports for it."""
+    yield {
+        "n": row["n"],
+        "table_index": context.table_index,
+        "row_index": context.row_index,
+        "range_index": context.range_index,
+    }
+
+
+def double(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield {"x": row["x"] * 2}
