@@ -9,7 +9,7 @@ Usage::
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import dagster as dg
@@ -90,12 +90,13 @@ def build_s3_listing_asset(
     group_name: str = "s3",
     partitions_def: dg.PartitionsDefinition | None = None,
     prefix_for_partition: Callable[[str, str], str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
 ) -> dg.AssetsDefinition:
     """An asset listing S3 objects into a YT table (``bucket, path, size, etag, last_modified``).
 
     The arguments are the defaults of its run config (:class:`S3ListingConfig`). With partitions,
     ``prefix_for_partition(config_prefix, partition_key)`` gives the prefix each partition lists
-    (default: the partition key itself).
+    (default: the partition key itself). ``metadata`` is added to the asset's (e.g. ``yt_path``).
 
     Example::
 
@@ -113,7 +114,7 @@ def build_s3_listing_asset(
         group_name=group_name,
         kinds=ASSET_KINDS,
         partitions_def=partitions_def,
-        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(LISTING_COLUMNS)},
+        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(LISTING_COLUMNS), **(metadata or {})},
         dagster_type=ROWS,
         description="S3 objects under a prefix, one row each, stored as a YT static table.",
     )
@@ -247,6 +248,7 @@ def build_s3_processing_asset(
     output_columns: Sequence[ColumnSpec] = PROCESSED_COLUMNS,
     group_name: str = "s3",
     partitions_def: dg.PartitionsDefinition | None = None,
+    metadata: Mapping[str, Any] | None = None,
     **config_defaults: Any,
 ) -> dg.AssetsDefinition:
     """An asset running a YT map over a listing table: every job downloads its objects and applies
@@ -285,7 +287,7 @@ def build_s3_processing_asset(
         group_name=group_name,
         kinds=ASSET_KINDS,
         partitions_def=partitions_def,
-        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(output_columns)},
+        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(output_columns), **(metadata or {})},
         description="Every listed S3 object downloaded and processed by a YT map operation.",
     )
     def _processed(

@@ -1,8 +1,11 @@
 """The code location: every asset, check, job, sensor and schedule, assembled in one place.
 
-``dagster dev`` loads ``defs`` from here (``pyproject.toml`` ``[tool.dagster]`` and
-``workspace.yaml``). Everything is configured by one :class:`~yt_assets.settings.Settings`, read
-once here from the environment and ``configs/secrets.env`` (see README):
+``dagster dev`` and ``dg`` load ``defs`` from here (``pyproject.toml`` ``[tool.dagster]`` and
+``[tool.dg]``, ``workspace.yaml``). ``defs`` is built from the components in ``yt_assets/defs/``
+(one ``defs.yaml`` per pipeline, plus the resources, whose templates read ``{{ settings.* }}``);
+:func:`build_definitions` builds the same with the Python factories. Everything is configured by
+one :class:`~yt_assets.settings.Settings`, read once here from the environment and
+``configs/secrets.env`` (see README):
 
 - ``YT_PROXY`` (unset: the embedded local YT under ``YT_LOCAL_ROOT``), ``YT_TOKEN``, ``YT_ROOT``.
 - ``S3_ENDPOINT``, ``S3_REGION``, ``S3_DOWNLOAD_*``, ``S3_UPLOAD_*`` (or ``configs/secrets.env``).
@@ -12,12 +15,15 @@ once here from the environment and ``configs/secrets.env`` (see README):
 - ``S3_DAILY_PREFIX_TEMPLATE`` and ``DAILY_SCHEDULE_HOUR``: the daily pair and its schedule.
 """
 
+import warnings
 from collections.abc import MutableMapping
+from pathlib import Path
 
 import dagster as dg
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.checks import build_processing_checks
+from yt_assets.components import settings_for_templates
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.partitions import build_daily_partitions, prefix_for_day, s3_prefix_partitions
 from yt_assets.resources import build_resources
@@ -26,11 +32,30 @@ from yt_assets.sensors import build_s3_prefix_sensor
 from yt_assets.settings import Settings, load_settings
 
 
+def build_component_definitions(
+    environ: MutableMapping[str, str] | None = None, *, settings: Settings | None = None
+) -> dg.Definitions:
+    """The project's ``Definitions``: the pipelines declared in ``yt_assets/defs/*/defs.yaml``,
+    their ``{{ settings.* }}`` templates rendered from ``settings`` (default: read once from
+    ``environ``, default the environment, and ``configs/secrets.env``)."""
+    if settings is None:
+        settings = load_settings(environ)
+    with settings_for_templates(settings):
+        defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    io_manager = (defs.resources or {}).get("io_manager")
+    if isinstance(io_manager, YTTableIOManager):  # table paths on the Overview before a run
+        with warnings.catch_warnings():  # "preview" in 1.13; the mapping itself is plain
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            defs = defs.map_asset_specs(func=io_manager.with_table_name)
+    return defs
+
+
 def build_definitions(
     environ: MutableMapping[str, str] | None = None, *, settings: Settings | None = None
 ) -> dg.Definitions:
-    """The project's ``Definitions``, configured from ``settings`` (default: read once from
-    ``environ``, default the environment, and ``configs/secrets.env``)."""
+    """The same ``Definitions`` built with the Python factories, configured from ``settings``
+    (default: read once from ``environ``, default the environment, and ``configs/secrets.env``):
+    the reference the YAML pipelines are tested against."""
     if settings is None:
         settings = load_settings(environ)
     resources = build_resources(settings=settings)
@@ -103,4 +128,8 @@ def build_definitions(
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Built when Dagster loads the code location, not on import (YT jobs import modules that
+    import this one, and must not load the defs folder)."""
+    return build_component_definitions()

@@ -137,22 +137,21 @@ class YTTableIOManager(dg.ConfigurableIOManager):
             self.root, asset_key.path, partition_key=partition_key, override=override
         )
 
-    def with_table_names(self, assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-        """The assets, each unpartitioned one with ``dagster/table_name`` (its YT path) in its
-        definition metadata, so that its Overview page shows the table before the first run.
+    def with_table_name(self, spec: dg.AssetSpec) -> dg.AssetSpec:
+        """``spec`` with ``dagster/table_name`` (its YT path) in its definition metadata when it is
+        unpartitioned, so that its Overview page shows the table before the first run.
 
         A partitioned asset has one table per partition: its materialisations name them.
         """
-        return [
-            asset
-            if asset.partitions_def is not None
-            else asset.map_asset_specs(
-                lambda spec: spec.merge_attributes(
-                    metadata={TABLE_NAME_METADATA_KEY: self.table_path(spec.key, spec.metadata)}
-                )
-            )
-            for asset in assets
-        ]
+        if spec.partitions_def is not None:
+            return spec
+        return spec.merge_attributes(
+            metadata={TABLE_NAME_METADATA_KEY: self.table_path(spec.key, spec.metadata)}
+        )
+
+    def with_table_names(self, assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
+        """The assets, each unpartitioned one with ``dagster/table_name`` (:meth:`with_table_name`)."""
+        return [asset.map_asset_specs(self.with_table_name) for asset in assets]
 
     # -- outputs -------------------------------------------------------------------------------
 

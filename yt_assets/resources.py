@@ -191,14 +191,21 @@ def build_s3_resource(role: str, settings: Settings) -> S3Resource:
     missing key fails the run that needs it with an error naming the variable.
     """
     access_var, secret_var = S3_ENV_VARS[role]
-    endpoint = settings.s3_endpoint
+    return s3_resource(settings.s3_endpoint, settings.s3_region, access_var, secret_var)
+
+
+def s3_resource(
+    endpoint_url: str | None, region_name: str, access_key_var: str, secret_key_var: str
+) -> S3Resource:
+    """The one way an :class:`S3Resource` is made: keys as ``EnvVar`` names, ``use_ssl`` from the
+    endpoint's scheme."""
     return S3Resource(
-        endpoint_url=endpoint,
+        endpoint_url=endpoint_url,
         # boto3 takes the scheme from the endpoint; use_ssl shown in the launchpad agrees with it.
-        use_ssl=not (endpoint or "").lower().startswith("http://"),
-        region_name=settings.s3_region,
-        aws_access_key_id=dg.EnvVar(access_var),
-        aws_secret_access_key=dg.EnvVar(secret_var),
+        use_ssl=not (endpoint_url or "").lower().startswith("http://"),
+        region_name=region_name,
+        aws_access_key_id=dg.EnvVar(access_key_var),
+        aws_secret_access_key=dg.EnvVar(secret_key_var),
     )
 
 

@@ -11,7 +11,11 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from yt_assets.yt_jobs.s3_processing import process_object
 
 UPLOAD_ACCESS = "upload-access-key-must-not-leak"
 UPLOAD_SECRET = "upload-secret-key-must-not-leak"
@@ -55,3 +59,28 @@ def slow_processor(body: Any, *, key: str) -> dict[str, Any]:
     """Never finishes in a test's time: the job must be aborted."""
     time.sleep(600)
     return {}
+
+
+SLOW_SECONDS = 1.0
+
+
+def one_second_processor(body: Any, *, key: str) -> dict[str, Any]:
+    """The default processing, after :data:`SLOW_SECONDS` of sleep: a job that takes a while."""
+    time.sleep(SLOW_SECONDS)
+    return process_object(body, key=key)
+
+
+@dataclass(frozen=True)
+class FailsOnce:
+    """The default processing, except that the first attempt at a key ending in ``bad_suffix``
+    raises (the marker file remembers it across job processes)."""
+
+    marker: str
+    bad_suffix: str = "bad.txt"
+
+    def __call__(self, body: Any, *, key: str) -> dict[str, Any]:
+        marker = Path(self.marker)
+        if key.endswith(self.bad_suffix) and not marker.exists():
+            marker.write_text("failed")
+            raise RuntimeError(f"injected failure for {key}")
+        return process_object(body, key=key)

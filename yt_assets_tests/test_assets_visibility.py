@@ -7,7 +7,6 @@ Real servers only: moto's S3 server and the local YT on loopback.
 from __future__ import annotations
 
 import re
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,11 @@ from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource
-from yt_assets.yt_jobs.s3_processing import process_object
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import stack_resources
+from yt_assets_tests.job_processors import SLOW_SECONDS, FailsOnce, one_second_processor
 
 ROOT = "//home/visibility_tests"
-SLOW_SECONDS = 1.0
 OBJECTS = {
     "v/a.jsonl": b'{"x": 1}\n{"x": 2}\n',
     "v/b.json": b'[{"x": 1}]',
@@ -53,11 +51,6 @@ def materializations(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     }
 
 
-def slow_processor(body: Any, *, key: str) -> dict[str, Any]:
-    time.sleep(SLOW_SECONDS)
-    return process_object(body, key=key)
-
-
 def test_slow_jobs_log_progress_a_summary_and_report_statistics(
     dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
 ) -> None:
@@ -66,7 +59,7 @@ def test_slow_jobs_log_progress_a_summary_and_report_statistics(
     processed = build_s3_processing_asset(
         "visible_processed",
         listing=listing,
-        processor=slow_processor,
+        processor=one_second_processor,
         job_count=len(OBJECTS),
         progress_interval_seconds=0.2,
     )
@@ -123,17 +116,11 @@ def test_a_job_failing_once_puts_its_stderr_in_the_run(
     put_objects(s3_server, s3_bucket, {"f/one.txt": b"1", "f/two.txt": b"2", "f/bad.txt": b"3"})
     marker = tmp_path / "failed-once"
 
-    def fails_once(body: Any, *, key: str) -> dict[str, Any]:
-        if key.endswith("bad.txt") and not marker.exists():
-            marker.write_text("failed")
-            raise RuntimeError(f"injected failure for {key}")
-        return process_object(body, key=key)
-
     listing = build_s3_listing_asset("flaky_listing", prefix="f/")
     processed = build_s3_processing_asset(
         "flaky_processed",
         listing=listing,
-        processor=fails_once,
+        processor=FailsOnce(str(marker)),
         on_error="fail",
         job_count=3,
         max_failed_job_count=3,

@@ -172,7 +172,7 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
     yt.logger.LOGGER.setLevel(logging.WARNING)  # "Operation started" (the bar shows progress)
     import dagster as dg
 
-    from yt_assets.definitions import build_definitions
+    from yt_assets.definitions import build_component_definitions
     from yt_assets.partitions import S3_PREFIX_PARTITIONS_NAME, build_daily_partitions
     from yt_assets.settings import load_settings
 
@@ -192,7 +192,7 @@ def run_demo(stack: DemoStack, out: TextIO | None = None, err: TextIO | None = N
                 file=err,
             )
             return 1
-    code_location = build_definitions(settings=settings)
+    code_location = build_component_definitions(settings=settings)
     total = sum(len(run.asset_names) + _check_count(code_location, run.asset_names) for run in plan)
     bar = ProgressBar(total, err, unit="steps")
     handler = DagsterProgressHandler(bar)

@@ -95,8 +95,9 @@ def test_table_switch_in_another_descriptor_stream(yt_env: YtEnv) -> None:
 
 
 @pytest.mark.skip(
-    reason="since issue 10 jobs run a bare python3; shipping these yt.wrapper job functions "
-    "(table switches, @with_context, JOB_FORMAT) fails in the job - to be fixed, see the issue 11 report"
+    reason="jobs ship without the compiled YSON bindings (issue 10); yt.yson's pure-Python writer "
+    "fails on create_table_switch (TypeError: can only concatenate str (not 'bytes') to str in "
+    "writer._dump_attributes), as it would on a cluster node without the bindings"
 )
 def test_python_mapper_table_switches(yt_env: YtEnv) -> None:
     source = yt_env.path("in")

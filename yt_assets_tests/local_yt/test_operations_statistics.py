@@ -9,8 +9,11 @@ import yt.wrapper as yt
 import yt.yson as yson
 
 from yt_assets.local_yt.job_statistics import aggregate_v2, parse_user_statistics
+from yt_assets.yt.operations import JOB_FORMAT
 from yt_assets.yt.progress import custom_statistic_sums, statistic_sum
+from yt_assets.yt.shipping import shipping
 from yt_assets.yt_jobs.user_statistics import dumps_statistics
+from yt_assets_tests.job_processors import add_ten
 from yt_assets_tests.local_yt.conftest import YtEnv
 
 
@@ -66,12 +69,9 @@ def test_yt_wrapper_job_preparation_statistic_is_kept(yt_env: YtEnv) -> None:
     """yt.wrapper's own Python jobs write ``python_job_preparation_time`` to fd 5."""
     client = yt_env.client
     source, destination = yt_env.path("in"), yt_env.path("out")
-    client.write_table(source, [{"n": 1}])
-
-    def mapper(row: dict[str, int]) -> object:
-        yield row
-
-    operation = client.run_map(mapper, source, destination)
+    client.write_table(source, [{"x": 1}])
+    with shipping(client, add_ten):  # jobs run a bare python3: ship what the job needs
+        operation = client.run_map(add_ten, source, destination, format=JOB_FORMAT)
     statistics = operation.get_job_statistics()
     assert "python_job_preparation_time" in statistics.get("custom", {})
     assert isinstance(operation, yt.Operation)
