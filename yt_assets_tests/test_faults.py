@@ -303,7 +303,10 @@ def closed_port_url() -> str:
         ("no_such_bucket", "failed: NoSuchBucket (HTTP 404)"),
         ("access_denied", "failed: AccessDenied (HTTP 403)"),
         ("throttled", "failed: SlowDown (HTTP 503, gave up after 4 attempts)"),
-        ("wrong_endpoint", "failed: EndpointConnectionError (gave up after 4 attempts)"),
+        (
+            "wrong_endpoint",
+            "failed: EndpointConnectionError (endpoint {endpoint}, gave up after 4 attempts)",
+        ),
         ("denied_on_page_2", "failed: AccessDenied (HTTP 403)"),  # while the IO manager writes
     ],
 )
@@ -337,7 +340,9 @@ def test_s3_errors_fail_the_listing_step_with_one_line(
         with CannedS3Server(lambda _n, _path: (status, error_xml(code, "no"))) as server:
             error = run(server.endpoint_url)
     else:
-        error = run(closed_port_url() if case == "wrong_endpoint" else s3_server.endpoint_url)
+        endpoint = closed_port_url() if case == "wrong_endpoint" else s3_server.endpoint_url
+        error = run(endpoint)
+        expected = expected.replace("{endpoint}", endpoint)
     assert error.cls_name == "Failure"  # not DagsterExecutionHandleOutputError
     assert headline(error) == f"Listing s3://{bucket}/data/ {expected}"
     assert s3_server.secret_key not in error.to_string()

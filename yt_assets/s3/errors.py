@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -79,4 +80,25 @@ def listing_error(error: Exception, bucket: str, prefix: str) -> S3ListingError:
     """An :class:`S3ListingError` for a botocore exception: its S3 error code and HTTP status,
     or its type."""
     code, status = s3_error_code(error)
-    return S3ListingError(bucket, prefix, code, f"HTTP {status}" if status else "")
+    if status:
+        return S3ListingError(bucket, prefix, code, f"HTTP {status}")
+    return S3ListingError(bucket, prefix, code, _endpoint_of(error))
+
+
+def _endpoint_of(error: BaseException) -> str:
+    """``endpoint http://host:port`` of a botocore connection error (scheme and host only: never a
+    path or query), or ``""``.
+
+    >>> from botocore.exceptions import EndpointConnectionError
+    >>> _endpoint_of(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/b?list-type=2"))
+    'endpoint http://127.0.0.1:9'
+    """
+    url = (
+        getattr(error, "kwargs", {}).get("endpoint_url")
+        if isinstance(error, BotoCoreError)
+        else None
+    )
+    if not isinstance(url, str):
+        return ""
+    parts = urlsplit(url)
+    return f"endpoint {parts.scheme}://{parts.netloc}" if parts.netloc else ""
