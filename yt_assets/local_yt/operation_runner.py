@@ -9,11 +9,12 @@ import contextlib
 import itertools
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from .interfaces import RichPath, Row
 from .job_io import ROUTED_FORMAT, route_job_output
 from .job_python import MissingDockerImage
 from .job_statistics import job_statistics
@@ -55,13 +56,7 @@ class OperationRunner(OperationPlanner):
         try:
             self._check_stop(operation)
             self._set_state(operation, "materializing")
-            tasks = self._plan(operation)
-            self._check_stop(operation)
-            self._set_state(operation, "running")
-            self._run_jobs(operation, tasks)
-            self._check_stop(operation)
-            self._set_state(operation, "completing")
-            self._commit(operation, tasks)
+            self._run_operation(operation)
             self._finish(operation, "completed", None)
         except _Stop:
             message = operation.abort_message or "Operation aborted by user request"
@@ -78,6 +73,16 @@ class OperationRunner(OperationPlanner):
             release = getattr(self.store, "release_thread_resources", None)
             if release is not None:  # this thread's database connection
                 release()
+
+    def _run_operation(self, operation: _Operation) -> None:
+        """Plan, run the jobs, commit the outputs (a map or a vanilla operation)."""
+        tasks = self._plan(operation)
+        self._check_stop(operation)
+        self._set_state(operation, "running")
+        self._run_jobs(operation, tasks)
+        self._check_stop(operation)
+        self._set_state(operation, "completing")
+        self._commit(operation, tasks)
 
     def _finish(self, operation: _Operation, state: str, error: dict[str, Any] | None) -> None:
         with self._lock:
@@ -329,7 +334,13 @@ class OperationRunner(OperationPlanner):
 
     def _commit(self, operation: _Operation, tasks: list[TaskPlan]) -> None:
         """Write every completed unit's output, in unit order, in one output transaction."""
-        if not any(task.output_paths for task in tasks):
+        self._commit_outputs(operation, task_outputs(tasks))
+
+    def _commit_outputs(
+        self, operation: _Operation, outputs: list[tuple[RichPath, Iterable[Row]]]
+    ) -> None:
+        """Write each ``(path, rows)`` in order, in one output transaction."""
+        if not outputs:
             return
         output_transaction = self.store.start_transaction(
             parent_id=operation.transaction_id,
@@ -339,21 +350,29 @@ class OperationRunner(OperationPlanner):
             operation.record["output_transaction_id"] = output_transaction
             self._persist(operation)
         try:
-            for task in tasks:
-                completed = [unit for unit in task.units if unit.completed_job_id is not None]
-                output_format = task.output_format
-                for table_index, path in enumerate(task.output_paths):
-                    assert output_format is not None  # a task with outputs has an output format
-                    rows = itertools.chain.from_iterable(
-                        load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
-                        for unit in completed
-                    )
-                    self.store.write_rows(path, rows, output_transaction)
+            for path, rows in outputs:
+                self.store.write_rows(path, rows, output_transaction)
             self.store.commit_transaction(output_transaction)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.store.abort_transaction(output_transaction)
             raise
+
+
+def task_outputs(
+    tasks: list[TaskPlan], skip_tables: int = 0
+) -> list[tuple[RichPath, Iterable[Row]]]:
+    """``(path, rows)`` of each output table of the tasks: the completed units' rows in unit
+    order (a task's first ``skip_tables`` routed tables feed a later stage, not a table)."""
+    outputs: list[tuple[RichPath, Iterable[Row]]] = []
+    for task in tasks:
+        completed = [unit for unit in task.units if unit.completed_job_id is not None]
+        for table_index, path in enumerate(task.output_paths[skip_tables:], start=skip_tables):
+            rows = itertools.chain.from_iterable(
+                load_rows_from(ROUTED_FORMAT, unit.output_files[table_index]) for unit in completed
+            )
+            outputs.append((path, rows))
+    return outputs
 
 
 def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:

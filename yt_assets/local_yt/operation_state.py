@@ -30,7 +30,9 @@ MB = 1024 * 1024
 FINISHED_STATES = frozenset({"completed", "failed", "aborted"})
 
 
-SUPPORTED_OPERATION_TYPES = ("map", "vanilla")
+SUPPORTED_OPERATION_TYPES = (
+    "map", "vanilla", "sort", "merge", "erase", "reduce", "join_reduce", "map_reduce"
+)  # fmt: skip
 
 
 DEFAULT_MAX_FAILED_JOB_COUNT = 10

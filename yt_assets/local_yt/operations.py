@@ -75,7 +75,6 @@ from .operation_queries import (
     select_jobs,
     select_operations,
 )
-from .operation_runner import OperationRunner
 from .operation_specs import unrecognized_spec
 from .operation_state import (
     ABORT_WAIT_SECONDS,
@@ -86,6 +85,7 @@ from .operation_state import (
     now_iso,
     secure_vault_environment,
 )
+from .reduce_operations import SortedOperationRunner
 from .values import new_object_id, plain_key, to_plain
 
 __all__ = [
@@ -98,7 +98,7 @@ __all__ = [
 ]
 
 
-class OperationEngine(OperationRunner):
+class OperationEngine(SortedOperationRunner):
     """Runs operations on a :class:`~.interfaces.TableStore`; thread-safe.
 
     Usage::
