@@ -6,10 +6,9 @@ complete), and committing the outputs in one transaction (a layer of
 from __future__ import annotations
 
 import contextlib
-import itertools
 import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
@@ -368,11 +367,13 @@ def task_outputs(
     for task in tasks:
         completed = [unit for unit in task.units if unit.completed_job_id is not None]
         for table_index, path in enumerate(task.output_paths[skip_tables:], start=skip_tables):
-            rows = itertools.chain.from_iterable(
-                load_rows_from(ROUTED_FORMAT, unit.output_files[table_index]) for unit in completed
-            )
-            outputs.append((path, rows))
+            outputs.append((path, _routed_table_rows(completed, table_index)))
     return outputs
+
+
+def _routed_table_rows(units: list[JobUnit], table_index: int) -> Iterator[Row]:
+    for unit in units:
+        yield from load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
 
 
 def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:
