@@ -39,8 +39,10 @@ from .operation_state import (
     _JobsFailed,
     _Operation,
     _Stop,
+    appended_path,
     env_value,
     load_rows_from,
+    merges_output,
     now_iso,
     secure_vault_environment,
 )
@@ -333,7 +335,8 @@ class OperationRunner(OperationPlanner):
 
     def _commit(self, operation: _Operation, tasks: list[TaskPlan]) -> None:
         """Write every completed unit's output, in unit order, in one output transaction."""
-        self._commit_outputs(operation, task_outputs(tasks))
+        merged = merges_output(operation.record["spec"])
+        self._commit_outputs(operation, task_outputs(tasks, merged=merged))
 
     def _commit_outputs(
         self, operation: _Operation, outputs: list[tuple[RichPath, Iterable[Row]]]
@@ -359,15 +362,21 @@ class OperationRunner(OperationPlanner):
 
 
 def task_outputs(
-    tasks: list[TaskPlan], skip_tables: int = 0
+    tasks: list[TaskPlan], skip_tables: int = 0, *, merged: bool = False
 ) -> list[tuple[RichPath, Iterable[Row]]]:
-    """``(path, rows)`` of each output table of the tasks: the completed units' rows in unit
-    order (a task's first ``skip_tables`` routed tables feed a later stage, not a table)."""
+    """``(path, rows)`` writes of each output table of the tasks: the completed units' rows in
+    unit order, one write (chunk) per job, or one per table when ``merged`` (``auto_merge``). A
+    task's first ``skip_tables`` routed tables feed a later stage, not a table."""
     outputs: list[tuple[RichPath, Iterable[Row]]] = []
     for task in tasks:
         completed = [unit for unit in task.units if unit.completed_job_id is not None]
         for table_index, path in enumerate(task.output_paths[skip_tables:], start=skip_tables):
-            outputs.append((path, _routed_table_rows(completed, table_index)))
+            if merged or len(completed) <= 1:
+                outputs.append((path, _routed_table_rows(completed, table_index)))
+                continue
+            for position, unit in enumerate(completed):
+                target = path if position == 0 else appended_path(path)
+                outputs.append((target, _routed_table_rows([unit], table_index)))
     return outputs
 
 

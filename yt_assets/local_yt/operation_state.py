@@ -23,6 +23,8 @@ from .jobs import (
     yt_error,
 )
 from .values import to_plain
+from .ypath import RichPath as ParsedPath
+from .ypath import parse_rich_path
 
 MB = 1024 * 1024
 
@@ -109,6 +111,22 @@ def secure_vault_environment(vault: Mapping[str, Any]) -> dict[str, str]:
     }
     environment["YT_SECURE_VAULT"] = yson.dumps(dict(vault), yson_format="text").decode("utf-8")
     return environment
+
+
+def appended_path(path: RichPath) -> RichPath:
+    """``path`` as a later write of the same output appends it (its ``schema`` was set by the
+    first write; ``sorted_by`` is kept, so key order is checked across writes)."""
+    rich = parse_rich_path(path)
+    attributes = {k: v for k, v in rich.attributes.items() if k != "schema"}
+    return ParsedPath(path=rich.path, attributes={**attributes, "append": True})
+
+
+def merges_output(spec: Mapping[str, Any]) -> bool:
+    """Whether ``auto_merge`` (mode ``relaxed``/``economy``/``manual``) merges the outputs'
+    chunks: each output table is then one chunk, else one chunk per job."""
+    auto_merge = spec.get("auto_merge") or {}
+    mode = auto_merge.get("mode", "disabled") if isinstance(auto_merge, Mapping) else "disabled"
+    return str(mode) != "disabled"
 
 
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:

@@ -48,6 +48,7 @@ from .operation_state import (
     _as_int,
     _Operation,
     load_rows_from,
+    merges_output,
 )
 from .sorted_inputs import (
     check_key_prefix,
@@ -179,7 +180,7 @@ class SortedOperationRunner(OperationRunner):
             self._add_units(operation, [map_task])
             self._run_jobs(operation, [map_task])
             self._check_stop(operation)
-            committed.extend(task_outputs([map_task], skip_tables=1))
+            committed.extend(task_outputs([map_task], skip_tables=1, merged=merges_output(spec)))
             shuffle: Iterable[Row] = _stage_rows(map_task)
         else:
             shuffle = (
@@ -281,7 +282,8 @@ class SortedOperationRunner(OperationRunner):
         self._run_jobs(operation, tasks)
         self._check_stop(operation)
         self._set_state(operation, "completing")
-        self._commit_outputs(operation, earlier + task_outputs(tasks))
+        merged = merges_output(operation.record["spec"])
+        self._commit_outputs(operation, earlier + task_outputs(tasks, merged=merged))
 
 
 def _formats(user_job: Mapping[str, Any]) -> tuple[Any, Any]:

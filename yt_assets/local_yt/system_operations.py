@@ -34,6 +34,7 @@ from .external_sort import ExternalSorter
 from .input_splits import even_split
 from .interfaces import RichPath, Row, TableStore
 from .job_io import InputRow, input_rows
+from .operation_state import appended_path
 from .sorted_inputs import check_sorted_input, key_columns, merge_sorted, table_streams
 from .tables import Schema, make_key_function
 from .values import as_bool
@@ -105,11 +106,9 @@ def _chunked(path: ParsedPath, rows: Iterator[Row], sizes: list[int] | None) -> 
     """One ``(path, rows)`` per chunk of ``sizes`` rows (the later ones append)."""
     if not sizes or len(sizes) == 1:
         return [(path, rows)]
-    appended = {k: v for k, v in path.attributes.items() if k != "schema"}
-    appended["append"] = True
     outputs: Outputs = [(path, itertools.islice(rows, sizes[0]))]
     for size in sizes[1:]:
-        outputs.append((ParsedPath(path.path, appended), itertools.islice(rows, size)))
+        outputs.append((appended_path(path), itertools.islice(rows, size)))
     return outputs
 
 

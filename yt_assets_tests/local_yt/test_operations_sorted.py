@@ -342,3 +342,39 @@ def test_sorted_operations_leave_nothing_unrecognized(yt_env: YtEnv) -> None:
             operation.id, attributes=["unrecognized_spec", "state"]
         )
         assert attributes == {"unrecognized_spec": {}, "state": "completed"}
+
+
+# ----------------------------------------------------------------- job_count and auto_merge
+
+
+def test_each_job_writes_its_own_chunk_unless_auto_merge_merges_them(yt_env: YtEnv) -> None:
+    source = yt_env.path("in")
+    yt_env.client.write_table(source, [{"x": i} for i in range(6)])
+    per_job, merged = yt_env.path("per_job"), yt_env.path("merged")
+    yt_env.client.run_map("cat", source, per_job, format="json", job_count=3, spec=NO_RETRY)
+    assert yt_env.client.get(per_job + "/@chunk_count") == 3
+    assert [row["x"] for row in yt_env.client.read_table(per_job)] == list(range(6))
+    spec = {**NO_RETRY, "auto_merge": {"mode": "relaxed"}}
+    yt_env.client.run_map("cat", source, merged, format="json", job_count=3, spec=spec)
+    assert yt_env.client.get(merged + "/@chunk_count") == 1
+    assert [row["x"] for row in yt_env.client.read_table(merged)] == list(range(6))
+
+
+def test_the_clients_auto_merge_output_merges_small_chunks(yt_env: YtEnv) -> None:
+    source, destination = yt_env.path("in"), yt_env.path("out")
+    yt_env.client.write_table(source, [{"x": i} for i in range(4)])
+    client = yt_env.new_client({"auto_merge_output": {"action": "merge", "min_chunk_count": 2}})
+    client.run_map("cat", source, destination, format="json", job_count=4, spec=NO_RETRY)
+    assert client.get(destination + "/@chunk_count") == 1
+    assert [row["x"] for row in client.read_table(destination)] == list(range(4))
+
+
+def test_sorted_output_of_several_reduce_jobs_stays_sorted(yt_env: YtEnv) -> None:
+    source = _sorted_table(yt_env, "in", [{"k": k} for k in range(8)])
+    destination = yt.TablePath(yt_env.path("out"), sorted_by=["k"])
+    yt_env.client.run_reduce(
+        "cat", source, destination, reduce_by="k", format="json", job_count=4, spec=NO_RETRY
+    )
+    assert yt_env.client.get(yt_env.path("out") + "/@chunk_count") == 4
+    assert yt_env.client.get(yt_env.path("out") + "/@sorted_by") == ["k"]
+    assert [row["k"] for row in yt_env.client.read_table(destination)] == list(range(8))
