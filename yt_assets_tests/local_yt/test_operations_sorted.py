@@ -378,3 +378,16 @@ def test_sorted_output_of_several_reduce_jobs_stays_sorted(yt_env: YtEnv) -> Non
     assert yt_env.client.get(yt_env.path("out") + "/@chunk_count") == 4
     assert yt_env.client.get(yt_env.path("out") + "/@sorted_by") == ["k"]
     assert [row["k"] for row in yt_env.client.read_table(destination)] == list(range(8))
+
+
+def test_map_reduce_mapper_writes_its_extra_outputs_to_the_first_tables(yt_env: YtEnv) -> None:
+    source = yt_env.path("in")
+    yt_env.client.write_table(source, [{"k": "b"}, {"k": "a"}, {"k": "b"}])
+    mapped, reduced = yt_env.path("mapped"), yt_env.path("reduced")
+    mapper = """tee /dev/fd/4"""  # every row to the shuffle (fd 1) and to the first table (fd 4)
+    yt_env.client.run_map_reduce(
+        mapper, COUNT_RUNS, source, [mapped, reduced], reduce_by=["k"], format="json",
+        spec={**NO_RETRY, "mapper_output_table_count": 1},
+    )  # fmt: skip
+    assert list(yt_env.client.read_table(mapped)) == [{"k": "b"}, {"k": "a"}, {"k": "b"}]
+    assert list(yt_env.client.read_table(reduced)) == [{"k": "a", "n": 1}, {"k": "b", "n": 2}]
