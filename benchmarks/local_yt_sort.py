@@ -64,8 +64,7 @@ def main() -> None:
     body = (
         header_lines(f".venv/bin/python benchmarks/local_yt_sort.py --rows {args.rows}")
         + f"- Data: listing rows (5 columns, weak schema), sorted by {SORT_BY}; external sort runs of "
-        f"{DEFAULT_RUN_ROWS:,} rows; one run per size, each on a fresh server.\n\n"
-        + table
+        f"{DEFAULT_RUN_ROWS:,} rows; one run per size, each on a fresh server.\n\n" + table
     )
     print(body)
     write_section("local_yt_sort", "Sorting in the local YT", body)

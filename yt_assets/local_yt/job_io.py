@@ -5,7 +5,9 @@ job's input format, with the control rows YT writes before them: ``<table_index=
 ``enable_input_table_index``, or ``job_io/control_attributes/enable_table_index``),
 ``<range_index=N>#`` (``enable_range_index``) and ``<row_index=N>#`` (``enable_row_index``) at the
 start of each job's input and wherever the table or the range changes (what ``yt.wrapper``'s
-``@with_context`` jobs read their ``context.table_index``/``row_index``/``range_index`` from).
+``@with_context`` jobs read their ``context.table_index``/``row_index``/``range_index`` from);
+in a reducer's input, ``<key_switch=%true>#`` before each new group (``enable_key_switch``, what
+``yt.wrapper`` Python reducers group by).
 
 **Output** (:func:`route_job_output`): every output descriptor's stream (fd 1, 4, 7, 10...) is
 parsed in the output format; rows go to the table of their descriptor until a *table switch*
