@@ -7,7 +7,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from yt_assets.local_yt.cluster import Cluster
 from yt_assets.local_yt.external_sort import ExternalSorter
+from yt_assets.local_yt.operations import OperationEngine
 
 
 def test_sort_holds_at_most_one_run_in_memory(tmp_path: Path) -> None:
@@ -34,3 +36,21 @@ def test_an_empty_input_sorts_to_nothing(tmp_path: Path) -> None:
     sorter = ExternalSorter(tmp_path, run_rows=10)
     assert list(sorter.sort([], key=lambda row: row["k"])) == []
     assert sorter.run_count == 0
+
+
+def test_a_sort_operation_spills_runs_of_the_engines_budget(tmp_path: Path) -> None:
+    cluster = Cluster(tmp_path / "root")
+    engine = OperationEngine(tmp_path / "root", cluster, max_parallel_jobs=1)
+    try:
+        engine.sort_run_rows = 4  # the 50 rows go through runs of 4 spilled to disk
+        cluster.create("table", "//in", recursive=True)
+        rows = [{"k": (i * 7) % 10, "i": i} for i in range(50)]
+        cluster.write_table("//in", rows)
+        spec = {"input_table_paths": ["//in"], "output_table_path": "//out", "sort_by": ["k"]}
+        cluster.create("table", "//out")
+        operation_id = engine.start_operation("sort", spec)
+        assert engine.wait(operation_id, timeout=60) == "completed"
+        assert list(cluster.read_rows("//out")) == sorted(rows, key=lambda row: row["k"])
+    finally:
+        engine.close()
+        cluster.close()
