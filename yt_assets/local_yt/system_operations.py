@@ -8,7 +8,8 @@ pair per written chunk; several pairs for one table append to the first):
   :class:`~.external_sort.ExternalSorter`); the output gets ``sorted_by`` in its schema.
 - ``merge``: ``unordered``/``ordered`` concatenate the inputs in order; ``sorted`` merges sorted
   inputs by ``merge_by`` (default: the inputs' common key columns) and keeps the output sorted.
-  ``combine_chunks`` writes one chunk, ``job_count`` about that many, otherwise one per input.
+  With ``combine_chunks`` (or ``force_transform``) each job writes one chunk (``job_count``
+  jobs, else one); otherwise an unordered/ordered merge writes one chunk per input table.
 - ``erase``: the table without the rows the ``table_path`` ranges select (all of them without
   ranges), keeping its schema and sortedness.
 
@@ -133,12 +134,11 @@ def plan_merge(store: TableStore, spec: Mapping[str, Any], tx: str | None) -> Ou
     schema = _inferred_schema(store, inputs, output, tx)
     total = sum(store.row_count(path, tx) for path in inputs)
     sizes: list[int] | None = None
-    if as_bool(spec.get("combine_chunks")):
-        sizes = [total]
-    elif spec.get("job_count") is not None:
-        sizes = even_split(total, int(spec["job_count"]))
+    if as_bool(spec.get("combine_chunks")) or as_bool(spec.get("force_transform")):
+        job_count = spec.get("job_count")
+        sizes = even_split(total, int(job_count)) if job_count is not None else [total]
     if mode != "sorted":
-        if sizes is None:
+        if sizes is None:  # chunks are moved as they are (about one per input here)
             sizes = [store.row_count(path, tx) for path in inputs]
         rows = (item.row for item in _rows(store, inputs, tx))
         return _chunked(_output_with(output, schema, None), rows, sizes)

@@ -163,7 +163,7 @@ def test_sorted_merge_of_an_unsorted_table_fails_with_yts_error(yt_env: YtEnv) -
         yt_env.client.run_merge(source, yt_env.path("out"), mode="sorted", spec=NO_RETRY)
 
 
-def test_merge_chunk_count_follows_combine_chunks_and_job_count(yt_env: YtEnv) -> None:
+def test_a_merge_combining_chunks_writes_one_chunk_per_job(yt_env: YtEnv) -> None:
     source = yt_env.path("in")
     yt_env.client.write_table(source, [{"x": i} for i in range(10)])
     for index in range(3):
@@ -173,7 +173,8 @@ def test_merge_chunk_count_follows_combine_chunks_and_job_count(yt_env: YtEnv) -
     yt_env.client.run_merge(source, combined, spec={"combine_chunks": True})
     assert yt_env.client.get(combined + "/@chunk_count") == 1
     split = yt_env.path("split")
-    yt_env.client.run_merge(source, split, job_count=3, mode="ordered")
+    spec = {"combine_chunks": True}  # one chunk per job
+    yt_env.client.run_merge(source, split, job_count=3, mode="ordered", spec=spec)
     assert [row["x"] for row in yt_env.client.read_table(split)] == list(range(13))
     assert yt_env.client.get(split + "/@chunk_count") == 3
 
@@ -391,3 +392,29 @@ def test_map_reduce_mapper_writes_its_extra_outputs_to_the_first_tables(yt_env: 
     )  # fmt: skip
     assert list(yt_env.client.read_table(mapped)) == [{"k": "b"}, {"k": "a"}, {"k": "b"}]
     assert list(yt_env.client.read_table(reduced)) == [{"k": "a", "n": 1}, {"k": "b", "n": 2}]
+
+
+# ------------------------------------------------------- spec fields shared with map
+
+
+def test_a_reducer_gets_the_environment_and_the_secure_vault(yt_env: YtEnv) -> None:
+    source = _sorted_table(yt_env, "in", [{"k": 1}])
+    destination = yt_env.path("out")
+    command = """echo "{\\"env\\": \\"$COLOUR\\", \\"vault\\": \\"$YT_SECURE_VAULT_WORD\\"}" """
+    spec = {
+        **NO_RETRY,
+        "reducer": {"environment": {"COLOUR": "red"}},
+        "secure_vault": {"WORD": "w"},
+    }
+    yt_env.client.run_reduce(command, source, destination, reduce_by="k", format="json", spec=spec)
+    assert list(yt_env.client.read_table(destination)) == [{"env": "red", "vault": "w"}]
+
+
+def test_a_failing_reducer_fails_the_operation_with_its_stderr(yt_env: YtEnv) -> None:
+    source = _sorted_table(yt_env, "in", [{"k": 1}])
+    command = "echo reducer-broke >&2; exit 3"
+    with pytest.raises(yt.YtOperationFailedError) as failure:
+        yt_env.client.run_reduce(
+            command, source, yt_env.path("out"), reduce_by="k", format="json", spec=NO_RETRY
+        )
+    assert "reducer-broke" in str(failure.value.attributes.get("stderrs"))
