@@ -5,6 +5,9 @@ The same tests run against a real cluster with ``YT_PROXY`` set."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from yt_assets.yt.operations import JOB_FORMAT
 from yt_assets.yt.shipping import shipping
 from yt_assets_tests.fidelity_job_functions import count_by_key
 
-from .conftest import YtEnv
+from .conftest import LOCAL_ONLY_REASON, YtEnv
 
 NO_RETRY = {"max_failed_job_count": 1}
 
@@ -418,3 +421,22 @@ def test_a_failing_reducer_fails_the_operation_with_its_stderr(yt_env: YtEnv) ->
             command, source, yt_env.path("out"), reduce_by="k", format="json", spec=NO_RETRY
         )
     assert "reducer-broke" in str(failure.value.attributes.get("stderrs"))
+
+
+def test_the_yt_cli_sorts_and_reduces(yt_env: YtEnv) -> None:
+    if not yt_env.is_local:
+        pytest.skip(LOCAL_ONLY_REASON)  # the CLI gets the local proxy URL
+    source, ordered, counted = yt_env.path("in"), yt_env.path("sorted"), yt_env.path("counted")
+    yt_env.client.write_table(source, [{"k": "b"}, {"k": "a"}, {"k": "b"}])
+    yt_cli = [str(Path(sys.executable).parent / "yt"), "--proxy", yt_env.proxy_url]
+    environment = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "YT_USE_TOKEN": "0"}
+    for arguments in (
+        ["sort", "--src", source, "--dst", ordered, "--sort-by", "k"],
+        ["reduce", COUNT_RUNS, "--src", ordered, "--dst", counted, "--reduce-by", "k",
+         "--format", "json"],
+    ):  # fmt: skip
+        result = subprocess.run(
+            yt_cli + arguments, capture_output=True, text=True, timeout=120, env=environment
+        )
+        assert result.returncode == 0, result.stderr
+    assert list(yt_env.client.read_table(counted)) == [{"k": "a", "n": 1}, {"k": "b", "n": 2}]
