@@ -264,6 +264,7 @@ def test_reduce_by_must_prefix_sort_by(yt_env: YtEnv) -> None:
         )
 
 
+@pytest.mark.slow  # ships yt.wrapper's job runner to a bare interpreter (about 10 s here)
 def test_a_python_reducer_gets_each_group_once(yt_env: YtEnv) -> None:
     source = _sorted_table(yt_env, "in", [{"k": k} for k in ["a", "a", "b", "c", "c", "c"]])
     destination = yt_env.path("out")
