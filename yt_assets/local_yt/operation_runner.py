@@ -40,13 +40,14 @@ from .operation_state import (
     _Operation,
     _Stop,
     appended_path,
+    auto_merge_group,
     env_value,
     load_rows_from,
-    merges_output,
     now_iso,
     secure_vault_environment,
 )
 from .values import as_bool, new_object_id
+from .ypath import parse_rich_path
 
 
 class OperationRunner(OperationPlanner):
@@ -335,8 +336,8 @@ class OperationRunner(OperationPlanner):
 
     def _commit(self, operation: _Operation, tasks: list[TaskPlan]) -> None:
         """Write every completed unit's output, in unit order, in one output transaction."""
-        merged = merges_output(operation.record["spec"])
-        self._commit_outputs(operation, task_outputs(tasks, merged=merged))
+        group = auto_merge_group(operation.record["spec"])
+        self._commit_outputs(operation, task_outputs(tasks, merge_group=group))
 
     def _commit_outputs(
         self, operation: _Operation, outputs: list[tuple[RichPath, Iterable[Row]]]
@@ -362,21 +363,24 @@ class OperationRunner(OperationPlanner):
 
 
 def task_outputs(
-    tasks: list[TaskPlan], skip_tables: int = 0, *, merged: bool = False
+    tasks: list[TaskPlan], skip_tables: int = 0, *, merge_group: int | None = None
 ) -> list[tuple[RichPath, Iterable[Row]]]:
     """``(path, rows)`` writes of each output table of the tasks: the completed units' rows in
-    unit order, one write (chunk) per job, or one per table when ``merged`` (``auto_merge``). A
-    task's first ``skip_tables`` routed tables feed a later stage, not a table."""
+    unit order, one write (chunk) per job, or per ``merge_group`` jobs (``auto_merge``; a path's
+    ``<auto_merge=%false>`` opts out). A task's first ``skip_tables`` routed tables feed a later
+    stage, not a table."""
     outputs: list[tuple[RichPath, Iterable[Row]]] = []
     for task in tasks:
         completed = [unit for unit in task.units if unit.completed_job_id is not None]
         for table_index, path in enumerate(task.output_paths[skip_tables:], start=skip_tables):
-            if merged or len(completed) <= 1:
-                outputs.append((path, _routed_table_rows(completed, table_index)))
-                continue
-            for position, unit in enumerate(completed):
+            group = merge_group
+            if parse_rich_path(path).attributes.get("auto_merge") is False:
+                group = None
+            size = group or 1
+            batches = [completed[i : i + size] for i in range(0, len(completed), size)] or [[]]
+            for position, batch in enumerate(batches):
                 target = path if position == 0 else appended_path(path)
-                outputs.append((target, _routed_table_rows([unit], table_index)))
+                outputs.append((target, _routed_table_rows(batch, table_index)))
     return outputs
 
 

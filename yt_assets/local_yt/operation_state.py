@@ -121,12 +121,24 @@ def appended_path(path: RichPath) -> RichPath:
     return ParsedPath(path=rich.path, attributes={**attributes, "append": True})
 
 
-def merges_output(spec: Mapping[str, Any]) -> bool:
-    """Whether ``auto_merge`` (mode ``relaxed``/``economy``/``manual``) merges the outputs'
-    chunks: each output table is then one chunk, else one chunk per job."""
+AUTO_MERGE_CHUNKS_PER_JOB = 500  # chunk_count_per_merge_job of the relaxed and economy modes
+
+
+def auto_merge_group(spec: Mapping[str, Any]) -> int | None:
+    """How many job output chunks one ``auto_merge`` job merges into one (``None``: disabled):
+    ``manual`` takes the smaller of ``chunk_count_per_merge_job`` and
+    ``max_intermediate_chunk_count``; ``relaxed``/``economy`` merge up to 500 chunks."""
     auto_merge = spec.get("auto_merge") or {}
-    mode = auto_merge.get("mode", "disabled") if isinstance(auto_merge, Mapping) else "disabled"
-    return str(mode) != "disabled"
+    if not isinstance(auto_merge, Mapping) or str(auto_merge.get("mode", "disabled")) == "disabled":
+        return None
+    if str(auto_merge["mode"]) != "manual":
+        return AUTO_MERGE_CHUNKS_PER_JOB
+    limits = [
+        _as_int(auto_merge[name], name)
+        for name in ("chunk_count_per_merge_job", "max_intermediate_chunk_count")
+        if auto_merge.get(name) is not None
+    ]
+    return max(1, min(limits, default=AUTO_MERGE_CHUNKS_PER_JOB))
 
 
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:

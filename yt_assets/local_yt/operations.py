@@ -43,8 +43,10 @@ commits its output (a cluster would abort it at once).
 
 Not emulated for the sorted operations: descending ``sort_order`` (refused), ``pivot_keys``,
 ``partition_count``/``partition_job_count`` (one reducer stage, cut by data size or the reduce's
-``job_count``), job splitting, ``auto_merge`` thresholds (any mode but ``disabled`` makes each
-output table one chunk; without it each job writes its own chunk, and ``sort`` one chunk),
+``job_count``), job splitting, ``auto_merge`` size thresholds (each job writes its own output
+chunk; ``auto_merge`` merges them in groups: ``manual`` of ``min(chunk_count_per_merge_job,
+max_intermediate_chunk_count)``, ``relaxed``/``economy`` of 500; ``<auto_merge=%false>`` on an
+output path opts out; ``sort`` writes one chunk),
 ``enable_key_guarantee=%false``, ``intermediate_stream_schemas``;
 a reduce with foreign tables groups by ``join_by``; ``sort``/``merge``/``erase`` have no jobs to
 list. ``shuffle_table`` needs the ``skiff`` format.

@@ -47,8 +47,8 @@ from .operation_state import (
     TaskPlan,
     _as_int,
     _Operation,
+    auto_merge_group,
     load_rows_from,
-    merges_output,
 )
 from .sorted_inputs import (
     check_key_prefix,
@@ -180,7 +180,8 @@ class SortedOperationRunner(OperationRunner):
             self._add_units(operation, [map_task])
             self._run_jobs(operation, [map_task])
             self._check_stop(operation)
-            committed.extend(task_outputs([map_task], skip_tables=1, merged=merges_output(spec)))
+            group = auto_merge_group(spec)
+            committed.extend(task_outputs([map_task], skip_tables=1, merge_group=group))
             shuffle: Iterable[Row] = _stage_rows(map_task)
         else:
             shuffle = (
@@ -282,8 +283,8 @@ class SortedOperationRunner(OperationRunner):
         self._run_jobs(operation, tasks)
         self._check_stop(operation)
         self._set_state(operation, "completing")
-        merged = merges_output(operation.record["spec"])
-        self._commit_outputs(operation, earlier + task_outputs(tasks, merged=merged))
+        group = auto_merge_group(operation.record["spec"])
+        self._commit_outputs(operation, earlier + task_outputs(tasks, merge_group=group))
 
 
 def _formats(user_job: Mapping[str, Any]) -> tuple[Any, Any]:

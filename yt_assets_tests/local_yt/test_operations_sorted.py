@@ -365,6 +365,19 @@ def test_each_job_writes_its_own_chunk_unless_auto_merge_merges_them(yt_env: YtE
     assert [row["x"] for row in yt_env.client.read_table(merged)] == list(range(6))
 
 
+def test_manual_auto_merge_merges_chunks_in_groups(yt_env: YtEnv) -> None:
+    source, grouped, opted_out = yt_env.path("in"), yt_env.path("grouped"), yt_env.path("out")
+    yt_env.client.write_table(source, [{"x": i} for i in range(5)])
+    manual = {"mode": "manual", "chunk_count_per_merge_job": 2, "max_intermediate_chunk_count": 4}
+    spec = {**NO_RETRY, "auto_merge": manual}
+    outputs = [grouped, yt.TablePath(opted_out, attributes={"auto_merge": False})]
+    command = "tee /dev/fd/4"  # every row to both tables
+    yt_env.client.run_map(command, source, outputs, format="json", job_count=5, spec=spec)
+    assert yt_env.client.get(grouped + "/@chunk_count") == 3  # (5 - 1) // min(2, 4) + 1
+    assert yt_env.client.get(opted_out + "/@chunk_count") == 5  # one chunk per job
+    assert [row["x"] for row in yt_env.client.read_table(grouped)] == list(range(5))
+
+
 def test_the_clients_auto_merge_output_merges_small_chunks(yt_env: YtEnv) -> None:
     source, destination = yt_env.path("in"), yt_env.path("out")
     yt_env.client.write_table(source, [{"x": i} for i in range(4)])
