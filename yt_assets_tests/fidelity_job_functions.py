@@ -29,3 +29,8 @@ def where_from(row: dict[str, Any], context: Any) -> Iterator[dict[str, Any]]:
 
 def double(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {"x": row["x"] * 2}
+
+
+def count_by_key(key: dict[str, Any], rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """A reducer: one row per ``k`` group with the group's row count."""
+    yield {"k": key["k"], "n": sum(1 for _ in rows)}

@@ -54,6 +54,9 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 - ``read_file`` / ``read_table`` responses carry ``start_row_index`` only (no ``id``/``revision``,
   ``approximate_row_count``).
 - Proxy discovery: ``/hosts`` is always ``[]`` (the client keeps using the same proxy).
+- Operations: ``map``, ``vanilla``, ``sort``, ``merge``, ``erase``, ``reduce``, ``join_reduce``
+  and ``map_reduce``; ``remote_copy`` is refused. What each does not emulate is listed in
+  :mod:`.operations` (descending sort order, partitioning knobs, ``auto_merge``...).
 """
 
 from __future__ import annotations

@@ -148,6 +148,7 @@ class CypressReads(ClusterBase):
                     "chunk_count": len(infos),
                     "uncompressed_data_size": size,
                     "compressed_data_size": size,
+                    "compression_ratio": 1.0 if size else 0.0,  # chunks are stored as written
                     "data_weight": size,
                     "resource_usage": {
                         "disk_space": size,

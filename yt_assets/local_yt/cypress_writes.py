@@ -58,6 +58,7 @@ READ_ONLY_ATTRIBUTES = frozenset(
         "chunk_ids",
         "uncompressed_data_size",
         "compressed_data_size",
+        "compression_ratio",
         "data_weight",
         "resource_usage",
         "sorted",

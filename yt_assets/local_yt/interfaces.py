@@ -45,6 +45,9 @@ class TableStore(Protocol):
     def row_count(self, path: RichPath, transaction_id: str | None = None) -> int:
         """Rows the rich path selects (ranges applied)."""
 
+    def table_schema(self, path: RichPath, transaction_id: str | None = None) -> tuple[Any, bool]:
+        """The table's :class:`~.tables.Schema` and whether it is strong (user-set)."""
+
     def write_rows(self, path: RichPath, rows: Iterable[Row], transaction_id: str) -> int:
         """Write rows under the transaction (``<append=%true>`` appends; schema enforced). Returns rows written."""
 

@@ -5,7 +5,9 @@ job's input format, with the control rows YT writes before them: ``<table_index=
 ``enable_input_table_index``, or ``job_io/control_attributes/enable_table_index``),
 ``<range_index=N>#`` (``enable_range_index``) and ``<row_index=N>#`` (``enable_row_index``) at the
 start of each job's input and wherever the table or the range changes (what ``yt.wrapper``'s
-``@with_context`` jobs read their ``context.table_index``/``row_index``/``range_index`` from).
+``@with_context`` jobs read their ``context.table_index``/``row_index``/``range_index`` from);
+in a reducer's input, ``<key_switch=%true>#`` before each new group (``enable_key_switch``, what
+``yt.wrapper`` Python reducers group by).
 
 **Output** (:func:`route_job_output`): every output descriptor's stream (fd 1, 4, 7, 10...) is
 parsed in the output format; rows go to the table of their descriptor until a *table switch*
@@ -50,11 +52,15 @@ class InputControl:
     table_index: bool = False
     range_index: bool = False
     row_index: bool = False
+    key_switch: bool = False  # ``<key_switch=%true>#`` between groups of a reducer's input
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any], input_table_count: int) -> InputControl:
-        """From ``enable_input_table_index`` and ``job_io/control_attributes`` of a spec."""
-        job_io = spec.get("job_io") or {}
+    def from_spec(
+        cls, spec: Mapping[str, Any], input_table_count: int, *, job_io_key: str = "job_io"
+    ) -> InputControl:
+        """From ``enable_input_table_index`` and ``<job_io_key>/control_attributes`` of a spec
+        (``reduce_job_io`` for the reducer of a map_reduce...)."""
+        job_io = spec.get(job_io_key) or {}
         control = (job_io.get("control_attributes") if isinstance(job_io, Mapping) else None) or {}
         if not isinstance(control, Mapping):
             raise FormatError("job_io/control_attributes must be a map")
@@ -70,6 +76,7 @@ class InputControl:
             table_index=as_bool(table_index),
             range_index=as_bool(control.get("enable_range_index", False)),
             row_index=as_bool(control.get("enable_row_index", False)),
+            key_switch=as_bool(control.get("enable_key_switch", False)),
         )
 
 
@@ -112,15 +119,18 @@ def write_input_splits(
     bytes_per_job: int,
     control: InputControl,
     check_stop: Callable[[], None] = lambda: None,
+    group_key: Callable[[Row], Any] | None = None,
 ) -> list[InputSplit]:
     """Write the rows as job inputs: ``quotas`` rows per job if given (the last job takes any
     excess), else about ``bytes_per_job`` bytes of formatted input per job; control rows as
-    ``control`` asks."""
+    ``control`` asks. With ``group_key`` (a reduce), a job's input ends only where the key
+    changes, and ``control.key_switch`` writes ``<key_switch=%true>#`` before each new group."""
     splits: list[InputSplit] = []
     stream: BinaryIO | None = None
     batch: list[Any] = []
     position: tuple[int, int] | None = None  # (table, range) of the previous row in this split
     count = 0
+    previous_key: Any = None
 
     def flush() -> None:
         if batch and stream is not None:
@@ -137,7 +147,9 @@ def write_input_splits(
 
     try:
         for item in rows:
-            if current_full():
+            key = group_key(item.row) if group_key is not None else None
+            same_group = group_key is not None and stream is not None and key == previous_key
+            if not same_group and current_full():
                 flush()
                 if stream is not None:
                     stream.close()
@@ -145,6 +157,9 @@ def write_input_splits(
                 stream = open(path, "wb")  # noqa: SIM115 - closed on the next split or below
                 splits.append(InputSplit(path=path, row_count=0, start_row_index=count))
                 position = None
+            elif group_key is not None and control.key_switch and not same_group:
+                batch.append(make_control_row(key_switch=True))
+            previous_key = key
             if (item.table_index, item.range_index) != position:
                 new_table = position is None or position[0] != item.table_index
                 if control.table_index and new_table:

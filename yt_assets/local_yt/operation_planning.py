@@ -27,11 +27,23 @@ from .operation_state import (
     _Operation,
 )
 from .operation_store import OperationStore
+from .sorted_inputs import validate_reduce_spec
+from .system_operations import validate_system_spec
 from .values import as_bool
 
 
 def _validate_spec(operation_type: str, spec: Mapping[str, Any]) -> None:
-    if operation_type == "map":
+    if operation_type in ("sort", "merge", "erase"):
+        validate_system_spec(operation_type, spec)
+    elif operation_type in ("reduce", "join_reduce", "map_reduce"):
+        for section in ("mapper", "reduce_combiner", "reducer"):
+            user_job = spec.get(section)
+            if user_job is not None:
+                if not isinstance(user_job, dict) or not user_job.get("command"):
+                    raise GenericError(f"Spec field {section!r} needs a 'command'")
+                _validate_user_job(user_job)
+        validate_reduce_spec(operation_type, spec)
+    elif operation_type == "map":
         mapper = spec.get("mapper")
         if not isinstance(mapper, dict) or not mapper.get("command"):
             raise GenericError("Map spec needs 'mapper' with a 'command'")
@@ -155,6 +167,8 @@ class OperationPlanner(OperationStore):
         input_paths: list[RichPath],
         input_format: RowFormat,
         transaction_id: str | None,
+        *,
+        job_io_key: str = "job_io",
     ) -> list[InputSplit]:
         """Read the input tables once and write each job's input in the input format."""
         quotas: list[int] | None = None
@@ -167,7 +181,7 @@ class OperationPlanner(OperationStore):
         bytes_per_job = (
             _as_int(weight, "data_weight_per_job") if weight else DEFAULT_DATA_WEIGHT_PER_JOB
         )
-        control = InputControl.from_spec(spec, len(input_paths))
+        control = InputControl.from_spec(spec, len(input_paths), job_io_key=job_io_key)
         rows = input_rows(
             lambda path: self.store.read_table_ranges(path, transaction_id=transaction_id),
             input_paths,

@@ -11,7 +11,7 @@ from .values import as_bool, to_plain
 
 def _brief_spec(operation_type: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     brief: dict[str, Any] = {}
-    for name in ("title", "input_table_paths", "output_table_paths"):
+    for name in ("title", "input_table_paths", "output_table_paths", "output_table_path"):
         if name in spec:
             brief[name] = spec[name]
     if operation_type == "map":
@@ -23,9 +23,15 @@ def _brief_spec(operation_type: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _task_names(operation_type: str, spec: Mapping[str, Any]) -> list[str]:
-    if operation_type == "map":
-        return ["map"]
-    return list(spec.get("tasks", {}))
+    if operation_type == "vanilla":
+        return list(spec.get("tasks", {}))
+    if operation_type == "map_reduce":
+        stages = (("mapper", "partition_map"), ("reduce_combiner", "reduce_combiner"))
+        return [name for key, name in stages if spec.get(key)] + ["partition_reduce"]
+    return _TASK_NAMES.get(operation_type, [])
+
+
+_TASK_NAMES = {"map": ["map"], "reduce": ["sorted_reduce"], "join_reduce": ["joined_reduce"]}
 
 
 def select_operations(views: list[dict[str, Any]], filters: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,14 +6,14 @@ complete), and committing the outputs in one transaction (a layer of
 from __future__ import annotations
 
 import contextlib
-import itertools
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from .interfaces import RichPath, Row
 from .job_io import ROUTED_FORMAT, route_job_output
 from .job_python import MissingDockerImage
 from .job_statistics import job_statistics
@@ -39,12 +39,15 @@ from .operation_state import (
     _JobsFailed,
     _Operation,
     _Stop,
+    appended_path,
+    auto_merge_group,
     env_value,
     load_rows_from,
     now_iso,
     secure_vault_environment,
 )
 from .values import as_bool, new_object_id
+from .ypath import parse_rich_path
 
 
 class OperationRunner(OperationPlanner):
@@ -55,13 +58,7 @@ class OperationRunner(OperationPlanner):
         try:
             self._check_stop(operation)
             self._set_state(operation, "materializing")
-            tasks = self._plan(operation)
-            self._check_stop(operation)
-            self._set_state(operation, "running")
-            self._run_jobs(operation, tasks)
-            self._check_stop(operation)
-            self._set_state(operation, "completing")
-            self._commit(operation, tasks)
+            self._run_operation(operation)
             self._finish(operation, "completed", None)
         except _Stop:
             message = operation.abort_message or "Operation aborted by user request"
@@ -78,6 +75,16 @@ class OperationRunner(OperationPlanner):
             release = getattr(self.store, "release_thread_resources", None)
             if release is not None:  # this thread's database connection
                 release()
+
+    def _run_operation(self, operation: _Operation) -> None:
+        """Plan, run the jobs, commit the outputs (a map or a vanilla operation)."""
+        tasks = self._plan(operation)
+        self._check_stop(operation)
+        self._set_state(operation, "running")
+        self._run_jobs(operation, tasks)
+        self._check_stop(operation)
+        self._set_state(operation, "completing")
+        self._commit(operation, tasks)
 
     def _finish(self, operation: _Operation, state: str, error: dict[str, Any] | None) -> None:
         with self._lock:
@@ -329,7 +336,14 @@ class OperationRunner(OperationPlanner):
 
     def _commit(self, operation: _Operation, tasks: list[TaskPlan]) -> None:
         """Write every completed unit's output, in unit order, in one output transaction."""
-        if not any(task.output_paths for task in tasks):
+        group = auto_merge_group(operation.record["spec"])
+        self._commit_outputs(operation, task_outputs(tasks, merge_group=group))
+
+    def _commit_outputs(
+        self, operation: _Operation, outputs: list[tuple[RichPath, Iterable[Row]]]
+    ) -> None:
+        """Write each ``(path, rows)`` in order, in one output transaction."""
+        if not outputs:
             return
         output_transaction = self.store.start_transaction(
             parent_id=operation.transaction_id,
@@ -339,21 +353,40 @@ class OperationRunner(OperationPlanner):
             operation.record["output_transaction_id"] = output_transaction
             self._persist(operation)
         try:
-            for task in tasks:
-                completed = [unit for unit in task.units if unit.completed_job_id is not None]
-                output_format = task.output_format
-                for table_index, path in enumerate(task.output_paths):
-                    assert output_format is not None  # a task with outputs has an output format
-                    rows = itertools.chain.from_iterable(
-                        load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
-                        for unit in completed
-                    )
-                    self.store.write_rows(path, rows, output_transaction)
+            for path, rows in outputs:
+                self.store.write_rows(path, rows, output_transaction)
             self.store.commit_transaction(output_transaction)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.store.abort_transaction(output_transaction)
             raise
+
+
+def task_outputs(
+    tasks: list[TaskPlan], skip_tables: int = 0, *, merge_group: int | None = None
+) -> list[tuple[RichPath, Iterable[Row]]]:
+    """``(path, rows)`` writes of each output table of the tasks: the completed units' rows in
+    unit order, one write (chunk) per job, or per ``merge_group`` jobs (``auto_merge``; a path's
+    ``<auto_merge=%false>`` opts out). A task's first ``skip_tables`` routed tables feed a later
+    stage, not a table."""
+    outputs: list[tuple[RichPath, Iterable[Row]]] = []
+    for task in tasks:
+        completed = [unit for unit in task.units if unit.completed_job_id is not None]
+        for table_index, path in enumerate(task.output_paths[skip_tables:], start=skip_tables):
+            group = merge_group
+            if parse_rich_path(path).attributes.get("auto_merge") is False:
+                group = None
+            size = group or 1
+            batches = [completed[i : i + size] for i in range(0, len(completed), size)] or [[]]
+            for position, batch in enumerate(batches):
+                target = path if position == 0 else appended_path(path)
+                outputs.append((target, _routed_table_rows(batch, table_index)))
+    return outputs
+
+
+def _routed_table_rows(units: list[JobUnit], table_index: int) -> Iterator[Row]:
+    for unit in units:
+        yield from load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
 
 
 def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:

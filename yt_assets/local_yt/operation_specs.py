@@ -2,8 +2,8 @@
 
 A cluster accepts an operation whose spec has keys it does not know and lists them, with their
 values, in the operation's ``unrecognized_spec`` attribute. Here the check covers the top level
-of ``map`` and ``vanilla`` specs, their user job specs (``mapper``, each vanilla task) and
-``job_io``; the key lists follow the YTsaurus operation-options documentation. Deeper sections
+of every supported operation type's spec, its user job specs (``mapper``, ``reducer``,
+``reduce_combiner``, each vanilla task) and ``job_io``; the key lists follow the YTsaurus operation-options documentation. Deeper sections
 (``auto_merge``, ``sampling``, ``job_io/table_writer``...) are not inspected.
 
 Usage::
@@ -48,6 +48,57 @@ MAP_SPEC_KEYS = frozenset(
 )  # fmt: skip
 
 VANILLA_SPEC_KEYS = frozenset({"tasks"})
+
+_SORTED_INPUT_KEYS = frozenset(
+    {
+        "auto_merge", "consider_only_primary_size", "data_size_per_job", "data_weight_per_job",
+        "enable_input_table_index", "enable_key_guarantee", "input_table_paths", "job_count",
+        "job_splitter", "locality_timeout", "max_data_slices_per_job",
+        "max_data_weight_per_job", "max_primary_data_weight_per_job", "output_table_paths",
+        "pivot_keys", "reducer", "sort_by", "use_new_sorted_pool", "join_by",
+    }
+)  # fmt: skip
+
+_SORT_SHUFFLE_KEYS = frozenset(
+    {
+        "data_size_per_sort_job", "data_weight_per_sort_job", "data_size_per_sorted_merge_job",
+        "data_weight_per_sorted_merge_job", "data_weight_per_partition_job",
+        "data_size_per_partition_job", "enable_intermediate_output_recalculation",
+        "intermediate_compression_codec", "map_selectivity_factor", "max_partition_factor",
+        "merge_job_io", "merge_locality_timeout", "partition_count", "partition_data_size",
+        "partition_job_count", "partition_job_io", "samples_per_partition",
+        "shuffle_start_threshold", "simple_merge_locality_timeout",
+        "simple_sort_locality_timeout", "sort_assignment_timeout", "sort_job_io",
+        "sort_locality_timeout", "sort_start_threshold", "merge_start_threshold",
+        "schema_inference_mode", "max_data_weight_per_job", "sort_by",
+    }
+)  # fmt: skip
+
+SPEC_KEYS = {
+    "map": MAP_SPEC_KEYS,
+    "vanilla": VANILLA_SPEC_KEYS,
+    "sort": _SORT_SHUFFLE_KEYS | {"input_table_paths", "output_table_path"},
+    "merge": frozenset(
+        {
+            "combine_chunks", "data_size_per_job", "data_weight_per_job", "force_transform",
+            "input_query", "input_schema", "input_table_paths", "job_count", "locality_timeout",
+            "max_data_slices_per_job", "max_data_weight_per_job", "merge_by", "mode",
+            "output_table_path", "schema_inference_mode", "enable_job_splitting",
+        }
+    ),
+    "erase": frozenset({"combine_chunks", "schema_inference_mode", "table_path"}),
+    "reduce": _SORTED_INPUT_KEYS | {"reduce_by"},
+    "join_reduce": _SORTED_INPUT_KEYS,
+    "map_reduce": _SORT_SHUFFLE_KEYS
+    | {
+        "auto_merge", "data_size_per_map_job", "data_weight_per_map_job", "force_reduce_combiners",
+        "input_table_paths", "map_job_count", "map_job_io", "mapper",
+        "mapper_output_table_count", "ordered", "output_table_paths", "reduce_by",
+        "reduce_combiner", "reduce_job_io", "reducer", "enable_table_index_if_has_trivial_mapper",
+    },
+}  # fmt: skip
+
+_USER_JOB_SECTIONS = ("mapper", "reducer", "reduce_combiner")
 
 USER_JOB_KEYS = frozenset(
     {
@@ -101,13 +152,14 @@ def _section(
 
 def unrecognized_spec(operation_type: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of ``spec`` YT does not know (keys with their values), as a nested map."""
-    known = COMMON_SPEC_KEYS | (MAP_SPEC_KEYS if operation_type == "map" else VANILLA_SPEC_KEYS)
+    known = COMMON_SPEC_KEYS | SPEC_KEYS.get(operation_type, frozenset())
     result = _section(spec, known, with_job_io=True)
-    mapper = spec.get("mapper")
-    if operation_type == "map" and isinstance(mapper, Mapping):
-        unknown_mapper = _section(mapper, USER_JOB_KEYS, with_job_io=False)
-        if unknown_mapper:
-            result["mapper"] = unknown_mapper
+    for name in _USER_JOB_SECTIONS:
+        user_job = spec.get(name)
+        if name in known and isinstance(user_job, Mapping):
+            unknown_user_job = _section(user_job, USER_JOB_KEYS, with_job_io=False)
+            if unknown_user_job:
+                result[name] = unknown_user_job
     tasks = spec.get("tasks")
     if operation_type == "vanilla" and isinstance(tasks, Mapping):
         unknown_tasks = {}

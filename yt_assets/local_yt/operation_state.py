@@ -23,6 +23,8 @@ from .jobs import (
     yt_error,
 )
 from .values import to_plain
+from .ypath import RichPath as ParsedPath
+from .ypath import parse_rich_path
 
 MB = 1024 * 1024
 
@@ -30,7 +32,9 @@ MB = 1024 * 1024
 FINISHED_STATES = frozenset({"completed", "failed", "aborted"})
 
 
-SUPPORTED_OPERATION_TYPES = ("map", "vanilla")
+SUPPORTED_OPERATION_TYPES = (
+    "map", "vanilla", "sort", "merge", "erase", "reduce", "join_reduce", "map_reduce"
+)  # fmt: skip
 
 
 DEFAULT_MAX_FAILED_JOB_COUNT = 10
@@ -107,6 +111,34 @@ def secure_vault_environment(vault: Mapping[str, Any]) -> dict[str, str]:
     }
     environment["YT_SECURE_VAULT"] = yson.dumps(dict(vault), yson_format="text").decode("utf-8")
     return environment
+
+
+def appended_path(path: RichPath) -> RichPath:
+    """``path`` as a later write of the same output appends it (its ``schema`` was set by the
+    first write; ``sorted_by`` is kept, so key order is checked across writes)."""
+    rich = parse_rich_path(path)
+    attributes = {k: v for k, v in rich.attributes.items() if k != "schema"}
+    return ParsedPath(path=rich.path, attributes={**attributes, "append": True})
+
+
+AUTO_MERGE_CHUNKS_PER_JOB = 500  # chunk_count_per_merge_job of the relaxed and economy modes
+
+
+def auto_merge_group(spec: Mapping[str, Any]) -> int | None:
+    """How many job output chunks one ``auto_merge`` job merges into one (``None``: disabled):
+    ``manual`` takes the smaller of ``chunk_count_per_merge_job`` and
+    ``max_intermediate_chunk_count``; ``relaxed``/``economy`` merge up to 500 chunks."""
+    auto_merge = spec.get("auto_merge") or {}
+    if not isinstance(auto_merge, Mapping) or str(auto_merge.get("mode", "disabled")) == "disabled":
+        return None
+    if str(auto_merge["mode"]) != "manual":
+        return AUTO_MERGE_CHUNKS_PER_JOB
+    limits = [
+        _as_int(auto_merge[name], name)
+        for name in ("chunk_count_per_merge_job", "max_intermediate_chunk_count")
+        if auto_merge.get(name) is not None
+    ]
+    return max(1, min(limits, default=AUTO_MERGE_CHUNKS_PER_JOB))
 
 
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:

@@ -1,4 +1,6 @@
-"""The operations engine of the local YT: ``map`` and ``vanilla`` operations run as local processes.
+"""The operations engine of the local YT: ``map``, ``vanilla``, ``reduce``, ``join_reduce`` and
+``map_reduce`` operations run their jobs as local processes; ``sort``, ``merge`` and ``erase``
+run in the server (no jobs: :mod:`.system_operations`; the reduce family: :mod:`.reduce_operations`).
 
 An operation goes ``starting -> materializing -> running -> completing -> completed`` (or
 ``failed``, or ``aborting -> aborted``) as on a cluster. While materializing, the input tables are
@@ -39,12 +41,23 @@ output transaction is aborted, and job processes left over from the dead server 
 The user transaction is not watched: an operation whose transaction was aborted fails when it
 commits its output (a cluster would abort it at once).
 
+Not emulated for the sorted operations: descending ``sort_order`` (refused), ``pivot_keys``,
+``partition_count``/``partition_job_count`` (one reducer stage, cut by data size or the reduce's
+``job_count``), job splitting, ``auto_merge`` size thresholds (each job writes its own output
+chunk; ``auto_merge`` merges them in groups: ``manual`` of ``min(chunk_count_per_merge_job,
+max_intermediate_chunk_count)``, ``relaxed``/``economy`` of 500; ``<auto_merge=%false>`` on an
+output path opts out; ``sort`` writes one chunk),
+``enable_key_guarantee=%false``, ``intermediate_stream_schemas``;
+a reduce with foreign tables groups by ``join_by``; ``sort``/``merge``/``erase`` have no jobs to
+list. ``shuffle_table`` needs the ``skiff`` format.
+
 Files (each class extends the one before): :mod:`.operation_state` (records, ids, small helpers),
 :mod:`.input_splits` (splitting the input into job inputs), :mod:`.operation_queries`
 (``list_operations``/``list_jobs`` filters), :class:`~.operation_store.OperationStore` (persistence
 and recovery after a restart), :class:`~.operation_planning.OperationPlanner` (spec validation,
 planning, materialising the input), :class:`~.operation_runner.OperationRunner` (running, stopping
-and committing jobs), and :class:`OperationEngine` here (the public API).
+and committing jobs), :class:`~.reduce_operations.SortedOperationRunner` (the sorted operations),
+and :class:`OperationEngine` here (the public API).
 
 Usage::
 
@@ -75,7 +88,6 @@ from .operation_queries import (
     select_jobs,
     select_operations,
 )
-from .operation_runner import OperationRunner
 from .operation_specs import unrecognized_spec
 from .operation_state import (
     ABORT_WAIT_SECONDS,
@@ -86,6 +98,7 @@ from .operation_state import (
     now_iso,
     secure_vault_environment,
 )
+from .reduce_operations import SortedOperationRunner
 from .values import new_object_id, plain_key, to_plain
 
 __all__ = [
@@ -98,7 +111,7 @@ __all__ = [
 ]
 
 
-class OperationEngine(OperationRunner):
+class OperationEngine(SortedOperationRunner):
     """Runs operations on a :class:`~.interfaces.TableStore`; thread-safe.
 
     Usage::

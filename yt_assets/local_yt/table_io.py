@@ -76,6 +76,29 @@ def _row_limits(
     return lower_row, upper_row, lower_key, upper_key, exact_key
 
 
+def _chunk_limits_as_rows(range_: dict[str, Any], chunk_rows: list[int]) -> dict[str, Any]:
+    """``chunk_index`` limits of a range as the row indexes where those chunks start."""
+    starts = list(itertools.accumulate(chunk_rows, initial=0))
+
+    def start_of(chunk_index: Any) -> int:
+        return starts[min(max(int(chunk_index), 0), len(chunk_rows))]
+
+    result = dict(range_)
+    exact = dict(range_.get("exact") or {})
+    if "chunk_index" in exact:
+        index = exact.pop("chunk_index")
+        result["exact"] = exact
+        result["lower_limit"] = {**(range_.get("lower_limit") or {}), "chunk_index": index}
+        result["upper_limit"] = {**(range_.get("upper_limit") or {}), "chunk_index": int(index) + 1}
+    for name, pick in (("lower_limit", max), ("upper_limit", min)):
+        limit = dict(result.get(name) or {})
+        if "chunk_index" in limit:
+            row = start_of(limit.pop("chunk_index"))
+            limit["row_index"] = pick(row, int(limit["row_index"])) if "row_index" in limit else row
+            result[name] = limit
+    return result
+
+
 class _WritePlan:
     """What a table write does, decided before streaming (schema, lock mode, previous key)."""
 
@@ -325,7 +348,9 @@ class TableIO(CypressWrites):
     ) -> tuple[int, int]:
         """Row-index bounds ``[lower, upper)`` of one read range (key limits resolved by a scan)."""
         total = sum(info.row_count for info in infos)
-        lower_row, upper_row, lower_key, upper_key, exact_key = _row_limits(range_)
+        lower_row, upper_row, lower_key, upper_key, exact_key = _row_limits(
+            _chunk_limits_as_rows(range_, [info.row_count for info in infos])
+        )
         lower = min(max(lower_row or 0, 0), total)
         upper = total if upper_row is None else min(max(upper_row, 0), total)
         if lower_key is not None or upper_key is not None or exact_key is not None:
@@ -376,6 +401,16 @@ class TableIO(CypressWrites):
             self._range_bounds(infos, schema, range_, table_path) for range_ in rich.ranges or [{}]
         ]
         return sum(upper - lower for lower, upper in bounds)
+
+    def table_schema(
+        self, path: RichPathLike, transaction_id: str | None = None
+    ) -> tuple[Schema, bool]:
+        """The table's schema and whether it is strong (set by the user, not inferred)."""
+        rich = parse_rich_path(path)
+        with self._reading(transaction_id) as view:
+            _rich, node = self._resolve_node(view, rich)
+            stored = node.attrs.get("schema") or {}
+            return self._schema_of(node), stored.get("mode") == "strong"
 
     def write_rows(
         self, path: RichPathLike, rows: Iterable[Row], transaction_id: str | None = None

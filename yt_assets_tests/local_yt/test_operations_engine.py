@@ -446,7 +446,7 @@ def test_unknown_operation_job_and_type(engine: OperationEngine, cluster: Cluste
     with pytest.raises(NoSuchOperation):
         engine.get_operation("1-2-3-4")
     with pytest.raises(GenericError, match="not supported"):
-        engine.start_operation("sort", {"input_table_paths": ["//in"], "sort_by": ["x"]})
+        engine.start_operation("remote_copy", {"input_table_paths": ["//in"]})
     with pytest.raises(GenericError, match="command"):
         engine.start_operation("map", {"mapper": {}, "input_table_paths": ["//in"]})
     make_table(cluster, "//in", [{"x": 1}])
