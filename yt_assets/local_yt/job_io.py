@@ -211,7 +211,7 @@ def route_job_output(
             for index, (source, fd) in enumerate(zip(fd_files, fds, strict=True)):
                 batches: list[list[Row]] = [[] for _ in range(table_count)]
                 with open(source, "rb") as stream:
-                    entries = output_format.load_entries(stream)
+                    entries = output_format.for_stream(index).load_entries(stream)
                     for table, row in _routed_rows(entries, index, table_count, fd):
                         batch = batches[table]
                         batch.append(row)

@@ -1,0 +1,262 @@
+"""Typed data as a cluster handles it: type_v3 composite columns (struct, list, optional, variant,
+dict, tuple, tagged, decimal) validated on write and read back in YT's default YSON
+representation, the ``skiff`` format of ``yt.wrapper``'s typed API (``write_table_structured``,
+``read_table_structured``), and ``schemaful_dsv``. Through the unmodified client; runs against a
+real cluster too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yt.type_info as ti
+import yt.wrapper as yt
+import yt.yson as yson
+
+from .conftest import YtEnv
+
+
+@yt.yt_dataclass
+class Point:
+    x: int
+    label: str | None
+
+
+@yt.yt_dataclass
+class Shape:
+    name: str
+    points: list[Point]
+    tags: dict[str, int]
+    weight: float | None
+
+
+def _create(env: YtEnv, name: str, schema: Any) -> str:
+    path = env.path(name)
+    env.client.create("table", path, attributes={"schema": schema})
+    return path
+
+
+def _column(name: str, type_v3: Any) -> dict[str, Any]:
+    return {"name": name, "type_v3": type_v3}
+
+
+STRUCT = {
+    "type_name": "struct",
+    "members": [
+        {"name": "a", "type": "int64"},
+        {"name": "b", "type": {"type_name": "optional", "item": "string"}},
+    ],
+}
+VARIANT = {
+    "type_name": "variant",
+    "members": [{"name": "num", "type": "int64"}, {"name": "text", "type": "string"}],
+}
+TUPLE_VARIANT = {"type_name": "variant", "elements": [{"type": "int64"}, {"type": "string"}]}
+DICT = {"type_name": "dict", "key": "string", "value": "int64"}
+LIST = {"type_name": "list", "item": "int64"}
+TAGGED = {"type_name": "tagged", "tag": "image/svg", "item": "string"}
+DECIMAL = {"type_name": "decimal", "precision": 5, "scale": 2}
+NESTED_OPTIONAL = {"type_name": "optional", "item": {"type_name": "optional", "item": "int64"}}
+
+
+def test_composite_values_round_trip_in_the_default_yson_representation(yt_env: YtEnv) -> None:
+    schema = [
+        _column("s", STRUCT),
+        _column("v", VARIANT),
+        _column("tv", TUPLE_VARIANT),
+        _column("d", DICT),
+        _column("l", LIST),
+        _column("t", TAGGED),
+        _column("n", NESTED_OPTIONAL),
+        _column("dec", DECIMAL),
+    ]
+    path = _create(yt_env, "typed", schema)
+    decimal_314 = b"\x80\x00\x01\x3a"  # 3.14 in decimal(5, 2): 314, big-endian, top bit flipped
+    rows = [
+        {
+            "s": {"a": 1, "b": "x"},
+            "v": ["num", 5],
+            "tv": [1, "y"],
+            "d": [["k", 1], ["m", 2]],
+            "l": [1, 2, 3],
+            "t": "<svg/>",
+            "n": [None],
+            "dec": decimal_314,
+        },
+        {
+            "s": {"a": 2},
+            "v": ["text", "t"],
+            "tv": [0, 7],
+            "d": [],
+            "l": [],
+            "t": "",
+            "n": None,
+            "dec": decimal_314,
+        },
+    ]
+    yt_env.client.write_table(path, rows)
+    read = list(yt_env.client.read_table(path))
+    assert read[0]["s"] == {"a": 1, "b": "x"}
+    assert read[1]["s"] == {"a": 2, "b": None}  # a missing optional member reads back as #
+    assert [row["v"] for row in read] == [["num", 5], ["text", "t"]]
+    assert [row["tv"] for row in read] == [[1, "y"], [0, 7]]
+    assert [row["d"] for row in read] == [[["k", 1], ["m", 2]], []]
+    assert [row["n"] for row in read] == [[None], None]
+    assert yson.get_bytes(read[0]["dec"]) == decimal_314
+
+
+@pytest.mark.parametrize(
+    ("type_v3", "value"),
+    [
+        (STRUCT, {"a": "not an int"}),
+        (STRUCT, {"b": "x"}),  # a required member missing
+        (STRUCT, {"a": 1, "zzz": 2}),  # an unknown member
+        (STRUCT, [1, "x"]),  # positional form in the default (named) mode
+        (VARIANT, ["nope", 1]),
+        (VARIANT, ["num", "not an int"]),
+        (TUPLE_VARIANT, [2, 1]),
+        (DICT, {"k": 1}),
+        (DICT, [["k", "v"]]),
+        (LIST, [1, "x"]),
+        (LIST, 5),
+        (DECIMAL, b"\x00\x01"),
+        (NESTED_OPTIONAL, 5),
+    ],
+    ids=[
+        "struct-member-type",
+        "struct-missing-member",
+        "struct-unknown-member",
+        "struct-positional",
+        "variant-unknown-name",
+        "variant-value-type",
+        "variant-index-range",
+        "dict-as-map",
+        "dict-value-type",
+        "list-item-type",
+        "list-scalar",
+        "decimal-size",
+        "nested-optional-bare",
+    ],
+)
+def test_a_value_not_matching_its_composite_type_is_refused(
+    yt_env: YtEnv, type_v3: Any, value: Any
+) -> None:
+    path = _create(yt_env, "strict", [_column("c", type_v3)])
+    with pytest.raises(yt.YtResponseError) as raised:
+        yt_env.client.write_table(path, [{"c": value}])
+    assert raised.value.contains_code(307)  # SchemaViolation
+    assert list(yt_env.client.read_table(path)) == []
+
+
+@pytest.mark.parametrize(
+    "type_v3",
+    [
+        {"type_name": "struct", "members": [{"name": "a"}]},
+        {"type_name": "list"},
+        {"type_name": "decimal", "precision": 99, "scale": 1},
+        {"type_name": "no_such_type"},
+        {"type_name": "variant", "members": []},
+    ],
+    ids=[
+        "member-without-type",
+        "list-without-item",
+        "decimal-precision",
+        "unknown",
+        "empty-variant",
+    ],
+)
+def test_a_schema_with_a_bad_type_is_refused(yt_env: YtEnv, type_v3: Any) -> None:
+    with pytest.raises(yt.YtResponseError):
+        yt_env.client.create(
+            "table", yt_env.path("bad"), attributes={"schema": [_column("c", type_v3)]}
+        )
+    assert not yt_env.client.exists(yt_env.path("bad"))
+
+
+def test_typed_api_writes_and_reads_dataclasses_through_skiff(yt_env: YtEnv) -> None:
+    path = yt_env.path("shapes")
+    shapes = [
+        Shape(
+            name="tri",
+            points=[Point(x=1, label="a"), Point(x=2, label=None)],
+            tags={"k": 1},
+            weight=0.5,
+        ),
+        Shape(name="empty", points=[], tags={}, weight=None),
+    ]
+    yt_env.client.write_table_structured(path, Shape, shapes)
+    schema = yt_env.client.get(path + "/@schema")
+    assert schema.attributes["strict"]
+    assert list(yt_env.client.read_table_structured(path, Shape)) == shapes
+    # The same rows through YSON, in YT's default representation of the composite columns.
+    assert next(iter(yt_env.client.read_table(path))) == {
+        "name": "tri",
+        "points": [{"x": 1, "label": "a"}, {"x": 2, "label": None}],
+        "tags": [["k", 1]],
+        "weight": 0.5,
+    }
+
+
+def test_typed_api_reads_a_table_written_in_yson(yt_env: YtEnv) -> None:
+    path = yt_env.path("shapes")
+    yt_env.client.create(
+        "table", path, attributes={"schema": yt.schema.TableSchema.from_row_type(Shape)}
+    )
+    yt_env.client.write_table(
+        path,
+        [{"name": "sq", "points": [{"x": 3, "label": None}], "tags": [["a", 1]], "weight": 1.5}],
+    )
+    assert list(yt_env.client.read_table_structured(path, Shape)) == [
+        Shape(name="sq", points=[Point(x=3, label=None)], tags={"a": 1}, weight=1.5)
+    ]
+
+
+def test_skiff_rows_not_matching_the_table_schema_are_refused(yt_env: YtEnv) -> None:
+    path = _create(yt_env, "named", [_column("name", "string")])
+    wrong = yt.SkiffFormat(
+        [{"wire_type": "tuple", "children": [{"name": "name", "wire_type": "int64"}]}]
+    )
+    with pytest.raises(yt.YtResponseError) as raised:
+        # table index 0, then the int64 1 where the table has a string column
+        yt_env.client.write_table(
+            path, b"\x00\x00" + (1).to_bytes(8, "little"), format=wrong, raw=True
+        )
+    assert raised.value.contains_code(307)  # SchemaViolation
+    assert list(yt_env.client.read_table(path)) == []
+
+
+def test_a_malformed_skiff_stream_is_refused(yt_env: YtEnv) -> None:
+    path = _create(yt_env, "named", [_column("name", "string")])
+    fmt = yt.SkiffFormat(
+        [{"wire_type": "tuple", "children": [{"name": "name", "wire_type": "string32"}]}]
+    )
+    truncated = b"\x00\x00" + b"\x10\x00\x00\x00abc"  # a string32 of 16 bytes holding 3
+    with pytest.raises(yt.YtResponseError):
+        yt_env.client.write_table(path, truncated, format=fmt, raw=True)
+    assert list(yt_env.client.read_table(path)) == []
+
+
+def test_schemaful_dsv_writes_and_reads_the_named_columns(yt_env: YtEnv) -> None:
+    path = yt_env.path("sdsv")
+    yt_env.client.write_table(path, [{"a": "1", "b": "x\ty", "c": "ignored"}])
+    fmt = yt.SchemafulDsvFormat(columns=["b", "a"])
+    raw = yt_env.client.read_table(path, format=fmt, raw=True).read()
+    assert raw == b"x\\ty\t1\n"
+    yt_env.client.write_table(yt.TablePath(path, append=True), b"p\tq\n", format=fmt, raw=True)
+    assert list(yt_env.client.read_table(path))[1] == {"b": "p", "a": "q"}
+
+
+def test_schemaful_dsv_fails_on_a_missing_column(yt_env: YtEnv) -> None:
+    path = yt_env.path("sdsv")
+    yt_env.client.write_table(path, [{"a": "1"}])
+    with pytest.raises(yt.YtError):
+        yt_env.client.read_table(
+            path, format=yt.SchemafulDsvFormat(columns=["a", "zzz"]), raw=True
+        ).read()
+
+
+def test_type_v3_schema_reads_back_as_written(yt_env: YtEnv) -> None:
+    path = _create(yt_env, "typed", [_column("s", STRUCT), _column("t", TAGGED)])
+    schema = yt.schema.TableSchema.from_yson_type(yt_env.client.get(path + "/@schema"))
+    assert schema.columns[0].type == ti.Struct["a" : ti.Int64, "b" : ti.Optional[ti.String]]
+    assert schema.columns[1].type == ti.Tagged[ti.String, "image/svg"]
