@@ -29,3 +29,40 @@ def where_from(row: dict[str, Any], context: Any) -> Iterator[dict[str, Any]]:
 
 def double(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {"x": row["x"] * 2}
+
+
+@yt.yt_dataclass
+class Place:
+    lat: float
+    lon: float
+
+
+@yt.yt_dataclass
+class Measurement:
+    """An input row of the typed-job tests (composite columns: a list and a struct)."""
+
+    sensor: str
+    values: list[int]
+    location: Place | None
+
+
+@yt.yt_dataclass
+class Summary:
+    """What :class:`Summarize` writes: one row per input row."""
+
+    sensor: str
+    total: int
+    count: int
+    place: Place | None
+
+
+class Summarize(yt.TypedJob):
+    """A ``TypedJob`` over :class:`Measurement` rows: sums each row's values (skiff in and out)."""
+
+    def prepare_operation(self, context: Any, preparer: Any) -> None:
+        preparer.input(0, type=Measurement).output(0, type=Summary)
+
+    def __call__(self, row: Measurement) -> Iterator[Summary]:
+        yield Summary(
+            sensor=row.sensor, total=sum(row.values), count=len(row.values), place=row.location
+        )

@@ -13,6 +13,9 @@ import yt.type_info as ti
 import yt.wrapper as yt
 import yt.yson as yson
 
+from yt_assets.yt.shipping import shipping
+from yt_assets_tests.fidelity_job_functions import Measurement, Place, Summarize, Summary
+
 from .conftest import YtEnv
 
 
@@ -260,3 +263,53 @@ def test_type_v3_schema_reads_back_as_written(yt_env: YtEnv) -> None:
     schema = yt.schema.TableSchema.from_yson_type(yt_env.client.get(path + "/@schema"))
     assert schema.columns[0].type == ti.Struct["a" : ti.Int64, "b" : ti.Optional[ti.String]]
     assert schema.columns[1].type == ti.Tagged[ti.String, "image/svg"]
+
+
+def test_typed_job_maps_dataclass_rows_through_skiff(yt_env: YtEnv) -> None:
+    source, destination = yt_env.path("measurements"), yt_env.path("summaries")
+    rows = [
+        Measurement(sensor="a", values=[1, 2, 3], location=Place(lat=1.5, lon=2.5)),
+        Measurement(sensor="b", values=[], location=None),
+    ]
+    yt_env.client.write_table_structured(source, Measurement, rows)
+    job = Summarize()
+    with shipping(yt_env.client, job):  # jobs run a bare python3: ship what the job needs
+        yt_env.client.run_map(job, source, destination, spec={"max_failed_job_count": 1})
+    assert list(yt_env.client.read_table_structured(destination, Summary)) == [
+        Summary(sensor="a", total=6, count=3, place=Place(lat=1.5, lon=2.5)),
+        Summary(sensor="b", total=0, count=0, place=None),
+    ]
+    # The output table got the schema of the job's output type, strict and typed.
+    schema = yt.schema.TableSchema.from_yson_type(yt_env.client.get(destination + "/@schema"))
+    assert schema == yt.schema.TableSchema.from_row_type(Summary)
+
+
+def test_map_output_not_matching_a_composite_column_fails_the_operation(yt_env: YtEnv) -> None:
+    source = yt_env.path("in")
+    yt_env.client.write_table(source, [{"x": 1}])
+    destination = _create(yt_env, "out", [_column("s", STRUCT)])
+    with pytest.raises(yt.YtOperationFailedError):
+        yt_env.client.run_map(
+            "cat >/dev/null; echo '{s={a=x}}'",
+            source,
+            destination,
+            format=yt.YsonFormat(format="text"),
+            spec={"max_failed_job_count": 1},
+        )
+    assert list(yt_env.client.read_table(destination)) == []
+
+
+def test_map_output_of_composite_columns_reads_back_normalised(yt_env: YtEnv) -> None:
+    source = yt_env.path("in")
+    yt_env.client.write_table(source, [{"x": 1}])
+    destination = _create(yt_env, "out", [_column("s", STRUCT), _column("v", VARIANT)])
+    yt_env.client.run_map(
+        "cat >/dev/null; echo '{s={a=7};v=[text;t]}'",
+        source,
+        destination,
+        format=yt.YsonFormat(format="text"),
+        spec={"max_failed_job_count": 1},
+    )
+    assert list(yt_env.client.read_table(destination)) == [
+        {"s": {"a": 7, "b": None}, "v": ["text", "t"]}
+    ]
