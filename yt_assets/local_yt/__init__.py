@@ -41,8 +41,9 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 - A parameter outside a command's allowlist is rejected with an error naming it, even when a real
   cluster would accept it (the list covers what ``yt.wrapper`` 0.13 sends).
 - Formats: ``yson`` (binary/text/pretty), ``json`` (``encode_utf8``, text/pretty), ``dsv``,
-  ``schemaful_dsv`` and ``skiff`` (:mod:`.skiff`); ``arrow``, ``protobuf``, ``yamr``, ``yamred_dsv``
-  and ``web_json`` fail with an error naming them. JSON carries no types: a uint64 read back
+  ``schemaful_dsv``, ``yamr`` (text and ``lenval``; no row indexes, no escaping) and ``skiff``
+  (:mod:`.skiff`); ``arrow``, ``protobuf``, ``yamred_dsv`` and ``web_json`` fail with an error
+  naming them. JSON carries no types: a uint64 read back
   through JSON is an int64 unless the schema says so.
 - Composite (type_v3) values travel only in YT's default representation (:mod:`.typed_values`):
   the YSON/JSON attributes ``complex_type_mode=positional``, ``string_keyed_dict_mode=named``,

@@ -363,6 +363,14 @@ def _compile_type(type_v3: Any) -> ValueCheck:
     raise InvalidSchema(f"Unsupported type {type_v3!r}")
 
 
+def _null_in_required_column(name: str, table_path: str) -> SchemaViolation:
+    return SchemaViolation(
+        f'Required column "{name}" cannot have "null" value (table {table_path})',
+        path=table_path,
+        column=name,
+    )
+
+
 def _compile_composite(type_v3: Any) -> Normalizer:
     try:
         return compile_value(type_v3, _PRIMITIVE_CHECKS)
@@ -479,11 +487,7 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
             if _is_null(value):
                 if not required:
                     continue
-                raise SchemaViolation(
-                    f'Required column "{name}" cannot have "null" value (table {table_path})',
-                    path=table_path,
-                    column=name,
-                )
+                raise _null_in_required_column(name, table_path)
             raise SchemaViolation(
                 f'Error validating column "{name}" of table {table_path}: value of type '
                 f'"{_value_type_name(value)}" does not match type {_type_description(column)}',
@@ -492,8 +496,10 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
             )
         for name, normalize, column in composite:
             value = row.get(name)
-            if value is None and not column["required"]:
-                continue
+            if _is_null(value):
+                if not column["required"]:
+                    continue
+                raise _null_in_required_column(name, table_path)
             try:
                 row[name] = normalize(value, name)
             except TypeMismatch as mismatch:

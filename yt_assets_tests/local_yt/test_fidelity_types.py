@@ -151,6 +151,14 @@ def test_a_value_not_matching_its_composite_type_is_refused(
     assert list(yt_env.client.read_table(path)) == []
 
 
+def test_a_required_composite_column_cannot_be_missing(yt_env: YtEnv) -> None:
+    path = _create(yt_env, "strict", [_column("l", LIST), _column("x", "int64")])
+    with pytest.raises(yt.YtResponseError) as raised:
+        yt_env.client.write_table(path, [{"x": 1}])
+    assert raised.value.contains_code(307)
+    assert 'Required column "l"' in str(raised.value)
+
+
 @pytest.mark.parametrize(
     "type_v3",
     [
@@ -312,4 +320,44 @@ def test_map_output_of_composite_columns_reads_back_normalised(yt_env: YtEnv) ->
     )
     assert list(yt_env.client.read_table(destination)) == [
         {"s": {"a": 7, "b": None}, "v": ["text", "t"]}
+    ]
+
+
+@pytest.mark.parametrize("lenval", [False, True], ids=["text", "lenval"])
+def test_yamr_round_trips_key_subkey_value(yt_env: YtEnv, lenval: bool) -> None:
+    path = yt_env.path("yamr")
+    fmt = yt.YamrFormat(has_subkey=True, lenval=lenval)
+    rows = [
+        {"key": "k1", "subkey": "s", "value": "v\twith tab"},
+        {"key": "k2", "subkey": "", "value": ""},
+    ]
+    yt_env.client.write_table(path, rows)
+    raw = yt_env.client.read_table(path, format=fmt, raw=True).read()
+    if not lenval:
+        assert raw == b"k1\ts\tv\twith tab\nk2\t\t\n"
+    yt_env.client.write_table(path, raw, format=fmt, raw=True)
+    assert list(yt_env.client.read_table(path)) == rows
+
+
+def test_yamr_refuses_a_row_without_its_columns(yt_env: YtEnv) -> None:
+    path = yt_env.path("yamr")
+    yt_env.client.write_table(path, [{"key": "k"}])
+    with pytest.raises(yt.YtError):
+        yt_env.client.read_table(path, format=yt.YamrFormat(), raw=True).read()
+
+
+def test_yamr_table_switches_route_map_output(yt_env: YtEnv) -> None:
+    source = yt_env.path("in")
+    yt_env.client.write_table(source, [{"key": "a", "value": "1"}])
+    outputs = [yt_env.path("out0"), yt_env.path("out1")]
+    yt_env.client.run_map(
+        "cat >/dev/null; printf '1\\nk\\tv\\n0\\nl\\tw\\n'",
+        source,
+        outputs,
+        format=yt.YamrFormat(enable_table_index=True),
+        spec={"max_failed_job_count": 1},
+    )
+    assert [list(yt_env.client.read_table(t)) for t in outputs] == [
+        [{"key": "l", "value": "w"}],
+        [{"key": "k", "value": "v"}],
     ]
