@@ -57,12 +57,16 @@ class Summary:
 
 
 class Summarize(yt.TypedJob):
-    """A ``TypedJob`` over :class:`Measurement` rows: sums each row's values (skiff in and out)."""
+    """A ``TypedJob`` over :class:`Measurement` rows of any number of input tables (skiff in and
+    out): sums each row's values; a row with values goes to output 0, one without to output 1."""
 
     def prepare_operation(self, context: Any, preparer: Any) -> None:
-        preparer.input(0, type=Measurement).output(0, type=Summary)
+        preparer.inputs(range(context.get_input_count()), type=Measurement).outputs(
+            [0, 1], type=Summary
+        )
 
-    def __call__(self, row: Measurement) -> Iterator[Summary]:
-        yield Summary(
+    def __call__(self, row: Measurement) -> Iterator[Any]:
+        summary = Summary(
             sensor=row.sensor, total=sum(row.values), count=len(row.values), place=row.location
         )
+        yield yt.schema.OutputRow(summary, table_index=0 if row.values else 1)

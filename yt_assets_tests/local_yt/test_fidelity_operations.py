@@ -97,6 +97,7 @@ def test_unknown_spec_keys_are_reported_as_unrecognized(yt_env: YtEnv) -> None:
     assert unrecognized == {"no_such_option_xyz": 5, "mapper": {"no_such_job_option_xyz": "v"}}
 
 
+@pytest.mark.slow  # a Python job: packs and ships yt.wrapper and the YSON bindings
 def test_a_plain_client_operation_has_nothing_unrecognized(yt_env: YtEnv) -> None:
     source = yt_env.path("in")
     yt_env.client.write_table(source, [{"x": 1}])

@@ -274,22 +274,35 @@ def test_type_v3_schema_reads_back_as_written(yt_env: YtEnv) -> None:
     assert schema.columns[1].type == ti.Tagged[ti.String, "image/svg"]
 
 
+@pytest.mark.slow  # a Python job: packs and ships yt.wrapper and the YSON bindings
 def test_typed_job_maps_dataclass_rows_through_skiff(yt_env: YtEnv) -> None:
-    source, destination = yt_env.path("measurements"), yt_env.path("summaries")
-    rows = [
-        Measurement(sensor="a", values=[1, 2, 3], location=Place(lat=1.5, lon=2.5)),
-        Measurement(sensor="b", values=[], location=None),
-    ]
-    yt_env.client.write_table_structured(source, Measurement, rows)
+    first, second = yt_env.path("first"), yt_env.path("second")
+    outputs = [yt_env.path("with_values"), yt_env.path("without_values")]
+    yt_env.client.write_table_structured(
+        first,
+        Measurement,
+        [Measurement(sensor="a", values=[1, 2, 3], location=Place(lat=1.5, lon=2.5))],
+    )
+    yt_env.client.write_table_structured(
+        second,
+        Measurement,
+        [
+            Measurement(sensor="b", values=[], location=None),
+            Measurement(sensor="c", values=[4], location=None),
+        ],
+    )
     job = Summarize()
     with shipping(yt_env.client, job):  # jobs run a bare python3: ship what the job needs
-        yt_env.client.run_map(job, source, destination, spec={"max_failed_job_count": 1})
-    assert list(yt_env.client.read_table_structured(destination, Summary)) == [
-        Summary(sensor="a", total=6, count=3, place=Place(lat=1.5, lon=2.5)),
-        Summary(sensor="b", total=0, count=0, place=None),
+        yt_env.client.run_map(job, [first, second], outputs, spec={"max_failed_job_count": 1})
+    assert [list(yt_env.client.read_table_structured(t, Summary)) for t in outputs] == [
+        [
+            Summary(sensor="a", total=6, count=3, place=Place(lat=1.5, lon=2.5)),
+            Summary(sensor="c", total=4, count=1, place=None),
+        ],
+        [Summary(sensor="b", total=0, count=0, place=None)],
     ]
-    # The output table got the schema of the job's output type, strict and typed.
-    schema = yt.schema.TableSchema.from_yson_type(yt_env.client.get(destination + "/@schema"))
+    # The output tables got the schema of the job's output type, strict and typed.
+    schema = yt.schema.TableSchema.from_yson_type(yt_env.client.get(outputs[0] + "/@schema"))
     assert schema == yt.schema.TableSchema.from_row_type(Summary)
 
 
