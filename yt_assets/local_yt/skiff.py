@@ -65,7 +65,9 @@ _COMPOUND = frozenset({"tuple", *_VARIANTS, *_REPEATED})
 _SIMPLE = frozenset({"nothing", "boolean", *_SIMPLE_STRUCTS, *_WIDE_INTS, *_STRING_TYPES})
 _LENGTH = struct.Struct("<I")
 _TABLE_TAG = struct.Struct("<H")
-_SYSTEM_FIELDS = ("$key_switch", "$row_index", "$range_index", "$other_columns", "$sparse_columns")
+_CONTROL_FIELDS = frozenset({"$key_switch", "$row_index", "$range_index"})
+_SPECIAL_FIELDS = _CONTROL_FIELDS | {"$other_columns", "$sparse_columns"}
+_INDEX_SHAPES = (("nothing", "int64"), ("nothing", "int64", "nothing"))
 
 
 class SkiffError(GenericError):
@@ -109,9 +111,9 @@ def parse_skiff_schema(spec: Any, registry: Mapping[str, Any], depth: int = 0) -
     wire_type = _text(spec["wire_type"])
     if wire_type not in _SIMPLE and wire_type not in _COMPOUND:
         raise SkiffError(f"Unknown skiff wire type {wire_type!r}")
+    if wire_type in _COMPOUND and spec.get("children") is None:
+        raise SkiffError(f'Complex type "{wire_type}" lacks children')
     children = tuple(parse_skiff_schema(c, registry, depth + 1) for c in spec.get("children") or [])
-    if wire_type in _COMPOUND and wire_type != "tuple" and not children:
-        raise SkiffError(f"Skiff {wire_type} must have children")
     if wire_type in _SIMPLE and children:
         raise SkiffError(f"Skiff {wire_type} cannot have children")
     name = spec.get("name")
@@ -305,41 +307,63 @@ class _TableSchema:
 
     @classmethod
     def parse(cls, root: SkiffNode, index: int) -> _TableSchema:
+        """Split a table skiff schema, checked as a cluster checks it (names starting with ``$``
+        other than the special ones are ordinary columns)."""
         if root.wire_type != "tuple":
-            raise SkiffError(f"Table skiff schema #{index} must be a tuple, got {root.wire_type}")
-        dense: list[SkiffNode] = []
+            raise SkiffError(
+                f'Invalid wire type for table row #{index}: expected "tuple", found "{root.wire_type}"'
+            )
+        children = list(root.children)
+        other_columns = bool(children) and children[-1].name == "$other_columns"
+        if other_columns and children.pop().wire_type != "yson32":
+            raise SkiffError('Invalid wire type for column "$other_columns": expected "yson32"')
         sparse: tuple[SkiffNode, ...] = ()
-        other_columns = False
-        for child in root.children:
-            if child.name is None:
-                raise SkiffError(f"Children of table skiff schema #{index} must be named")
-            if other_columns:
+        if children and children[-1].name == "$sparse_columns":
+            sparse_node = children.pop()
+            if sparse_node.wire_type != "repeated_variant16":
                 raise SkiffError(
-                    f"$other_columns must be the last field of table skiff schema #{index}"
+                    'Invalid wire type for column "$sparse_columns": expected "repeated_variant16"'
                 )
-            if child.name == "$other_columns":
-                if child.wire_type != "yson32":
-                    raise SkiffError("$other_columns must be of skiff type yson32")
-                other_columns = True
-            elif child.name == "$sparse_columns":
-                if child.wire_type != "repeated_variant16" or any(
-                    c.name is None for c in child.children
-                ):
-                    raise SkiffError("$sparse_columns must be a repeated_variant16 of named fields")
-                sparse = child.children
-            elif child.name.startswith("$") and child.name not in _SYSTEM_FIELDS:
+            sparse = sparse_node.children
+        names: set[str] = set()
+        for position, child in enumerate(children):
+            if not child.name:
+                raise SkiffError(f"Element #{position} of row Skiff schema must have a name")
+            if child.name in ("$other_columns", "$sparse_columns"):
+                raise SkiffError(f'Invalid placement of special column "{child.name}"')
+            _check_special_field(child)
+            _add_name(names, child.name)
+        for child in sparse:
+            if not child.name:
+                raise SkiffError('Children of "$sparse_columns" must have nonempty name')
+            if child.name in _SPECIAL_FIELDS:
                 raise SkiffError(
-                    f"Unknown system field {child.name!r} in table skiff schema #{index}"
+                    f'Skiff special column "{child.name}" cannot be a child of "$sparse_columns"'
                 )
-            else:
-                if sparse:
-                    raise SkiffError(f"Dense field {child.name!r} follows $sparse_columns")
-                dense.append(child)
-        return cls(tuple(dense), sparse, other_columns)
+            _add_name(names, child.name)
+        return cls(tuple(children), sparse, other_columns)
 
     @property
     def known(self) -> frozenset[str]:
         return frozenset(node.name for node in (*self.dense, *self.sparse) if node.name)
+
+
+def _check_special_field(node: SkiffNode) -> None:
+    if node.name == "$key_switch" and node.wire_type != "boolean":
+        raise SkiffError('Column "$key_switch" has unexpected Skiff type: expected "boolean"')
+    if node.name in ("$row_index", "$range_index"):
+        shape = tuple(child.wire_type for child in node.children)
+        if node.wire_type != "variant8" or shape not in _INDEX_SHAPES:
+            raise SkiffError(
+                f'Column "{node.name}" has unsupported Skiff type: expected '
+                "variant8<nothing;int64> or variant8<nothing;int64;nothing>"
+            )
+
+
+def _add_name(names: set[str], name: str) -> None:
+    if name in names:
+        raise SkiffError(f'Name "{name}" is found multiple times')
+    names.add(name)
 
 
 @dataclass
@@ -473,7 +497,7 @@ class SkiffFormat:
         row: Row = {}
         for node in table.dense:
             value = _decode(node, reader)
-            if not node.name.startswith("$"):  # type: ignore[union-attr]
+            if node.name not in _CONTROL_FIELDS:
                 row[node.name] = value  # type: ignore[index]
         if table.sparse:
             packer = struct.Struct("<H")
