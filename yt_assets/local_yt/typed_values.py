@@ -34,6 +34,9 @@ class TypeMismatch(Exception):
     """A value does not match its type; ``args[0]`` says where and why."""
 
 
+_NULLABLE_PRIMITIVES = frozenset({"null", "void", "yson"})  # a yson value may be the entity #
+
+
 def _is_null(value: Any) -> bool:
     return value is None or isinstance(value, yt.yson.YsonEntity)
 
@@ -70,7 +73,7 @@ def _is_nullable(type_v3: Any) -> bool:
     name = _type_name(type_v3)
     if name == "tagged":
         return _is_nullable(type_v3["item"])
-    return name in ("optional", "null", "void")
+    return name == "optional" or name in _NULLABLE_PRIMITIVES
 
 
 def _describe(value: Any) -> str:
@@ -90,7 +93,7 @@ def compile_value(
     name = _type_name(type_v3)
     if name in primitive_checks:
         check = primitive_checks[name]
-        nullable = name in ("null", "void")
+        nullable = name in _NULLABLE_PRIMITIVES
 
         def primitive(value: Any, where: str) -> Any:
             if (_is_null(value) and not nullable) or not check(value):

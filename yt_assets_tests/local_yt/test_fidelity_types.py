@@ -459,3 +459,16 @@ def test_a_skiff_column_the_schema_lacks_is_refused_without_other_columns(yt_env
     )
     with pytest.raises(yt.YtError):
         yt_env.client.read_table(path, format=fmt, raw=True).read()
+
+
+def test_composite_values_travel_through_json_too(yt_env: YtEnv) -> None:
+    path = _create(
+        yt_env, "typed", [_column("s", STRUCT), _column("d", DICT), _column("y", "yson")]
+    )
+    body = b'{"s":{"a":1},"d":[["k",2]],"y":{"any":[1,"x"]}}\n'
+    yt_env.client.write_table(path, body, format="json", raw=True)
+    raw = yt_env.client.read_table(path, format="json", raw=True).read()
+    assert raw == b'{"s":{"a":1,"b":null},"d":[["k",2]],"y":{"any":[1,"x"]}}\n'
+    with pytest.raises(yt.YtResponseError) as raised:
+        yt_env.client.write_table(path, b'{"s":{"a":1,"c":2}}\n', format="json", raw=True)
+    assert raised.value.contains_code(307)
