@@ -49,8 +49,9 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
   the YSON/JSON attributes ``complex_type_mode=positional``, ``string_keyed_dict_mode=named``,
   ``decimal_mode=text``, ``time_mode``, ``uuid_mode`` are refused as unsupported. In skiff a
   ``decimal`` column travels only as ``yson32``/``string32`` (not as ``int32``/``int64``/``int128``)
-  and an ``optional<optional<T>>`` is not told apart from ``optional<T>``; skiff schemas are not
-  checked against the table schema up front (the decoded rows are validated instead).
+  and an ``optional<optional<T>>`` is not told apart from ``optional<T>``; ``$remaining_row_bytes``
+  is not produced; skiff schemas are not checked against the table schema up front (the decoded
+  rows are validated instead, so a mismatch with no rows goes unnoticed).
 - ``read_table`` control attributes: only ``enable_row_index``/``enable_range_index`` (a control
   row at the start of each range, as the client's read retries need); ``enable_key_switch``,
   ``enable_tablet_index`` and per-row indexes are not produced.

@@ -382,9 +382,7 @@ class SkiffFormat:
     """Rows in skiff, one table skiff schema per table (``table_skiff_schemas``)."""
 
     name = "skiff"
-    _ALLOWED = frozenset(
-        {"table_skiff_schemas", "skiff_schema_registry", "override_intermediate_table_schema"}
-    )
+    _ALLOWED = frozenset({"table_skiff_schemas", "skiff_schema_registry"})
 
     def __init__(self, attributes: Mapping[str, Any] | None = None) -> None:
         attributes = {_text(k): v for k, v in (attributes or {}).items()}
