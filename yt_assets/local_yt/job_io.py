@@ -10,8 +10,9 @@ start of each job's input and wherever the table or the range changes (what ``yt
 **Output** (:func:`route_job_output`): every output descriptor's stream (fd 1, 4, 7, 10...) is
 parsed in the output format; rows go to the table of their descriptor until a *table switch*
 (``<table_index=2>#`` in YSON, ``{"$value": null, "$attributes": {"table_index": 2}}`` in JSON,
-an ``@table_index`` column in DSV with ``enable_table_index``) sends the following rows of that
-stream to another table. The rows are stored per table in binary YSON (:data:`ROUTED_FORMAT`),
+an ``@table_index`` column in DSV with ``enable_table_index``, a table index line or ``lenval``
+record in YAMR and schemaful DSV) sends the following rows of that stream to another table; in
+skiff each stream is read with its own table's skiff schema (``fmt.for_stream(i)``). The rows are stored per table in binary YSON (:data:`ROUTED_FORMAT`),
 ready for the output transaction. A stream that does not parse, a row that is not a map or a
 table index out of range fails the job, as on a cluster.
 
