@@ -34,3 +34,44 @@ def double(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def count_by_key(key: dict[str, Any], rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """A reducer: one row per ``k`` group with the group's row count."""
     yield {"k": key["k"], "n": sum(1 for _ in rows)}
+
+
+@yt.yt_dataclass
+class Place:
+    lat: float
+    lon: float
+
+
+@yt.yt_dataclass
+class Measurement:
+    """An input row of the typed-job tests (composite columns: a list and a struct)."""
+
+    sensor: str
+    values: list[int]
+    location: Place | None
+
+
+@yt.yt_dataclass
+class Summary:
+    """What :class:`Summarize` writes: one row per input row."""
+
+    sensor: str
+    total: int
+    count: int
+    place: Place | None
+
+
+class Summarize(yt.TypedJob):
+    """A ``TypedJob`` over :class:`Measurement` rows of any number of input tables (skiff in and
+    out): sums each row's values; a row with values goes to output 0, one without to output 1."""
+
+    def prepare_operation(self, context: Any, preparer: Any) -> None:
+        preparer.inputs(range(context.get_input_count()), type=Measurement).outputs(
+            [0, 1], type=Summary
+        )
+
+    def __call__(self, row: Measurement) -> Iterator[Any]:
+        summary = Summary(
+            sensor=row.sensor, total=sum(row.values), count=len(row.values), place=row.location
+        )
+        yield yt.schema.OutputRow(summary, table_index=0 if row.values else 1)

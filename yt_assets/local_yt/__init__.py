@@ -23,7 +23,8 @@ Command line: ``python -m yt_assets.local_yt serve [--root DIR] [--port N]`` (al
 Layout (moto-like split): ``cluster.py`` and its modules hold state and semantics with no HTTP;
 ``operations.py`` and its modules run operations (``jobs.py`` the processes, ``job_io.py`` what
 jobs read and write); ``commands.py`` maps API commands onto them;
-``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats;
+``server.py`` is the HTTP surface (framing, compression, errors); ``formats.py`` the wire formats
+(``skiff.py`` the skiff format; ``typed_values.py`` composite type_v3 values);
 ``faults.py`` fault injection (``503``/dropped connections on chosen commands, see its docstring);
 ``launcher.py`` starts and stops servers; ``idle.py`` stops a server started on demand after an idle
 period; ``servers.py`` finds the server processes of a state directory (``local-yt status``/``stop``);
@@ -39,9 +40,18 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
   "Command X is not supported by api/v4"; a raw request gets a YT error naming the command.
 - A parameter outside a command's allowlist is rejected with an error naming it, even when a real
   cluster would accept it (the list covers what ``yt.wrapper`` 0.13 sends).
-- Formats: ``yson`` (binary/text/pretty), ``json`` (``encode_utf8``, text/pretty) and ``dsv`` only;
-  ``skiff``, ``arrow``, ``protobuf``, ``schemaful_dsv``, ``yamr`` fail with an error naming them.
-  JSON carries no types: a uint64 read back through JSON is an int64 unless the schema says so.
+- Formats: ``yson`` (binary/text/pretty), ``json`` (``encode_utf8``, text/pretty), ``dsv``,
+  ``schemaful_dsv``, ``yamr`` (text and ``lenval``; no row indexes, no escaping) and ``skiff``
+  (:mod:`.skiff`); ``arrow``, ``protobuf``, ``yamred_dsv`` and ``web_json`` fail with an error
+  naming them. JSON carries no types: a uint64 read back
+  through JSON is an int64 unless the schema says so.
+- Composite (type_v3) values travel only in YT's default representation (:mod:`.typed_values`):
+  the YSON/JSON attributes ``complex_type_mode=positional``, ``string_keyed_dict_mode=named``,
+  ``decimal_mode=text``, ``time_mode``, ``uuid_mode`` are refused as unsupported. In skiff a
+  ``decimal`` column travels only as ``yson32``/``string32`` (not as ``int32``/``int64``/``int128``)
+  and an ``optional<optional<T>>`` is not told apart from ``optional<T>``; ``$remaining_row_bytes``
+  is not produced; skiff schemas are not checked against the table schema up front (the decoded
+  rows are validated instead, so a mismatch with no rows goes unnoticed).
 - ``read_table`` control attributes: only ``enable_row_index``/``enable_range_index`` (a control
   row at the start of each range, as the client's read retries need); ``enable_key_switch``,
   ``enable_tablet_index`` and per-row indexes are not produced.

@@ -1,4 +1,5 @@
-"""Wire formats of the local YT: table rows (``yson``, ``json``, ``dsv``) and structured values.
+"""Wire formats of the local YT: table rows (``yson``, ``json``, ``dsv``, ``schemaful_dsv``,
+``yamr``, ``skiff`` from :mod:`.skiff`) and structured values.
 
 A *row* on the server side is a ``dict`` whose keys are ``str`` column names and whose string
 values are ``bytes`` (YT strings are byte strings; the state layer checks ``utf8`` columns).
@@ -23,6 +24,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import struct
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -30,12 +32,16 @@ import yt.yson as yson
 
 from .exceptions import GenericError
 from .interfaces import Row
+from .skiff import SkiffFormat
 from .values import as_bool, is_control_row
 
 __all__ = [
     "DsvFormat",
     "FormatError",
     "JsonFormat",
+    "SchemafulDsvFormat",
+    "SkiffFormat",
+    "YamrFormat",
     "YsonFormat",
     "dump_structured",
     "format_name",
@@ -142,6 +148,10 @@ class YsonFormat:
         self.yson_format = _as_str(attributes.get("format", "binary"))
         if self.yson_format not in ("binary", "text", "pretty"):
             raise FormatError(f"Unknown YSON format flavour {self.yson_format!r}")
+
+    def for_stream(self, index: int) -> YsonFormat:
+        """The format of output stream ``index`` (the same for every stream)."""
+        return self
 
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
         yson.dump(
@@ -309,6 +319,10 @@ class JsonFormat:
         self.encode_utf8 = as_bool(attributes.get("encode_utf8", True))
         self.pretty = _as_str(attributes.get("format", "text")) == "pretty"
 
+    def for_stream(self, index: int) -> JsonFormat:
+        """The format of output stream ``index`` (the same for every stream)."""
+        return self
+
     def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
         _write_in_batches((self.dumps_row(row) for row in rows), stream)
 
@@ -423,6 +437,10 @@ class DsvFormat:
         if self.enable_table_index and not in_job:
             raise FormatError("DSV enable_table_index is only meaningful inside operations")
 
+    def for_stream(self, index: int) -> DsvFormat:
+        """The format of output stream ``index`` (the same for every stream)."""
+        return self
+
     def _scalar_bytes(self, column: str, value: Any) -> bytes | None:
         if isinstance(value, (bytes, str)) or _is_string_proxy(value):
             return _string_bytes(value)
@@ -503,21 +521,274 @@ class DsvFormat:
             yield row
 
 
+# ------------------------------------------------------------------------------ schemaful DSV
+
+_MISSING_VALUE_MODES = ("fail", "skip_row", "print_sentinel")
+
+
+class SchemafulDsvFormat:
+    """Tab-separated values of the ``columns`` attribute, in that order, without keys."""
+
+    name = "schemaful_dsv"
+    _ALLOWED = frozenset(
+        {
+            "columns",
+            "enable_escaping",
+            "missing_value_mode",
+            "missing_value_sentinel",
+            "enable_table_index",
+            "table_index_column",
+        }
+    )
+
+    def __init__(self, attributes: Mapping[str, Any] | None = None, in_job: bool = False) -> None:
+        attributes = dict(attributes or {})
+        _check_attributes(self.name, attributes, self._ALLOWED)
+        columns = attributes.get("columns")
+        if not isinstance(columns, list) or not columns:
+            raise FormatError('Format "schemaful_dsv" requires a non-empty "columns" list')
+        self.columns = [_as_str(column) for column in columns]
+        if len(set(self.columns)) != len(self.columns):
+            raise FormatError('Format "schemaful_dsv": duplicate names in "columns"')
+        self.enable_escaping = as_bool(attributes.get("enable_escaping", True))
+        self.missing_value_mode = _as_str(attributes.get("missing_value_mode", "fail"))
+        if self.missing_value_mode not in _MISSING_VALUE_MODES:
+            raise FormatError(
+                f"Unknown schemaful_dsv missing_value_mode {self.missing_value_mode!r} "
+                f"(expected one of {', '.join(_MISSING_VALUE_MODES)})"
+            )
+        sentinel = attributes.get("missing_value_sentinel", b"")
+        self.missing_value_sentinel = _string_bytes(sentinel)
+        self._scalars = DsvFormat()
+        # With enable_table_index, the first field of each line is the table index.
+        self.enable_table_index = as_bool(attributes.get("enable_table_index", False))
+        if self.enable_table_index and not in_job:
+            raise FormatError(
+                "schemaful_dsv enable_table_index is only meaningful inside operations"
+            )
+
+    def for_stream(self, index: int) -> SchemafulDsvFormat:
+        """The format of output stream ``index`` (the same for every stream)."""
+        return self
+
+    def dumps_row(self, row: Mapping[str, Any]) -> bytes | None:
+        """One line, or ``None`` for a row skipped by ``missing_value_mode=skip_row``."""
+        fields = []
+        for column in self.columns:
+            data = self._scalars._scalar_bytes(column, row.get(column))
+            if data is None:
+                if self.missing_value_mode == "skip_row":
+                    return None
+                if self.missing_value_mode == "fail":
+                    raise FormatError(
+                        f'Column "{column}" is in the schemaful_dsv columns but missing in a row',
+                        column=column,
+                    )
+                data = self.missing_value_sentinel
+            elif self.enable_escaping:
+                data = _dsv_escape(data, is_key=False)
+            fields.append(data)
+        return b"\t".join(fields) + b"\n"
+
+    def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
+        _write_in_batches(self._dump_lines(rows), stream)
+
+    def _dump_lines(self, rows: Iterable[Any]) -> Iterator[bytes]:
+        table_index = 0
+        for row in rows:
+            if is_control_row(row):
+                table_index = int(row.attributes.get("table_index", table_index))
+                continue
+            line = self.dumps_row(row)
+            if line is None:
+                continue
+            yield b"%d\t" % table_index + line if self.enable_table_index else line
+
+    def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        return _without_control_rows(self.load_entries(stream))
+
+    def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
+        """One row per line; every line has exactly one field per column."""
+        table_index = None
+        for line in stream:
+            fields = line.rstrip(b"\n").split(b"\t")
+            if self.enable_table_index:
+                index = _table_index_field(fields.pop(0) if fields else b"")
+                if index != table_index:
+                    table_index = index
+                    yield make_control_row(table_index=index)
+            if len(fields) != len(self.columns):
+                raise FormatError(
+                    f"Row in schemaful_dsv has {len(fields)} field(s), expected "
+                    f"{len(self.columns)}: {line[:100]!r}"
+                )
+            yield {
+                column: yson.YsonString(_dsv_unescape(data) if self.enable_escaping else data)
+                for column, data in zip(self.columns, fields, strict=True)
+            }
+
+
+# --------------------------------------------------------------------------------------- YAMR
+
+_LENVAL_LENGTH = struct.Struct("<i")
+_LENVAL_TABLE_INDEX = -1
+_YAMR_ROW_INDEX = -4
+
+
+class YamrFormat:
+    """Rows of ``key``, ``subkey`` (with ``has_subkey``) and ``value`` string columns, as
+    separated text lines or ``lenval`` (each field an int32 LE length, then its bytes). With
+    ``enable_table_index`` a table index precedes the rows of each table: a line of one field, or
+    ``-1`` and the index in ``lenval``."""
+
+    name = "yamr"
+    _ALLOWED = frozenset({"has_subkey", "lenval", "fs", "rs", "enable_table_index"})
+
+    def __init__(self, attributes: Mapping[str, Any] | None = None, in_job: bool = False) -> None:
+        attributes = dict(attributes or {})
+        _check_attributes(self.name, attributes, self._ALLOWED)
+        self.has_subkey = as_bool(attributes.get("has_subkey", False))
+        self.lenval = as_bool(attributes.get("lenval", False))
+        self.fs = _string_bytes(attributes.get("fs", b"\t"))
+        self.rs = _string_bytes(attributes.get("rs", b"\n"))
+        if len(self.fs) != 1 or len(self.rs) != 1:
+            raise FormatError("yamr fs and rs must be single characters")
+        self.enable_table_index = as_bool(attributes.get("enable_table_index", False))
+        if self.enable_table_index and not in_job:
+            raise FormatError("yamr enable_table_index is only meaningful inside operations")
+        self.columns = ("key", "subkey", "value") if self.has_subkey else ("key", "value")
+
+    def for_stream(self, index: int) -> YamrFormat:
+        """The format of output stream ``index`` (the same for every stream)."""
+        return self
+
+    def _fields(self, row: Mapping[str, Any]) -> list[bytes]:
+        fields = []
+        for column in self.columns:
+            value = row.get(column)
+            if value is None and column == "subkey":
+                value = b""
+            if not (isinstance(value, (bytes, str)) or _is_string_proxy(value)):
+                raise FormatError(
+                    f'yamr requires a string "{column}" column, got {type(value).__name__}',
+                    column=column,
+                )
+            fields.append(_string_bytes(value))
+        return fields
+
+    def dump_rows(self, rows: Iterable[Row], stream: BinaryIO) -> None:
+        _write_in_batches(self._dump_records(rows), stream)
+
+    def _dump_records(self, rows: Iterable[Any]) -> Iterator[bytes]:
+        for row in rows:
+            if is_control_row(row):
+                index = row.attributes.get("table_index")
+                if self.enable_table_index and index is not None:
+                    yield self._control_record(_LENVAL_TABLE_INDEX, int(index))
+                continue
+            fields = self._fields(row)
+            if self.lenval:
+                yield b"".join(_LENVAL_LENGTH.pack(len(f)) + f for f in fields)
+            else:
+                yield self.fs.join(fields) + self.rs
+
+    def _control_record(self, kind: int, value: int) -> bytes:
+        if self.lenval:
+            return _LENVAL_LENGTH.pack(kind) + _LENVAL_LENGTH.pack(value)
+        return b"%d" % value + self.rs
+
+    def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
+        return _without_control_rows(self.load_entries(stream))
+
+    def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
+        """Rows; a table index record becomes a table switch."""
+        records = self._lenval_records(stream) if self.lenval else self._text_records(stream)
+        for record in records:
+            if isinstance(record, int):
+                yield make_control_row(table_index=record)
+                continue
+            yield {
+                column: yson.YsonString(field)
+                for column, field in zip(self.columns, record, strict=True)
+            }
+
+    def _text_records(self, stream: BinaryIO) -> Iterator[list[bytes] | int]:
+        for line in _split_records(stream, self.rs):
+            fields = line.split(self.fs, len(self.columns) - 1)
+            if len(fields) == 1 and self.enable_table_index:
+                yield _table_index_field(fields[0])
+                continue
+            if len(fields) != len(self.columns):
+                raise FormatError(
+                    f"yamr record has {len(fields)} field(s), expected {len(self.columns)}: "
+                    f"{line[:100]!r}"
+                )
+            yield fields
+
+    def _lenval_records(self, stream: BinaryIO) -> Iterator[list[bytes] | int]:
+        while True:
+            fields: list[bytes] = []
+            for position in range(len(self.columns)):
+                head = stream.read(4)
+                if not head and position == 0:
+                    return
+                if len(head) != 4:
+                    raise FormatError("Incomplete record in yamr lenval")
+                (length,) = _LENVAL_LENGTH.unpack(head)
+                if length < 0 and position == 0:
+                    value = stream.read(4)
+                    if len(value) != 4:
+                        raise FormatError("Incomplete control record in yamr lenval")
+                    if length == _LENVAL_TABLE_INDEX:
+                        yield _LENVAL_LENGTH.unpack(value)[0]
+                    break
+                if length < 0:
+                    raise FormatError(f"Negative field length {length} in yamr lenval")
+                field = stream.read(length)
+                if len(field) != length:
+                    raise FormatError("Incomplete field in yamr lenval")
+                fields.append(field)
+            else:
+                yield fields
+
+
+def _split_records(stream: BinaryIO, separator: bytes) -> Iterator[bytes]:
+    """The records of a stream ended (or separated) by ``separator``, read in chunks."""
+    rest = b""
+    while chunk := stream.read(_JSON_READ_SIZE):
+        *records, rest = (rest + chunk).split(separator)
+        yield from records
+    if rest:
+        yield rest
+
+
+def _table_index_field(data: bytes) -> int:
+    try:
+        return int(data)
+    except ValueError:
+        raise FormatError(f"Table index is not an integer: {data[:50]!r}") from None
+
+
 # ------------------------------------------------------------------------------------ factory
 
-_ROW_FORMATS: dict[str, type[YsonFormat | JsonFormat | DsvFormat]] = {
+AnyRowFormat = YsonFormat | JsonFormat | DsvFormat | SchemafulDsvFormat | YamrFormat | SkiffFormat
+
+_ROW_FORMATS: dict[str, type[AnyRowFormat]] = {
     "yson": YsonFormat,
     "json": JsonFormat,
     "dsv": DsvFormat,
+    "schemaful_dsv": SchemafulDsvFormat,
+    "yamr": YamrFormat,
+    "skiff": SkiffFormat,
 }
 
 
-def parse_job_format(spec: Any) -> YsonFormat | JsonFormat | DsvFormat:
+def parse_job_format(spec: Any) -> AnyRowFormat:
     """A row format for job input/output (accepts job-only attributes: DSV ``enable_table_index``)."""
     return parse_format(spec, in_job=True)
 
 
-def parse_format(spec: Any, *, in_job: bool = False) -> YsonFormat | JsonFormat | DsvFormat:
+def parse_format(spec: Any, *, in_job: bool = False) -> AnyRowFormat:
     """Build a row format from its YSON spec (``"json"``, ``<format=text>yson``...)."""
     if spec is None:
         raise FormatError("Format is not specified")
@@ -531,6 +802,8 @@ def parse_format(spec: Any, *, in_job: bool = False) -> YsonFormat | JsonFormat 
     attributes = _format_attributes(spec)
     if name == "dsv":
         return DsvFormat(attributes, in_job=in_job)
+    if name in ("schemaful_dsv", "yamr"):
+        return _ROW_FORMATS[name](attributes, in_job=in_job)  # type: ignore[call-arg]
     return _ROW_FORMATS[name](attributes)
 
 

@@ -12,8 +12,9 @@ in a reducer's input, ``<key_switch=%true>#`` before each new group (``enable_ke
 **Output** (:func:`route_job_output`): every output descriptor's stream (fd 1, 4, 7, 10...) is
 parsed in the output format; rows go to the table of their descriptor until a *table switch*
 (``<table_index=2>#`` in YSON, ``{"$value": null, "$attributes": {"table_index": 2}}`` in JSON,
-an ``@table_index`` column in DSV with ``enable_table_index``) sends the following rows of that
-stream to another table. The rows are stored per table in binary YSON (:data:`ROUTED_FORMAT`),
+an ``@table_index`` column in DSV with ``enable_table_index``, a table index line or ``lenval``
+record in YAMR and schemaful DSV) sends the following rows of that stream to another table; in
+skiff each stream is read with its own table's skiff schema (``fmt.for_stream(i)``). The rows are stored per table in binary YSON (:data:`ROUTED_FORMAT`),
 ready for the output transaction. A stream that does not parse, a row that is not a map or a
 table index out of range fails the job, as on a cluster.
 
@@ -226,7 +227,7 @@ def route_job_output(
             for index, (source, fd) in enumerate(zip(fd_files, fds, strict=True)):
                 batches: list[list[Row]] = [[] for _ in range(table_count)]
                 with open(source, "rb") as stream:
-                    entries = output_format.load_entries(stream)
+                    entries = output_format.for_stream(index).load_entries(stream)
                     for table, row in _routed_rows(entries, index, table_count, fd):
                         batch = batches[table]
                         batch.append(row)

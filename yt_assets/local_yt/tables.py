@@ -36,6 +36,7 @@ from .exceptions import (
     TableSortOrderViolation,
     UniqueKeyViolation,
 )
+from .typed_values import Normalizer, TypeMismatch, compile_value, is_composite
 from .values import to_plain
 
 Row = dict[str, Any]
@@ -144,13 +145,17 @@ def normalize_column(column: Any) -> dict[str, Any]:
     else:
         raise InvalidSchema(f'Column {column["name"]!r} has neither "type" nor "type_v3"')
     type_v1, required = _v1_of(type_info)
+    type_v3 = to_plain(
+        yt.yson.loads(ti.serialize_yson(type_info), encoding="utf-8"), keep_attributes=False
+    )
+    if is_composite(type_v3):
+        _compile_composite(type_v3)  # a type the row validator cannot check is refused here
     result: dict[str, Any] = {
         "name": str(column["name"]),
         "type": type_v1,
         "required": required,
-        "type_v3": yt.yson.loads(ti.serialize_yson(type_info), encoding="utf-8"),
+        "type_v3": type_v3,
     }
-    result["type_v3"] = to_plain(result["type_v3"], keep_attributes=False)
     for key in _COLUMN_OPTIONAL_KEYS:
         if column.get(key) is not None:
             result[key] = column[key]
@@ -358,6 +363,21 @@ def _compile_type(type_v3: Any) -> ValueCheck:
     raise InvalidSchema(f"Unsupported type {type_v3!r}")
 
 
+def _null_in_required_column(name: str, table_path: str) -> SchemaViolation:
+    return SchemaViolation(
+        f'Required column "{name}" cannot have "null" value (table {table_path})',
+        path=table_path,
+        column=name,
+    )
+
+
+def _compile_composite(type_v3: Any) -> Normalizer:
+    try:
+        return compile_value(type_v3, _PRIMITIVE_CHECKS)
+    except TypeMismatch as error:
+        raise InvalidSchema(f"Invalid type_v3 {type_v3!r}: {error.args[0]}") from None
+
+
 def _value_type_name(value: Any) -> str:
     """The YT value type of a Python value, for error messages."""
     if _is_null(value):
@@ -422,7 +442,11 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
     ``Required column "a" cannot have "null" value`` (SchemaViolation, 307).
     """
     compiled = []
+    composite: list[tuple[str, Normalizer, dict[str, Any]]] = []
     for c in schema.columns:
+        if is_composite(c["type_v3"]):
+            composite.append((c["name"], _compile_composite(c["type_v3"]), c))
+            continue
         primitive = _primitive_name(c["type_v3"])
         compiled.append(
             (
@@ -463,17 +487,28 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
             if _is_null(value):
                 if not required:
                     continue
-                raise SchemaViolation(
-                    f'Required column "{name}" cannot have "null" value (table {table_path})',
-                    path=table_path,
-                    column=name,
-                )
+                raise _null_in_required_column(name, table_path)
             raise SchemaViolation(
                 f'Error validating column "{name}" of table {table_path}: value of type '
                 f'"{_value_type_name(value)}" does not match type {_type_description(column)}',
                 path=table_path,
                 column=name,
             )
+        for name, normalize, column in composite:
+            value = row.get(name)
+            if _is_null(value):
+                if not column["required"]:
+                    continue
+                raise _null_in_required_column(name, table_path)
+            try:
+                row[name] = normalize(value, name)
+            except TypeMismatch as mismatch:
+                raise SchemaViolation(
+                    f'Error validating column "{name}" of table {table_path}: {mismatch.args[0]} '
+                    f"(type {_type_description(column)})",
+                    path=table_path,
+                    column=name,
+                ) from None
         if strict and not known.issuperset(row):
             unknown = next(key for key in row if key not in known)
             raise SchemaViolation(

@@ -23,7 +23,7 @@ from yt_assets.yt.shipping import shipping
 
 JOB_FORMAT = yt.YsonFormat(require_yson_bindings=False)
 """Rows as YSON, parsed by ``yt.yson``'s pure-Python code where a node lacks the compiled
-bindings (they are platform-specific and not shipped)."""
+bindings (they are shipped, but ``yt.wrapper`` drops them on a node of another platform)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ knobs on a client for one operation instead:
   are installed, data included: ``ytsaurus-client`` (the job runner ``yt.wrapper``, minus its CLI,
   admin and CHYT parts) and ``boto3``, with their requirements (botocore, s3transfer, jmespath,
   urllib3, dateutil, six, simplejson, ...). botocore's data is limited to :data:`AWS_SERVICES`.
-  YSON's compiled bindings are not shipped: the job parses YSON with ``yt.yson``'s pure-Python code.
+  ``ytsaurus-yson``'s compiled bindings go too (``yt.wrapper`` drops them on a node of another
+  platform, where ``yt.yson`` parses in pure Python).
 - With a ``docker_image``, the image provides the third-party packages: only the project's job
   code is shipped.
 - ``__main__`` is shipped only when the job is defined in it (see :func:`_main_module_for_jobs`).
@@ -47,11 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-JOB_DISTRIBUTIONS = ("ytsaurus-client", "boto3")
-"""Third-party distributions the job imports (their requirements follow)."""
-
-NOT_SHIPPED_DISTRIBUTIONS = frozenset({"ytsaurus-yson"})
-"""Compiled YSON bindings: platform-specific; ``yt.yson`` falls back to pure Python."""
+JOB_DISTRIBUTIONS = ("ytsaurus-client", "ytsaurus-yson", "boto3")
+"""Third-party distributions the job imports (their requirements follow). ``ytsaurus-yson`` (the
+compiled YSON and skiff bindings) is shipped as ``yt.wrapper`` ships it from ``sys.modules``: its
+job runner deletes them on a node of another platform
+(``pickling/ignore_yson_bindings_for_incompatible_platforms``) and ``yt.yson`` falls back to
+pure Python there."""
 
 EXCLUDED_PREFIXES = ("yt/cli/", "yt/admin/", "yt/clickhouse/")
 """Parts of ``ytsaurus-client`` a job never imports."""
@@ -247,7 +249,7 @@ def _distribution_closure(names: Iterable[str]) -> list[importlib.metadata.Distr
     pending = list(names)
     while pending:
         name = _canonical(pending.pop())
-        if name in seen or name in NOT_SHIPPED_DISTRIBUTIONS:
+        if name in seen:
             continue
         try:
             distribution = importlib.metadata.distribution(name)

@@ -94,11 +94,7 @@ def test_table_switch_in_another_descriptor_stream(yt_env: YtEnv) -> None:
     assert _read_all(yt_env, outputs) == [[{"a": 0}], [{"a": 4}], []]
 
 
-@pytest.mark.skip(
-    reason="jobs ship without the compiled YSON bindings (issue 10); yt.yson's pure-Python writer "
-    "fails on create_table_switch (TypeError: can only concatenate str (not 'bytes') to str in "
-    "writer._dump_attributes), as it would on a cluster node without the bindings"
-)
+@pytest.mark.slow  # a Python job: packs and ships yt.wrapper and the YSON bindings
 def test_python_mapper_table_switches(yt_env: YtEnv) -> None:
     source = yt_env.path("in")
     yt_env.client.write_table(source, [{"n": 1}, {"n": 2}])
@@ -145,10 +141,7 @@ def test_malformed_job_output_fails_the_job(yt_env: YtEnv, fmt: str, output: str
         )
 
 
-@pytest.mark.skip(
-    reason="since issue 10 jobs run a bare python3; shipping these yt.wrapper job functions "
-    "(table switches, @with_context, JOB_FORMAT) fails in the job - to be fixed, see the issue 11 report"
-)
+@pytest.mark.slow  # a Python job: packs and ships yt.wrapper and the YSON bindings
 def test_python_job_context_carries_table_row_and_range_indexes(yt_env: YtEnv) -> None:
     first, second = yt_env.path("first"), yt_env.path("second")
     yt_env.client.write_table(first, [{"n": n} for n in range(10)])

@@ -97,10 +97,7 @@ def test_unknown_spec_keys_are_reported_as_unrecognized(yt_env: YtEnv) -> None:
     assert unrecognized == {"no_such_option_xyz": 5, "mapper": {"no_such_job_option_xyz": "v"}}
 
 
-@pytest.mark.skip(
-    reason="since issue 10 jobs run a bare python3; shipping these yt.wrapper job functions "
-    "(table switches, @with_context, JOB_FORMAT) fails in the job - to be fixed, see the issue 11 report"
-)
+@pytest.mark.slow  # a Python job: packs and ships yt.wrapper and the YSON bindings
 def test_a_plain_client_operation_has_nothing_unrecognized(yt_env: YtEnv) -> None:
     source = yt_env.path("in")
     yt_env.client.write_table(source, [{"x": 1}])
