@@ -202,7 +202,7 @@ class ClusterBase:
                     )
                 acquire_lock(view, node, mode="shared", child_key=token.key)
                 child = view.create_node("map_node", node, token.key)
-            node = child
+            node = child if token.keep_link else view.follow(child)
         if not node.is_map:
             raise InvalidNodeType(
                 f"Node {view.path_of(node)} of type {node.type} cannot have children",

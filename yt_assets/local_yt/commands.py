@@ -211,6 +211,19 @@ def _create(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     return StructuredResult({"node_id": node_id})
 
 
+def _link(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    node_id = d.cluster.link(
+        r.required("target_path"),
+        r.required("link_path"),
+        recursive=r.flag("recursive"),
+        ignore_existing=r.flag("ignore_existing"),
+        force=r.flag("force"),
+        attributes=r.param("attributes") or {},
+        transaction_id=r.transaction_id,
+    )
+    return StructuredResult({"node_id": node_id})
+
+
 def _exists(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     return StructuredResult(
         {"value": d.cluster.exists(r.required("path"), transaction_id=r.transaction_id)}
@@ -540,6 +553,9 @@ def _execute_batch(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 # ---------------------------------------------------------------------------- the table
 
 _PATH = frozenset({"path"})
+_LINK = frozenset(
+    {"target_path", "link_path", "recursive", "ignore_existing", "lock_existing", "force", "attributes"}
+)
 _COPY_MOVE = frozenset(
     {
         "source_path",
@@ -609,6 +625,7 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             },
             _create,
         ),
+        _spec("link", None, "structured", True, False, _LINK, _link),
         _spec("exists", None, "structured", False, False, _PATH, _exists),
         _spec(
             "get",

@@ -13,6 +13,7 @@ from .cypress import (
     CHUNK_TYPES,
     TYPE_CODES,
     VALUE_TYPES,
+    LINK_TYPE,
     CypressView,
     Node,
 )
@@ -32,7 +33,8 @@ from .tables import (
 from .transactions import (
     acquire_lock,
 )
-from .ypath import PathToken
+from .links import LINK_ATTRIBUTES, check_target_path, refuse_cyclic_link
+from .ypath import PathToken, parse_rich_path
 
 # Attributes the system computes; ``set`` refuses them.
 READ_ONLY_ATTRIBUTES = frozenset(
@@ -65,6 +67,7 @@ READ_ONLY_ATTRIBUTES = frozenset(
         "key_columns",
         "schema_mode",
         "unique_keys",
+        *LINK_ATTRIBUTES,
     }
 )
 
@@ -147,6 +150,8 @@ class CypressWrites(CypressReads):
                 raise GenericError(f'Attribute "schema" is only for tables, not {type}')
             schema = normalize_schema(attrs["schema"])
             attrs["schema"] = {**schema.to_stored(), "mode": "strong"}
+        if type == LINK_TYPE:
+            attrs["target_path"] = check_target_path(attrs.get("target_path"))
         if attrs.pop("dynamic", False):
             raise GenericError("Dynamic tables are not supported by the local YT")
         for name in attrs:
@@ -157,6 +162,9 @@ class CypressWrites(CypressReads):
                 view, root, tokens, recursive=recursive, path=rich.path
             )
             existing = view.child(parent, key)
+            if existing is not None and existing.type == LINK_TYPE and not force:
+                if type != LINK_TYPE:
+                    existing = view.follow(existing)  # a create through a link finds its target
             if existing is not None:
                 if ignore_existing and not force:
                     if existing.type != type:
@@ -174,7 +182,32 @@ class CypressWrites(CypressReads):
             node = view.create_node(
                 type, parent, key, attrs=attrs, value=value, has_value=has_value
             )
+            if type == LINK_TYPE:
+                refuse_cyclic_link(view, node)
             return node.id
+
+    def link(
+        self,
+        target_path: RichPathLike,
+        link_path: RichPathLike,
+        *,
+        recursive: bool = False,
+        ignore_existing: bool = False,
+        force: bool = False,
+        attributes: dict[str, Any] | None = None,
+        transaction_id: str | None = None,
+    ) -> str:
+        """Create a symbolic link at ``link_path`` to ``target_path`` (which may not exist yet)."""
+        target = parse_rich_path(target_path).path
+        return self.create(
+            LINK_TYPE,
+            link_path,
+            recursive=recursive,
+            ignore_existing=ignore_existing,
+            force=force,
+            attributes={**(attributes or {}), "target_path": target},
+            transaction_id=transaction_id,
+        )
 
     def set(
         self,
