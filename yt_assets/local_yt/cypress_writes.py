@@ -33,6 +33,7 @@ from .tables import (
 from .transactions import (
     acquire_lock,
 )
+from .expiration import check_expiration_attribute
 from .links import LINK_ATTRIBUTES, check_target_path, refuse_cyclic_link
 from .ypath import PathToken, parse_rich_path
 
@@ -157,6 +158,7 @@ class CypressWrites(CypressReads):
         for name in attrs:
             if name in READ_ONLY_ATTRIBUTES:
                 raise GenericError(f'Attribute "{name}" cannot be set', attribute=name)
+            check_expiration_attribute(name, attrs[name])
         with self._mutation(transaction_id) as view:
             parent, key = self._parent_for_create(
                 view, root, tokens, recursive=recursive, path=rich.path
@@ -339,6 +341,7 @@ class CypressWrites(CypressReads):
                 raise GenericError('Attribute "schema" is only for tables')
             self._alter_schema(view, node, normalize_schema(value))
             return
+        check_expiration_attribute(name, value)
         view.set_attribute(node, name, value)
 
     def _alter_schema(self, view: CypressView, node: Node, schema: Schema) -> None:
