@@ -67,11 +67,13 @@ grow with the row count); reads stream them back lazily.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import yt.yson
 
 from .cluster_base import RichPathLike, Row
+from .cypress import load_yson
 from .exceptions import (
     GenericError,
 )
@@ -144,6 +146,18 @@ class Cluster(FileIO):
             return start_transaction(
                 conn, parent_id=parent_id, timeout_ms=timeout, title=title, attributes=attributes
             )
+
+    def transaction_records(self) -> list[dict[str, Any]]:
+        """The live transactions as stored (``id``, ``parent_id``, ``title``, ``attributes``,
+        ``start_time``, ``timeout_ms``), for ``//sys/transactions`` and ``#<transaction-id>``."""
+        with self._storage.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM transactions WHERE deadline >= ?", (time.time(),)
+            ).fetchall()
+        return [
+            {**dict(row), "attributes": load_yson(row["attributes"]) if row["attributes"] else {}}
+            for row in rows
+        ]
 
     def ping_transaction(self, transaction_id: str, *, ping_ancestors: bool = False) -> None:
         """Extend the transaction's deadline (and its ancestors' with ``ping_ancestors``)."""

@@ -23,8 +23,8 @@ from typing import Any, BinaryIO
 
 import yt.yson as yson
 
-from . import system_commands
-from .exceptions import GenericError, NoSuchCommand, YtLocalError
+from . import system_commands, system_paths
+from .exceptions import GenericError, NoSuchCommand, ResolveError, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
 from .values import as_bool
 
@@ -224,13 +224,27 @@ def _link(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     return StructuredResult({"node_id": node_id})
 
 
+def _virtual(d: CommandDispatcher, r: CommandRequest) -> Any:
+    """``//sys/transactions``, ``//sys/operations``, ``#<transaction-id>`` (or None)."""
+    return system_paths.lookup(d.cluster, d.operations, r.required("path"))
+
+
 def _exists(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    try:
+        virtual = _virtual(d, r)
+    except ResolveError:
+        return StructuredResult({"value": False})
+    if virtual is not None:
+        return StructuredResult({"value": system_paths.exists(*virtual)})
     return StructuredResult(
         {"value": d.cluster.exists(r.required("path"), transaction_id=r.transaction_id)}
     )
 
 
 def _get(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    virtual = _virtual(d, r)
+    if virtual is not None:
+        return _v4_value(r, system_paths.get(*virtual, _str_list(r.param("attributes"))))
     value = d.cluster.get(
         r.required("path"),
         attributes=_str_list(r.param("attributes")),
@@ -241,6 +255,9 @@ def _get(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 
 
 def _list(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    virtual = _virtual(d, r)
+    if virtual is not None:
+        return _v4_value(r, system_paths.list_(*virtual, _str_list(r.param("attributes"))))
     value = d.cluster.list(
         r.required("path"),
         attributes=_str_list(r.param("attributes")),
