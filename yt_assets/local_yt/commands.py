@@ -405,7 +405,11 @@ def _read_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
                 yield make_control_row(row_index=start_row_index)
             yield from segment_rows
 
-    return TabularResult(rows=rows(), response_parameters={"start_row_index": reads[0][0]})
+    row_count = d.cluster.row_count(path, transaction_id=r.transaction_id)
+    return TabularResult(
+        rows=rows(),
+        response_parameters={"start_row_index": reads[0][0], "approximate_row_count": row_count},
+    )
 
 
 # -------------------------------------------------------------------------------- files
