@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import yt.yson as yson
 
-from . import system_commands, system_paths
+from . import system_commands, system_paths, table_statistics
 from .exceptions import GenericError, NoSuchCommand, ResolveError, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
 from .values import as_bool
@@ -516,6 +516,33 @@ def _abort_operation(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     return StructuredResult(None)
 
 
+def _update_operation_parameters(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    _operations(d).update_operation_parameters(_operation_id(r), r.required("parameters"))
+    return StructuredResult(None)
+
+
+def _get_table_columnar_statistics(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    paths = list(r.required("paths"))
+    return StructuredResult(
+        table_statistics.get_table_columnar_statistics(d.cluster, paths, r.transaction_id)
+    )
+
+
+def _partition_tables(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    max_count = r.param("max_partition_count")
+    result = table_statistics.partition_tables(
+        d.cluster,
+        list(r.required("paths")),
+        partition_mode=_str(r.param("partition_mode", "ordered")),
+        data_weight_per_partition=int(r.required("data_weight_per_partition")),
+        max_partition_count=None if max_count is None else int(max_count),
+        adjust_data_weight_per_partition=r.flag("adjust_data_weight_per_partition", True),
+        enable_cookies=r.flag("enable_cookies"),
+        transaction_id=r.transaction_id,
+    )
+    return StructuredResult(result)
+
+
 def _complete_operation(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     _operations(d).complete_operation(_operation_id(r))
     return StructuredResult(None)
@@ -574,6 +601,19 @@ def _execute_batch(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 # ---------------------------------------------------------------------------- the table
 
 _PATH = frozenset({"path"})
+_PARTITION = frozenset(
+    {
+        "paths",
+        "partition_mode",
+        "data_weight_per_partition",
+        "max_partition_count",
+        "enable_key_guarantee",
+        "adjust_data_weight_per_partition",
+        "enable_cookies",
+        "omit_inaccessible_columns",
+        "omit_inaccessible_rows",
+    }
+)
 _LINK = frozenset(
     {"target_path", "link_path", "recursive", "ignore_existing", "lock_existing", "force", "attributes"}
 )
@@ -647,6 +687,16 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             _create,
         ),
         _spec("link", None, "structured", True, False, _LINK, _link),
+        _spec(
+            "get_table_columnar_statistics",
+            None,
+            "structured",
+            False,
+            True,
+            {"paths", "fetcher_mode", "enable_early_finish", "max_chunks_per_node_fetch"},
+            _get_table_columnar_statistics,
+        ),
+        _spec("partition_tables", None, "structured", False, False, _PARTITION, _partition_tables),
         _spec("exists", None, "structured", False, False, _PATH, _exists),
         _spec(
             "get",
@@ -807,6 +857,15 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             False,
             {"operation_id", "operation_alias", "abort_message"},
             _abort_operation,
+        ),
+        _spec(
+            "update_operation_parameters",
+            None,
+            "structured",
+            True,
+            False,
+            {"operation_id", "operation_alias", "parameters"},
+            _update_operation_parameters,
         ),
         _spec(
             "complete_operation",
