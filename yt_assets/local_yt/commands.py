@@ -235,7 +235,8 @@ def _exists(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     except ResolveError:
         return StructuredResult({"value": False})
     if virtual is not None:
-        return StructuredResult({"value": system_paths.exists(*virtual)})
+        node, tokens = virtual
+        return StructuredResult({"value": system_paths.exists(node, tokens)})
     return StructuredResult(
         {"value": d.cluster.exists(r.required("path"), transaction_id=r.transaction_id)}
     )
@@ -244,7 +245,8 @@ def _exists(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 def _get(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     virtual = _virtual(d, r)
     if virtual is not None:
-        return _v4_value(r, system_paths.get(*virtual, _str_list(r.param("attributes"))))
+        node, tokens = virtual
+        return _v4_value(r, system_paths.get(node, tokens, _str_list(r.param("attributes"))))
     value = d.cluster.get(
         r.required("path"),
         attributes=_str_list(r.param("attributes")),
@@ -257,7 +259,8 @@ def _get(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 def _list(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     virtual = _virtual(d, r)
     if virtual is not None:
-        return _v4_value(r, system_paths.list_(*virtual, _str_list(r.param("attributes"))))
+        node, tokens = virtual
+        return _v4_value(r, system_paths.list_(node, tokens, _str_list(r.param("attributes"))))
     value = d.cluster.list(
         r.required("path"),
         attributes=_str_list(r.param("attributes")),
@@ -615,7 +618,15 @@ _PARTITION = frozenset(
     }
 )
 _LINK = frozenset(
-    {"target_path", "link_path", "recursive", "ignore_existing", "lock_existing", "force", "attributes"}
+    {
+        "target_path",
+        "link_path",
+        "recursive",
+        "ignore_existing",
+        "lock_existing",
+        "force",
+        "attributes",
+    }
 )
 _COPY_MOVE = frozenset(
     {

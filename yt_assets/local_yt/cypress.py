@@ -331,9 +331,7 @@ class CypressView:
             raise ResolveError(f"No such object {node_id}", path=root)
         return node
 
-    def resolve(
-        self, root: str, tokens: list[PathToken], *, hops: int = 0
-    ) -> tuple[Node, int]:
+    def resolve(self, root: str, tokens: list[PathToken], *, hops: int = 0) -> tuple[Node, int]:
         """Walk child tokens through map nodes, following links (a key with ``&`` names the link
         itself). Returns the node reached and the index of the first token not consumed (an
         attribute token, or a key inside a document's value)."""

@@ -11,9 +11,9 @@ from typing import Any
 from .cluster_base import RichPathLike
 from .cypress import (
     CHUNK_TYPES,
+    LINK_TYPE,
     TYPE_CODES,
     VALUE_TYPES,
-    LINK_TYPE,
     CypressView,
     Node,
 )
@@ -24,6 +24,8 @@ from .exceptions import (
     InvalidNodeType,
     ResolveError,
 )
+from .expiration import check_expiration_attribute
+from .links import LINK_ATTRIBUTES, check_target_path, refuse_cyclic_link
 from .list_positions import place_in_list
 from .tables import (
     Schema,
@@ -33,8 +35,6 @@ from .tables import (
 from .transactions import (
     acquire_lock,
 )
-from .expiration import check_expiration_attribute
-from .links import LINK_ATTRIBUTES, check_target_path, refuse_cyclic_link
 from .ypath import PathToken, parse_rich_path
 
 # Attributes the system computes; ``set`` refuses them.
@@ -164,9 +164,8 @@ class CypressWrites(CypressReads):
                 view, root, tokens, recursive=recursive, path=rich.path
             )
             existing = view.child(parent, key)
-            if existing is not None and existing.type == LINK_TYPE and not force:
-                if type != LINK_TYPE:
-                    existing = view.follow(existing)  # a create through a link finds its target
+            if existing is not None and LINK_TYPE == existing.type != type and not force:
+                existing = view.follow(existing)  # a create through a link finds its target
             if existing is not None:
                 if ignore_existing and not force:
                     if existing.type != type:

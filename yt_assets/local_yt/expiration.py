@@ -35,7 +35,9 @@ def parse_instant(value: Any) -> float:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
-        raise GenericError(f"Error parsing instant {value!r}: expected an ISO 8601 string or milliseconds")
+        raise GenericError(
+            f"Error parsing instant {value!r}: expected an ISO 8601 string or milliseconds"
+        )
     try:
         parsed = datetime.datetime.fromisoformat(value.strip())
     except ValueError:

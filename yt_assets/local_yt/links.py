@@ -28,7 +28,9 @@ LINK_ATTRIBUTES = ("broken", "target_id")
 def check_target_path(value: Any) -> str:
     """The ``target_path`` of a new link as text; a YT error when missing or malformed."""
     if value is None:
-        raise GenericError('Attribute "target_path" is required for a link', attribute="target_path")
+        raise GenericError(
+            'Attribute "target_path" is required for a link', attribute="target_path"
+        )
     target = str(value)
     split_ypath(target)  # raises InvalidYPath
     if not target:

@@ -68,6 +68,7 @@ from .exceptions import GenericError, NoSuchJob, NoSuchOperation
 from .input_splits import even_split
 from .job_io import write_input_splits
 from .job_statistics import aggregate_v1, aggregate_v2, job_view_statistics
+from .operation_parameters import merged_updates, runtime_parameters
 from .operation_planning import _validate_spec
 from .operation_queries import (
     _brief_spec,
@@ -76,7 +77,6 @@ from .operation_queries import (
     select_operations,
 )
 from .operation_runner import OperationRunner
-from .operation_parameters import merged_updates, runtime_parameters
 from .operation_specs import unrecognized_spec
 from .operation_state import (
     ABORT_WAIT_SECONDS,

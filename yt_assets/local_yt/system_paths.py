@@ -20,6 +20,7 @@ Nothing here can be written: ``set``/``create``/``remove`` under these paths res
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +72,7 @@ def _transaction_nodes(records: builtins.list[dict[str, Any]]) -> dict[str, Virt
         return result
 
     return {
-        tx_id: VirtualNode(f"//sys/transactions/{tx_id}", lambda r=record: attributes(r))
+        tx_id: VirtualNode(f"//sys/transactions/{tx_id}", functools.partial(attributes, record))
         for tx_id, record in sorted(by_id.items())
     }
 
@@ -89,7 +90,11 @@ def _operations_root(operations: Any) -> VirtualNode:
     def operation(operation_id: str) -> VirtualNode:
         return VirtualNode(
             f"//sys/operations/{bucket_of(operation_id)}/{operation_id}",
-            lambda: {"id": operation_id, "type": "operation", **operations.get_operation(operation_id)},
+            lambda: {
+                "id": operation_id,
+                "type": "operation",
+                **operations.get_operation(operation_id),
+            },
         )
 
     def bucket(name: str) -> VirtualNode:
@@ -114,7 +119,9 @@ def _transactions_root(cluster: Any) -> VirtualNode:
     )
 
 
-def lookup(cluster: Any, operations: Any, path: Any) -> tuple[VirtualNode, builtins.list[PathToken]] | None:
+def lookup(
+    cluster: Any, operations: Any, path: Any
+) -> tuple[VirtualNode, builtins.list[PathToken]] | None:
     """The virtual object a path starts at and the tokens left, or None for an ordinary path."""
     root, tokens = split_ypath(parse_rich_path(path).path)
     if root.startswith("#"):
@@ -140,7 +147,9 @@ def _walk(node: VirtualNode, tokens: builtins.list[PathToken]) -> tuple[VirtualN
         children = node.children() if node.children is not None else {}
         key = tokens[index].key
         if key not in children:
-            raise ResolveError(f'Node {node.path} has no child with key "{key}"', path=node.path, key=key)
+            raise ResolveError(
+                f'Node {node.path} has no child with key "{key}"', path=node.path, key=key
+            )
         node, index = children[key], index + 1
     return node, index
 
@@ -149,10 +158,14 @@ def _with_attributes(node: VirtualNode, value: Any, names: builtins.list[str] | 
     if not names:
         return value
     attributes = node.attributes()
-    return yt.yson.to_yson_type(value, attributes={n: attributes[n] for n in names if n in attributes})
+    return yt.yson.to_yson_type(
+        value, attributes={n: attributes[n] for n in names if n in attributes}
+    )
 
 
-def get(node: VirtualNode, tokens: builtins.list[PathToken], names: builtins.list[str] | None) -> Any:
+def get(
+    node: VirtualNode, tokens: builtins.list[PathToken], names: builtins.list[str] | None
+) -> Any:
     node, index = _walk(node, tokens)
     rest = tokens[index:]
     if not rest:
@@ -175,7 +188,9 @@ def get(node: VirtualNode, tokens: builtins.list[PathToken], names: builtins.lis
     return _navigate(attributes[name], rest[1:], description=f"{node.path}/@{name}")
 
 
-def list_(node: VirtualNode, tokens: builtins.list[PathToken], names: builtins.list[str] | None) -> Any:
+def list_(
+    node: VirtualNode, tokens: builtins.list[PathToken], names: builtins.list[str] | None
+) -> Any:
     node, index = _walk(node, tokens)
     rest = tokens[index:]
     if rest:

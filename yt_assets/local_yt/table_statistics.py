@@ -19,7 +19,6 @@ Usage::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -109,7 +108,11 @@ def get_table_columnar_statistics(
 
 def _with_ranges(path: Any, ranges: list[tuple[int, int]]) -> Any:
     rich = parse_rich_path(path)
-    attributes = {k: v for k, v in rich.attributes.items() if k not in ("ranges", "lower_limit", "upper_limit", "exact")}
+    attributes = {
+        k: v
+        for k, v in rich.attributes.items()
+        if k not in ("ranges", "lower_limit", "upper_limit", "exact")
+    }
     attributes["ranges"] = [
         {"lower_limit": {"row_index": lower}, "upper_limit": {"row_index": upper}}
         for lower, upper in ranges
@@ -131,16 +134,21 @@ def partition_tables(
     """The ``partition_tables`` response (see the module docstring)."""
     if partition_mode not in ("ordered", "unordered"):
         raise GenericError(
-            f'Partition mode "{partition_mode}" is not supported by the local YT', mode=partition_mode
+            f'Partition mode "{partition_mode}" is not supported by the local YT',
+            mode=partition_mode,
         )
     if enable_cookies:
-        raise GenericError("Partition cookies (read_table_partition) are not supported by the local YT")
+        raise GenericError(
+            "Partition cookies (read_table_partition) are not supported by the local YT"
+        )
     if data_weight_per_partition <= 0:
         raise GenericError("data_weight_per_partition must be positive")
     # (table index, lower, upper, average row weight) of every input range.
     pieces: list[tuple[int, int, int, float]] = []
     for index, path in enumerate(paths):
-        attributes = cluster.get(parse_rich_path(path).path + "/@", attributes=None, transaction_id=transaction_id)
+        attributes = cluster.get(
+            parse_rich_path(path).path + "/@", attributes=None, transaction_id=transaction_id
+        )
         rows = int(attributes.get("row_count", 0))
         average = max(float(attributes.get("data_weight", 0)) / rows, 1.0) if rows else 1.0
         for lower, upper in cluster.range_bounds(path, transaction_id=transaction_id):
@@ -177,7 +185,8 @@ def _cut(
             partitions.append(
                 {
                     "table_ranges": [
-                        _with_ranges(path, ranges) for path, ranges in zip(paths, current, strict=True)
+                        _with_ranges(path, ranges)
+                        for path, ranges in zip(paths, current, strict=True)
                     ],
                     "aggregate_statistics": {
                         "row_count": rows_in,

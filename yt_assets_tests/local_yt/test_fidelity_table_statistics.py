@@ -13,7 +13,9 @@ from .conftest import YtEnv
 def test_columnar_statistics_of_selected_columns(yt_env: YtEnv) -> None:
     table = yt_env.path("t")
     yt_env.client.write_table(table, [{"a": i, "s": "x" * i} for i in range(5)])
-    [whole, ranged] = yt_env.client.get_table_columnar_statistics([f"{table}{{a,s}}", f"{table}{{s}}[#3:]"])
+    [whole, ranged] = yt_env.client.get_table_columnar_statistics(
+        [f"{table}{{a,s}}", f"{table}{{s}}[#3:]"]
+    )
     assert set(whole["column_data_weights"]) == {"a", "s"}
     assert whole["column_data_weights"]["s"] == 0 + 1 + 2 + 3 + 4
     assert ranged["column_data_weights"]["s"] == 3 + 4
