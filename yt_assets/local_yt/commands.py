@@ -198,30 +198,29 @@ def _v4_value(request: CommandRequest, value: Any) -> StructuredResult:
 # ------------------------------------------------------------------------------- cypress
 
 
-def _create(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+def _create_node(
+    d: CommandDispatcher, r: CommandRequest, type: str, path: Any, attributes: Any
+) -> CommandResult:
     node_id = d.cluster.create(
-        _str(r.required("type")),
-        r.param("path"),
+        type,
+        path,
         recursive=r.flag("recursive"),
         ignore_existing=r.flag("ignore_existing"),
         force=r.flag("force"),
-        attributes=r.param("attributes") or {},
+        attributes=attributes,
         transaction_id=r.transaction_id,
     )
     return StructuredResult({"node_id": node_id})
+
+
+def _create(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    attributes = r.param("attributes") or {}
+    return _create_node(d, r, _str(r.required("type")), r.param("path"), attributes)
 
 
 def _link(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    node_id = d.cluster.link(
-        r.required("target_path"),
-        r.required("link_path"),
-        recursive=r.flag("recursive"),
-        ignore_existing=r.flag("ignore_existing"),
-        force=r.flag("force"),
-        attributes=r.param("attributes") or {},
-        transaction_id=r.transaction_id,
-    )
-    return StructuredResult({"node_id": node_id})
+    attributes = {**(r.param("attributes") or {}), "target_path": r.required("target_path")}
+    return _create_node(d, r, "link", r.required("link_path"), attributes)
 
 
 def _virtual(d: CommandDispatcher, r: CommandRequest) -> Any:
@@ -242,28 +241,20 @@ def _exists(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     )
 
 
-def _get(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+_VIRTUAL_READS = {"get": system_paths.get, "list": system_paths.list_}
+
+
+def _read_node(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    """``get`` and ``list``: of the virtual ``//sys`` paths, or of the tree."""
+    names = _str_list(r.param("attributes"))
     virtual = _virtual(d, r)
     if virtual is not None:
         node, tokens = virtual
-        return _v4_value(r, system_paths.get(node, tokens, _str_list(r.param("attributes"))))
-    value = d.cluster.get(
+        return _v4_value(r, _VIRTUAL_READS[r.name](node, tokens, names))
+    read = d.cluster.get if r.name == "get" else d.cluster.list
+    value = read(
         r.required("path"),
-        attributes=_str_list(r.param("attributes")),
-        max_size=r.param("max_size"),
-        transaction_id=r.transaction_id,
-    )
-    return _v4_value(r, value)
-
-
-def _list(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    virtual = _virtual(d, r)
-    if virtual is not None:
-        node, tokens = virtual
-        return _v4_value(r, system_paths.list_(node, tokens, _str_list(r.param("attributes"))))
-    value = d.cluster.list(
-        r.required("path"),
-        attributes=_str_list(r.param("attributes")),
+        attributes=names,
         max_size=r.param("max_size"),
         transaction_id=r.transaction_id,
     )
@@ -716,7 +707,7 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             False,
             False,
             {"path", "attributes", "max_size", "return_only_value"},
-            _get,
+            _read_node,
         ),
         _spec(
             "list",
@@ -725,7 +716,7 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             False,
             False,
             {"path", "attributes", "max_size", "return_only_value"},
-            _list,
+            _read_node,
         ),
         _spec("set", "structured", "structured", True, False, {"path", "recursive", "force"}, _set),
         _spec("remove", None, "structured", True, False, {"path", "recursive", "force"}, _remove),

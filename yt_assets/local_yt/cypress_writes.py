@@ -35,7 +35,7 @@ from .tables import (
 from .transactions import (
     acquire_lock,
 )
-from .ypath import PathToken, parse_rich_path
+from .ypath import PathToken
 
 # Attributes the system computes; ``set`` refuses them.
 READ_ONLY_ATTRIBUTES = frozenset(
@@ -186,29 +186,6 @@ class CypressWrites(CypressReads):
             if type == LINK_TYPE:
                 refuse_cyclic_link(view, node)
             return node.id
-
-    def link(
-        self,
-        target_path: RichPathLike,
-        link_path: RichPathLike,
-        *,
-        recursive: bool = False,
-        ignore_existing: bool = False,
-        force: bool = False,
-        attributes: dict[str, Any] | None = None,
-        transaction_id: str | None = None,
-    ) -> str:
-        """Create a symbolic link at ``link_path`` to ``target_path`` (which may not exist yet)."""
-        target = parse_rich_path(target_path).path
-        return self.create(
-            LINK_TYPE,
-            link_path,
-            recursive=recursive,
-            ignore_existing=ignore_existing,
-            force=force,
-            attributes={**(attributes or {}), "target_path": target},
-            transaction_id=transaction_id,
-        )
 
     def set(
         self,

@@ -19,7 +19,7 @@ from typing import Any
 
 from .cypress import CypressView, Node
 from .exceptions import GenericError, InvalidYPath, ResolveError, TooManyLinkHops
-from .ypath import split_ypath
+from .ypath import parse_rich_path, split_ypath
 
 # Computed link attributes (read-only).
 LINK_ATTRIBUTES = ("broken", "target_id")
@@ -31,10 +31,10 @@ def check_target_path(value: Any) -> str:
         raise GenericError(
             'Attribute "target_path" is required for a link', attribute="target_path"
         )
-    target = str(value)
-    split_ypath(target)  # raises InvalidYPath
+    target = parse_rich_path(value).path
     if not target:
         raise InvalidYPath("Link target path is empty")
+    split_ypath(target)  # raises InvalidYPath
     return target
 
 
