@@ -50,9 +50,11 @@ for the rest (bad path, wrong node type, unsupported feature).
 **Beyond YT's command set**: :meth:`Cluster.read_table_ranges` (one row iterator per range, for
 range/row index control attributes), :meth:`Cluster.collect_garbage`, the
 :class:`~.interfaces.TableStore` methods (``read_rows``, ``row_count``, ``write_rows``,
-``file_content_path``). Not emulated: ``expiration_time``/``expiration_timeout`` (stored, never
-fire), links, dynamic tables, ACLs, ``@locks``, pending (waitable) locks, transactions as Cypress
-objects (``//sys/transactions``), ``tablet_index``/``offset``/``chunk_index`` read limits.
+``file_content_path``), :meth:`Cluster.transaction_records` (for the virtual ``//sys`` paths of
+:mod:`.system_paths`). Links (:mod:`.links`) are followed by path resolution
+(:meth:`~.cypress.CypressView.follow`); expired nodes are removed before commands
+(:mod:`.expiration`). Not emulated: dynamic tables, ACLs, pending (waitable) locks,
+``tablet_index``/``offset``/``chunk_index`` read limits.
 
 **Layers** (one file each, each class extends the one before): :class:`~.cluster_base.ClusterBase`
 (state directory, garbage collection, views, path resolution), :class:`~.cypress_reads.CypressReads`

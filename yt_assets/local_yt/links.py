@@ -3,7 +3,10 @@
 A link stores ``target_path``; :meth:`~.cypress.CypressView.follow` resolves it (through chains of
 links) wherever a path passes the link, unless the key is followed by ``&`` (``//tmp/l&`` is the
 link node itself). A link may point to a node that does not exist (``@broken`` is then true and
-reading through it is a resolve error); a link that would reach itself is refused.
+reading through it is a resolve error); a link that would reach itself is refused. Every verb
+resolves through the link (``remove //tmp/l`` removes the target; ``//tmp/l&`` removes the link),
+except that ``create``/``link``/``copy``/``move`` onto an existing link with ``force`` replace the
+link itself, and ``create`` with ``ignore_existing`` compares the target's type.
 
 Usage::
 
