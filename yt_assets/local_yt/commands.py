@@ -119,6 +119,28 @@ class CommandRequest:
             return text.lower() == "true"
         return bool(value)
 
+    def integer(self, name: str, *, required: bool = False) -> int | None:
+        """An integer parameter (None when absent and not ``required``); a YT error otherwise."""
+        value = self.required(name) if required else self.params.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenericError(
+                f"Error parsing parameters of command {self.name!r}: {name!r} must be an "
+                f"integer, got {value!r}"
+            )
+        return int(value)
+
+    def paths(self, name: str) -> list[Any]:
+        """A required list-of-paths parameter; a YT error when it is not a list."""
+        value = self.required(name)
+        if not isinstance(value, list):
+            raise GenericError(
+                f"Error parsing parameters of command {self.name!r}: {name!r} must be a list "
+                "of paths"
+            )
+        return list(value)
+
 
 Handler = Callable[["CommandDispatcher", CommandRequest], CommandResult]
 
@@ -319,7 +341,7 @@ def _lock(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 
 def _concatenate(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     d.cluster.concatenate(
-        list(r.required("source_paths")),
+        r.paths("source_paths"),
         r.required("destination_path"),
         transaction_id=r.transaction_id,
     )
@@ -516,20 +538,20 @@ def _update_operation_parameters(d: CommandDispatcher, r: CommandRequest) -> Com
 
 
 def _get_table_columnar_statistics(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    paths = list(r.required("paths"))
     return StructuredResult(
-        table_statistics.get_table_columnar_statistics(d.cluster, paths, r.transaction_id)
+        table_statistics.get_table_columnar_statistics(
+            d.cluster, r.paths("paths"), r.transaction_id
+        )
     )
 
 
 def _partition_tables(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    max_count = r.param("max_partition_count")
     result = table_statistics.partition_tables(
         d.cluster,
-        list(r.required("paths")),
+        r.paths("paths"),
         partition_mode=_str(r.param("partition_mode", "ordered")),
-        data_weight_per_partition=int(r.required("data_weight_per_partition")),
-        max_partition_count=None if max_count is None else int(max_count),
+        data_weight_per_partition=r.integer("data_weight_per_partition", required=True) or 0,
+        max_partition_count=r.integer("max_partition_count"),
         adjust_data_weight_per_partition=r.flag("adjust_data_weight_per_partition", True),
         enable_cookies=r.flag("enable_cookies"),
         transaction_id=r.transaction_id,

@@ -4,10 +4,17 @@ unmodified client; runs against a real cluster too."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yt.wrapper as yt
 
 from .conftest import YtEnv
+
+YT_CLI = str(Path(sys.executable).with_name("yt"))
 
 
 def test_a_link_resolves_to_its_target_and_amp_names_the_link(yt_env: YtEnv) -> None:
@@ -88,3 +95,23 @@ def test_a_node_by_object_id(yt_env: YtEnv) -> None:
     node_id = client.get(f"{directory}/@id")
     assert client.get(f"#{node_id}/@path") == directory
     assert client.get(f"#{node_id}/value") == 5
+
+
+def test_cli_links_and_lists_transactions(yt_env: YtEnv) -> None:
+    table, link = yt_env.path("table"), yt_env.path("cli_link")
+    yt_env.client.create("table", table)
+    env = {**os.environ, "YT_PROXY": yt_env.proxy_url}
+    subprocess.run([YT_CLI, "link", table, link], check=True, env=env, timeout=120)
+    assert yt_env.client.get(f"{link}&/@target_path") == table
+    transaction = yt_env.client.start_transaction()
+    try:
+        listed = subprocess.run(
+            [YT_CLI, "list", "//sys/transactions"],
+            check=True,
+            env=env,
+            timeout=120,
+            capture_output=True,
+        )
+        assert transaction in listed.stdout.decode().split()
+    finally:
+        yt_env.client.abort_transaction(transaction)

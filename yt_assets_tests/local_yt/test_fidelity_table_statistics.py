@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import yt.wrapper as yt
+from yt.wrapper.driver import make_request
 
 from .conftest import YtEnv
 
@@ -78,3 +79,29 @@ def test_partition_tables_refuses_what_it_does_not_do(yt_env: YtEnv) -> None:
         with pytest.raises(yt.YtResponseError) as caught:
             yt_env.client.partition_tables([table], data_weight_per_partition=10, **options)
         assert "Internal error" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "params"),
+    [
+        ("partition_tables", {"paths": ["{t}"], "data_weight_per_partition": "abc"}),
+        ("partition_tables", {"paths": "{t}", "data_weight_per_partition": 5}),
+        ("partition_tables", {"paths": ["{d}"], "data_weight_per_partition": 5}),
+        ("get_table_columnar_statistics", {"paths": 5}),
+        ("get_table_columnar_statistics", {"paths": ["{d}{{a}}"]}),
+    ],
+)
+def test_bad_requests_are_yt_errors(yt_env: YtEnv, command: str, params: dict) -> None:
+    table = yt_env.path("t")
+    yt_env.client.write_table(table, [{"a": 1}])
+    formatted = {
+        key: [item.format(t=table, d=yt_env.directory) for item in value]
+        if isinstance(value, list)
+        else value.format(t=table)
+        if isinstance(value, str) and key == "paths"
+        else value
+        for key, value in params.items()
+    }
+    with pytest.raises(yt.YtResponseError) as caught:
+        make_request(command, formatted, client=yt_env.client)
+    assert "Internal error" not in str(caught.value)
