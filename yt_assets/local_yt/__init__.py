@@ -34,10 +34,21 @@ without a port binds the one its root used last (``<root>/port``) when it is fre
 
 KNOWN GAPS of the HTTP surface (what is not emulated):
 
-- Only API v4; commands not listed by ``GET /api/v4`` (dynamic tables, ``link``, ``unlock``,
-  ``alter_table``, ``get_table_columnar_statistics``, ``partition_tables``, ACL and account
-  commands, query tracker, ``read_table_partition``...) are unknown: the client refuses them with
+- Only API v4; commands not listed by ``GET /api/v4`` (dynamic tables, ``unlock``,
+  ``alter_table``, ``patch_operation_spec``, ACL and account commands, query tracker,
+  ``read_table_partition``...) are unknown: the client refuses them with
   "Command X is not supported by api/v4"; a raw request gets a YT error naming the command.
+- ``partition_tables``: ``ordered``/``unordered`` only (``sorted`` mode and ``enable_cookies`` are
+  refused); partitions are cut by average row weight, ``chunk_count`` counts the inputs a partition
+  touches. ``get_table_columnar_statistics`` reads the rows and needs a ``{columns}`` selector.
+- ``update_operation_parameters``: ``pool``, ``weight``, ``owners``, ``acl``, ``annotations``,
+  ``scheduling_options_per_pool_tree`` only (shown in ``@runtime_parameters``; nothing schedules by
+  them); other keys are refused.
+- ``expiration_timeout`` counts from the last modification (reads do not renew it); expired nodes
+  go within ``expiration.CHECK_INTERVAL_SECONDS`` of the next command. ``//sys/transactions``,
+  ``//sys/operations`` and ``#<transaction-id>`` are read-only views (``get``/``list``/``exists``);
+  ``//sys`` itself does not list them, and ``#<id>`` of a link names the link (not its target).
+- ``get`` carries no ``ETag`` and ignores ``If-None-Match`` (``yt.wrapper`` uses neither).
 - A parameter outside a command's allowlist is rejected with an error naming it, even when a real
   cluster would accept it (the list covers what ``yt.wrapper`` 0.13 sends).
 - Formats: ``yson`` (binary/text/pretty), ``json`` (``encode_utf8``, text/pretty), ``dsv``,
@@ -61,8 +72,8 @@ KNOWN GAPS of the HTTP surface (what is not emulated):
 - No authentication: tokens are ignored; the user is ``X-YT-User-Name`` or ``root``.
 - The mutation-id cache (idempotent retries of light mutations) lives in memory: a retry that
   crosses a server restart is applied again.
-- ``read_file`` / ``read_table`` responses carry ``start_row_index`` only (no ``id``/``revision``,
-  ``approximate_row_count``).
+- ``read_table`` responses carry ``start_row_index`` and ``approximate_row_count`` (exact here);
+  ``read_file`` responses carry an empty parameter map (no ``id``/``revision``).
 - Proxy discovery: ``/hosts`` is always ``[]`` (the client keeps using the same proxy).
 - Operations: ``map``, ``vanilla``, ``sort``, ``merge``, ``erase``, ``reduce``, ``join_reduce``
   and ``map_reduce``; ``remote_copy`` is refused. What each does not emulate is listed in

@@ -50,9 +50,11 @@ for the rest (bad path, wrong node type, unsupported feature).
 **Beyond YT's command set**: :meth:`Cluster.read_table_ranges` (one row iterator per range, for
 range/row index control attributes), :meth:`Cluster.collect_garbage`, the
 :class:`~.interfaces.TableStore` methods (``read_rows``, ``row_count``, ``write_rows``,
-``file_content_path``). Not emulated: ``expiration_time``/``expiration_timeout`` (stored, never
-fire), links, dynamic tables, ACLs, ``@locks``, pending (waitable) locks, transactions as Cypress
-objects (``//sys/transactions``), ``tablet_index``/``offset``/``chunk_index`` read limits.
+``file_content_path``), :meth:`Cluster.transaction_records` (for the virtual ``//sys`` paths of
+:mod:`.system_paths`). Links (:mod:`.links`) are followed by path resolution
+(:meth:`~.cypress.CypressView.follow`); expired nodes are removed before commands
+(:mod:`.expiration`). Not emulated: dynamic tables, ACLs, pending (waitable) locks,
+``tablet_index``/``offset``/``chunk_index`` read limits.
 
 **Layers** (one file each, each class extends the one before): :class:`~.cluster_base.ClusterBase`
 (state directory, garbage collection, views, path resolution), :class:`~.cypress_reads.CypressReads`
@@ -67,11 +69,13 @@ grow with the row count); reads stream them back lazily.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import yt.yson
 
 from .cluster_base import RichPathLike, Row
+from .cypress import load_yson
 from .exceptions import (
     GenericError,
 )
@@ -144,6 +148,18 @@ class Cluster(FileIO):
             return start_transaction(
                 conn, parent_id=parent_id, timeout_ms=timeout, title=title, attributes=attributes
             )
+
+    def transaction_records(self) -> list[dict[str, Any]]:
+        """The live transactions as stored (``id``, ``parent_id``, ``title``, ``attributes``,
+        ``start_time``, ``timeout_ms``), for ``//sys/transactions`` and ``#<transaction-id>``."""
+        with self._storage.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM transactions WHERE deadline >= ?", (time.time(),)
+            ).fetchall()
+        return [
+            {**dict(row), "attributes": load_yson(row["attributes"]) if row["attributes"] else {}}
+            for row in rows
+        ]
 
     def ping_transaction(self, transaction_id: str, *, ping_ancestors: bool = False) -> None:
         """Extend the transaction's deadline (and its ancestors' with ``ping_ancestors``)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import yt.yson
 
+from . import expiration
 from .cypress import (
     TRUNK,
     ChunkInfo,
@@ -74,6 +75,7 @@ class ClusterBase:
         self._gc_interval = garbage_collection_interval_seconds
         self._gc_lock = threading.Lock()
         self._last_gc = time.monotonic()
+        self._next_expiration_check = 0.0
         self.root.mkdir(parents=True, exist_ok=True)
         self._storage = Storage(
             self.root,
@@ -130,8 +132,22 @@ class ClusterBase:
             conn.execute("INSERT INTO meta (key, value) VALUES ('root_id', ?)", (root_id,))
             return root_id
 
+    def _expire_due_nodes(self) -> None:
+        """Remove the nodes whose ``expiration_time``/``expiration_timeout`` has passed (checked at
+        most every ``CHECK_INTERVAL_SECONDS``; a read-only check when nothing is due)."""
+        now = time.monotonic()
+        if now < self._next_expiration_check:
+            return
+        self._next_expiration_check = now + expiration.CHECK_INTERVAL_SECONDS
+        with self._storage.read() as conn:
+            due = expiration.due_node_ids(conn, time.time())
+        if due:
+            with self._storage.write() as conn:
+                expiration.remove_expired(CypressView(conn, [TRUNK], self._root_id), due)
+
     @contextlib.contextmanager
     def _mutation(self, transaction_id: str | None) -> Iterator[CypressView]:
+        self._expire_due_nodes()
         with self._storage.write() as conn:
             abort_expired(conn)
             chain = transaction_chain(conn, transaction_id)
@@ -144,6 +160,7 @@ class ClusterBase:
 
     @contextlib.contextmanager
     def _reading(self, transaction_id: str | None) -> Iterator[CypressView]:
+        self._expire_due_nodes()
         with self._storage.read() as conn:
             chain = transaction_chain(conn, transaction_id)
             revision = int(
@@ -202,7 +219,7 @@ class ClusterBase:
                     )
                 acquire_lock(view, node, mode="shared", child_key=token.key)
                 child = view.create_node("map_node", node, token.key)
-            node = child
+            node = child if token.keep_link else view.follow(child)
         if not node.is_map:
             raise InvalidNodeType(
                 f"Node {view.path_of(node)} of type {node.type} cannot have children",

@@ -23,8 +23,8 @@ from typing import Any, BinaryIO
 
 import yt.yson as yson
 
-from . import system_commands
-from .exceptions import GenericError, NoSuchCommand, YtLocalError
+from . import system_commands, system_paths, table_statistics
+from .exceptions import GenericError, NoSuchCommand, ResolveError, YtLocalError
 from .formats import load_structured, make_control_row, parse_format
 from .values import as_bool
 
@@ -119,6 +119,28 @@ class CommandRequest:
             return text.lower() == "true"
         return bool(value)
 
+    def integer(self, name: str, *, required: bool = False) -> int | None:
+        """An integer parameter (None when absent and not ``required``); a YT error otherwise."""
+        value = self.required(name) if required else self.params.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenericError(
+                f"Error parsing parameters of command {self.name!r}: {name!r} must be an "
+                f"integer, got {value!r}"
+            )
+        return int(value)
+
+    def paths(self, name: str) -> list[Any]:
+        """A required list-of-paths parameter; a YT error when it is not a list."""
+        value = self.required(name)
+        if not isinstance(value, list):
+            raise GenericError(
+                f"Error parsing parameters of command {self.name!r}: {name!r} must be a list "
+                "of paths"
+            )
+        return list(value)
+
 
 Handler = Callable[["CommandDispatcher", CommandRequest], CommandResult]
 
@@ -198,39 +220,63 @@ def _v4_value(request: CommandRequest, value: Any) -> StructuredResult:
 # ------------------------------------------------------------------------------- cypress
 
 
-def _create(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+def _create_node(
+    d: CommandDispatcher, r: CommandRequest, type: str, path: Any, attributes: Any
+) -> CommandResult:
     node_id = d.cluster.create(
-        _str(r.required("type")),
-        r.param("path"),
+        type,
+        path,
         recursive=r.flag("recursive"),
         ignore_existing=r.flag("ignore_existing"),
         force=r.flag("force"),
-        attributes=r.param("attributes") or {},
+        attributes=attributes,
         transaction_id=r.transaction_id,
     )
     return StructuredResult({"node_id": node_id})
 
 
+def _create(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    attributes = r.param("attributes") or {}
+    return _create_node(d, r, _str(r.required("type")), r.param("path"), attributes)
+
+
+def _link(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    attributes = {**(r.param("attributes") or {}), "target_path": r.required("target_path")}
+    return _create_node(d, r, "link", r.required("link_path"), attributes)
+
+
+def _virtual(d: CommandDispatcher, r: CommandRequest) -> Any:
+    """``//sys/transactions``, ``//sys/operations``, ``#<transaction-id>`` (or None)."""
+    return system_paths.lookup(d.cluster, d.operations, r.required("path"))
+
+
 def _exists(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    try:
+        virtual = _virtual(d, r)
+    except ResolveError:
+        return StructuredResult({"value": False})
+    if virtual is not None:
+        node, tokens = virtual
+        return StructuredResult({"value": system_paths.exists(node, tokens)})
     return StructuredResult(
         {"value": d.cluster.exists(r.required("path"), transaction_id=r.transaction_id)}
     )
 
 
-def _get(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    value = d.cluster.get(
-        r.required("path"),
-        attributes=_str_list(r.param("attributes")),
-        max_size=r.param("max_size"),
-        transaction_id=r.transaction_id,
-    )
-    return _v4_value(r, value)
+_VIRTUAL_READS = {"get": system_paths.get, "list": system_paths.list_}
 
 
-def _list(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
-    value = d.cluster.list(
+def _read_node(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    """``get`` and ``list``: of the virtual ``//sys`` paths, or of the tree."""
+    names = _str_list(r.param("attributes"))
+    virtual = _virtual(d, r)
+    if virtual is not None:
+        node, tokens = virtual
+        return _v4_value(r, _VIRTUAL_READS[r.name](node, tokens, names))
+    read = d.cluster.get if r.name == "get" else d.cluster.list
+    value = read(
         r.required("path"),
-        attributes=_str_list(r.param("attributes")),
+        attributes=names,
         max_size=r.param("max_size"),
         transaction_id=r.transaction_id,
     )
@@ -295,7 +341,7 @@ def _lock(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 
 def _concatenate(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     d.cluster.concatenate(
-        list(r.required("source_paths")),
+        r.paths("source_paths"),
         r.required("destination_path"),
         transaction_id=r.transaction_id,
     )
@@ -375,7 +421,11 @@ def _read_table(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
                 yield make_control_row(row_index=start_row_index)
             yield from segment_rows
 
-    return TabularResult(rows=rows(), response_parameters={"start_row_index": reads[0][0]})
+    row_count = d.cluster.row_count(path, transaction_id=r.transaction_id)
+    return TabularResult(
+        rows=rows(),
+        response_parameters={"start_row_index": reads[0][0], "approximate_row_count": row_count},
+    )
 
 
 # -------------------------------------------------------------------------------- files
@@ -482,6 +532,33 @@ def _abort_operation(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     return StructuredResult(None)
 
 
+def _update_operation_parameters(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    _operations(d).update_operation_parameters(_operation_id(r), r.required("parameters"))
+    return StructuredResult(None)
+
+
+def _get_table_columnar_statistics(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    return StructuredResult(
+        table_statistics.get_table_columnar_statistics(
+            d.cluster, r.paths("paths"), r.transaction_id
+        )
+    )
+
+
+def _partition_tables(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
+    result = table_statistics.partition_tables(
+        d.cluster,
+        r.paths("paths"),
+        partition_mode=_str(r.param("partition_mode", "ordered")),
+        data_weight_per_partition=r.integer("data_weight_per_partition", required=True) or 0,
+        max_partition_count=r.integer("max_partition_count"),
+        adjust_data_weight_per_partition=r.flag("adjust_data_weight_per_partition", True),
+        enable_cookies=r.flag("enable_cookies"),
+        transaction_id=r.transaction_id,
+    )
+    return StructuredResult(result)
+
+
 def _complete_operation(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
     _operations(d).complete_operation(_operation_id(r))
     return StructuredResult(None)
@@ -540,6 +617,30 @@ def _execute_batch(d: CommandDispatcher, r: CommandRequest) -> CommandResult:
 # ---------------------------------------------------------------------------- the table
 
 _PATH = frozenset({"path"})
+_PARTITION = frozenset(
+    {
+        "paths",
+        "partition_mode",
+        "data_weight_per_partition",
+        "max_partition_count",
+        "enable_key_guarantee",
+        "adjust_data_weight_per_partition",
+        "enable_cookies",
+        "omit_inaccessible_columns",
+        "omit_inaccessible_rows",
+    }
+)
+_LINK = frozenset(
+    {
+        "target_path",
+        "link_path",
+        "recursive",
+        "ignore_existing",
+        "lock_existing",
+        "force",
+        "attributes",
+    }
+)
 _COPY_MOVE = frozenset(
     {
         "source_path",
@@ -609,6 +710,17 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             },
             _create,
         ),
+        _spec("link", None, "structured", True, False, _LINK, _link),
+        _spec(
+            "get_table_columnar_statistics",
+            None,
+            "structured",
+            False,
+            True,
+            {"paths", "fetcher_mode", "enable_early_finish", "max_chunks_per_node_fetch"},
+            _get_table_columnar_statistics,
+        ),
+        _spec("partition_tables", None, "structured", False, False, _PARTITION, _partition_tables),
         _spec("exists", None, "structured", False, False, _PATH, _exists),
         _spec(
             "get",
@@ -617,7 +729,7 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             False,
             False,
             {"path", "attributes", "max_size", "return_only_value"},
-            _get,
+            _read_node,
         ),
         _spec(
             "list",
@@ -626,7 +738,7 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             False,
             False,
             {"path", "attributes", "max_size", "return_only_value"},
-            _list,
+            _read_node,
         ),
         _spec("set", "structured", "structured", True, False, {"path", "recursive", "force"}, _set),
         _spec("remove", None, "structured", True, False, {"path", "recursive", "force"}, _remove),
@@ -769,6 +881,15 @@ COMMAND_SPECS: dict[str, CommandSpec] = {
             False,
             {"operation_id", "operation_alias", "abort_message"},
             _abort_operation,
+        ),
+        _spec(
+            "update_operation_parameters",
+            None,
+            "structured",
+            True,
+            False,
+            {"operation_id", "operation_alias", "parameters"},
+            _update_operation_parameters,
         ),
         _spec(
             "complete_operation",

@@ -38,9 +38,14 @@ from typing import Any
 
 import yt.yson
 
-from .exceptions import InvalidNodeType, ResolveError, SameTransactionLockConflict
+from .exceptions import (
+    InvalidNodeType,
+    ResolveError,
+    SameTransactionLockConflict,
+    TooManyLinkHops,
+)
 from .values import new_object_id
-from .ypath import PathToken, join_path
+from .ypath import PathToken, join_path, split_ypath
 
 TRUNK = ""
 
@@ -56,10 +61,13 @@ TYPE_CODES: dict[str, int] = {
     "boolean_node": 0x135,
     "file": 0x190,
     "table": 0x191,
+    "link": 0x1A1,
 }
 SCALAR_TYPES = {"string_node", "int64_node", "uint64_node", "double_node", "boolean_node"}
 VALUE_TYPES = SCALAR_TYPES | {"document", "list_node", "entity"}
 CHUNK_TYPES = {"table", "file"}
+LINK_TYPE = "link"
+MAX_LINK_HOPS = 32
 TRANSACTION_TYPE_CODE = 0x1
 NESTED_TRANSACTION_TYPE_CODE = 0x4
 LOCK_TYPE_CODE = 0xC8
@@ -323,24 +331,54 @@ class CypressView:
             raise ResolveError(f"No such object {node_id}", path=root)
         return node
 
-    def resolve(self, root: str, tokens: list[PathToken]) -> tuple[Node, int]:
-        """Walk child tokens through map nodes. Returns the node reached and the index of the first
-        token not consumed (an attribute token, or a key inside a document's value)."""
+    def resolve(self, root: str, tokens: list[PathToken], *, hops: int = 0) -> tuple[Node, int]:
+        """Walk child tokens through map nodes, following links (a key with ``&`` names the link
+        itself). Returns the node reached and the index of the first token not consumed (an
+        attribute token, or a key inside a document's value)."""
         node = self.resolve_root(root)
         index = 0
         while index < len(tokens) and tokens[index].kind == "child":
             if not node.is_map:
                 break
-            child = self.child(node, tokens[index].key)
+            token = tokens[index]
+            child = self.child(node, token.key)
             if child is None:
                 raise ResolveError(
-                    f'Node {self.path_of(node)} has no child with key "{tokens[index].key}"',
+                    f'Node {self.path_of(node)} has no child with key "{token.key}"',
                     path=self.path_of(node),
-                    key=tokens[index].key,
+                    key=token.key,
                 )
-            node = child
+            node = child if token.keep_link else self.follow(child, hops=hops)
             index += 1
         return node, index
+
+    def follow(self, node: Node, *, hops: int = 0) -> Node:
+        """The node a link points to (through chains of links); other nodes as they are.
+        A dangling target is a resolve error naming the link, as on a cluster."""
+        while node.type == LINK_TYPE:
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                raise TooManyLinkHops(
+                    f"Too many link hops resolving {self.path_of(node)} (a cyclic link?)",
+                    path=self.path_of(node),
+                )
+            target = str(node.attrs.get("target_path", ""))
+            try:
+                root, tokens = split_ypath(target)
+                resolved, index = self.resolve(root, tokens, hops=hops)
+                if index != len(tokens):
+                    raise ResolveError(f"Path {target} does not name a node", path=target)
+            except TooManyLinkHops:
+                raise
+            except ResolveError as error:
+                raise ResolveError(
+                    f"Link {self.path_of(node)} is broken: its target {target} does not exist",
+                    path=self.path_of(node),
+                    target_path=target,
+                    inner_errors=[error],
+                ) from None
+            node = resolved
+        return node
 
     def path_of(self, node: Node) -> str:
         keys: list[str] = []

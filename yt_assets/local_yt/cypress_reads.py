@@ -16,6 +16,7 @@ import yt.yson
 from .cluster_base import ClusterBase, RichPathLike
 from .cypress import (
     CHUNK_TYPES,
+    LINK_TYPE,
     VALUE_TYPES,
     CypressView,
     Node,
@@ -24,6 +25,7 @@ from .exceptions import (
     InvalidNodeType,
     ResolveError,
 )
+from .links import link_attributes
 from .lock_views import node_locks
 from .ypath import PathToken
 
@@ -136,6 +138,8 @@ class CypressReads(ClusterBase):
             result["locks"] = node_locks(view.conn, node.id)
         if node.type == "map_node" and (wanted is None or "count" in wanted):
             result["count"] = len(view.children(node))
+        if node.type == LINK_TYPE:
+            result.update(link_attributes(view, node))
         if node.type in CHUNK_TYPES:
             result.update(_DEFAULT_STORAGE_ATTRIBUTES)
         stored = {k: v for k, v in node.attrs.items() if k != "schema"}

@@ -11,6 +11,7 @@ from typing import Any
 from .cluster_base import RichPathLike
 from .cypress import (
     CHUNK_TYPES,
+    LINK_TYPE,
     TYPE_CODES,
     VALUE_TYPES,
     CypressView,
@@ -23,6 +24,8 @@ from .exceptions import (
     InvalidNodeType,
     ResolveError,
 )
+from .expiration import check_expiration_attribute
+from .links import LINK_ATTRIBUTES, check_target_path, refuse_cyclic_link
 from .list_positions import place_in_list
 from .tables import (
     Schema,
@@ -66,6 +69,7 @@ READ_ONLY_ATTRIBUTES = frozenset(
         "key_columns",
         "schema_mode",
         "unique_keys",
+        *LINK_ATTRIBUTES,
     }
 )
 
@@ -148,16 +152,21 @@ class CypressWrites(CypressReads):
                 raise GenericError(f'Attribute "schema" is only for tables, not {type}')
             schema = normalize_schema(attrs["schema"])
             attrs["schema"] = {**schema.to_stored(), "mode": "strong"}
+        if type == LINK_TYPE:
+            attrs["target_path"] = check_target_path(attrs.get("target_path"))
         if attrs.pop("dynamic", False):
             raise GenericError("Dynamic tables are not supported by the local YT")
         for name in attrs:
             if name in READ_ONLY_ATTRIBUTES:
                 raise GenericError(f'Attribute "{name}" cannot be set', attribute=name)
+            check_expiration_attribute(name, attrs[name])
         with self._mutation(transaction_id) as view:
             parent, key = self._parent_for_create(
                 view, root, tokens, recursive=recursive, path=rich.path
             )
             existing = view.child(parent, key)
+            if existing is not None and LINK_TYPE == existing.type != type and not force:
+                existing = view.follow(existing)  # a create through a link finds its target
             if existing is not None:
                 if ignore_existing and not force:
                     if existing.type != type:
@@ -175,6 +184,8 @@ class CypressWrites(CypressReads):
             node = view.create_node(
                 type, parent, key, attrs=attrs, value=value, has_value=has_value
             )
+            if type == LINK_TYPE:
+                refuse_cyclic_link(view, node)
             return node.id
 
     def set(
@@ -307,6 +318,7 @@ class CypressWrites(CypressReads):
                 raise GenericError('Attribute "schema" is only for tables')
             self._alter_schema(view, node, normalize_schema(value))
             return
+        check_expiration_attribute(name, value)
         view.set_attribute(node, name, value)
 
     def _alter_schema(self, view: CypressView, node: Node, schema: Schema) -> None:

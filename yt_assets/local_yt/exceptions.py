@@ -51,6 +51,10 @@ class ResolveError(YtLocalError):
     code = 500
 
 
+class TooManyLinkHops(ResolveError):
+    """A path passes more links than a cluster follows (a cycle of links)."""
+
+
 class AlreadyExistsError(YtLocalError):
     code = 501
 

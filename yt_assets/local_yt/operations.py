@@ -77,10 +77,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .exceptions import GenericError, NoSuchJob
+from .exceptions import GenericError, NoSuchJob, NoSuchOperation
 from .input_splits import even_split
 from .job_io import write_input_splits
 from .job_statistics import aggregate_v1, aggregate_v2, job_view_statistics
+from .operation_parameters import merged_updates, runtime_parameters
 from .operation_planning import _validate_spec
 from .operation_queries import (
     _brief_spec,
@@ -207,6 +208,20 @@ class OperationEngine(SortedOperationRunner):
         if operation is not None:
             operation.finished.wait(ABORT_WAIT_SECONDS)
 
+    def update_operation_parameters(self, operation_id: str, parameters: Any) -> None:
+        """Change a running operation's runtime parameters (see :mod:`.operation_parameters`)."""
+        with self._lock:
+            operation = self._find(operation_id)
+            if operation.record["state"] in FINISHED_STATES:
+                raise NoSuchOperation(
+                    f"No such running operation {operation.id}: it is {operation.record['state']}",
+                    operation_id=operation.id,
+                )
+            operation.record["runtime_parameters"] = merged_updates(
+                operation.record.get("runtime_parameters", {}), parameters
+            )
+            self._persist(operation)
+
     def complete_operation(self, operation_id: str) -> None:
         """Abort running and pending jobs, keep what completed jobs wrote, end ``completed``."""
         operation = self._request_stop(operation_id, "complete", None)
@@ -299,14 +314,10 @@ class OperationEngine(SortedOperationRunner):
             "brief_spec": brief_spec,
             "brief_progress": progress,
             "suspended": False,
-            "runtime_parameters": {
-                "owners": [],
-                "acl": [],
-                "scheduling_options_per_pool_tree": {
-                    "default": {"pool": record["authenticated_user"]}
-                },
-            },
-            "pool": record["authenticated_user"],
+            "runtime_parameters": runtime_parameters(record),
+            "pool": runtime_parameters(record)["scheduling_options_per_pool_tree"]
+            .get("default", {})
+            .get("pool", record["authenticated_user"]),
         }
         if "finish_time" in record:
             view["finish_time"] = record["finish_time"]

@@ -396,11 +396,16 @@ class TableIO(CypressWrites):
         return self.read_table(path, transaction_id=transaction_id)[1]
 
     def row_count(self, path: RichPathLike, transaction_id: str | None = None) -> int:
+        return sum(upper - lower for lower, upper in self.range_bounds(path, transaction_id))
+
+    def range_bounds(
+        self, path: RichPathLike, transaction_id: str | None = None
+    ) -> builtins.list[tuple[int, int]]:
+        """Row-index bounds ``[lower, upper)`` of each range of a rich path (one for none)."""
         rich, _node, infos, schema, table_path = self._table_selection(path, transaction_id)
-        bounds = [
+        return [
             self._range_bounds(infos, schema, range_, table_path) for range_ in rich.ranges or [{}]
         ]
-        return sum(upper - lower for lower, upper in bounds)
 
     def table_schema(
         self, path: RichPathLike, transaction_id: str | None = None

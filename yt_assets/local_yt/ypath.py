@@ -33,10 +33,12 @@ _SPECIAL_CHARACTERS = "\\/@&*[{"
 
 @dataclass(frozen=True)
 class PathToken:
-    """One step of a YPath: a child key, an attribute name, or ``@`` (all attributes)."""
+    """One step of a YPath: a child key, an attribute name, or ``@`` (all attributes).
+    ``keep_link``: the key was followed by ``&`` (address a link node itself, not its target)."""
 
     kind: TokenKind
     key: str = ""
+    keep_link: bool = False
 
 
 RANGE_LIMIT_KEYS = ("lower_limit", "upper_limit", "exact")
@@ -188,6 +190,8 @@ def split_ypath(path: str) -> tuple[str, list[PathToken]]:
     while position < len(path):
         char = path[position]
         if char == "&":
+            if tokens and tokens[-1].kind == "child":
+                tokens[-1] = PathToken("child", tokens[-1].key, keep_link=True)
             position += 1
             continue
         if char != "/":

@@ -85,6 +85,10 @@ def test_read_ranges_and_columns(yt_env: YtEnv) -> None:
     params: dict = {}
     list(client.read_table(table + "[#42:#44]", response_parameters=params))
     assert params["start_row_index"] == 42
+    assert params["approximate_row_count"] == 2
+    whole: dict = {}
+    list(client.read_table(table, response_parameters=whole))
+    assert whole == {"start_row_index": 0, "approximate_row_count": 100}
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,11 @@ def test_rich_path_parsing() -> None:
     assert split_ypath("/@attr") == ("/", [PathToken("attribute", "attr")])
     assert split_ypath("//tmp/f&/@touched") == (
         "/",
-        [PathToken("child", "tmp"), PathToken("child", "f"), PathToken("attribute", "touched")],
+        [
+            PathToken("child", "tmp"),
+            PathToken("child", "f", keep_link=True),
+            PathToken("attribute", "touched"),
+        ],
     )
     with pytest.raises(InvalidYPath):
         split_ypath("relative/path")
