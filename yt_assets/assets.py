@@ -556,7 +556,7 @@ def _camel(name: str) -> str:
 def build_s3_export_asset(
     name: str,
     *,
-    table: dg.AssetsDefinition,
+    table: dg.AssetsDefinition | dg.AssetKey,
     bucket: str | None = None,
     prefix: str | None = None,
     rows_per_object: int | None = None,
@@ -591,7 +591,9 @@ def build_s3_export_asset(
 
     @dg.asset(
         name=name,
-        ins={"source_table": dg.AssetIn(key=table.key)},
+        ins={
+            "source_table": dg.AssetIn(key=table if isinstance(table, dg.AssetKey) else table.key)
+        },
         group_name=group_name,
         kinds=ASSET_KINDS,
         partitions_def=partitions_def,

@@ -166,7 +166,10 @@ def test_a_failure_mid_upload_aborts_it_and_keeps_the_previous_object(
     admin.put_object(Bucket=bucket, Key="in/x.bin", Body=os.urandom(20 << 20))
     admin.put_object(Bucket=bucket, Key="derived/in/x.bin.copy", Body=b"previous run")
     uploads = weed.client("upload")
-    sink = lambda: S3Sink(uploads, S3Destination(bucket, "derived/"), part_size=MIN_PART_SIZE)  # noqa: E731
+
+    def sink(bucket: str) -> S3Sink:
+        return S3Sink(uploads, S3Destination(bucket, "derived/"), part_size=MIN_PART_SIZE)
+
     [row] = list(
         process_rows(
             [{"bucket": bucket, "path": "in/x.bin"}],
@@ -185,6 +188,8 @@ def test_a_failure_mid_upload_aborts_it_and_keeps_the_previous_object(
 def test_sink_keys_stay_under_the_destination() -> None:
     destination = S3Destination("b", "derived/")
     assert destination.key("a/x.json") == "derived/a/x.json"
+    assert S3Destination("", "d/").in_bucket("input") == S3Destination("input", "d/")
+    assert destination.in_bucket("input") == destination
     assert destination.under("2026-12-01/").key("x") == "derived/2026-12-01/x"
     for bad in ("", "/abs"):
         with pytest.raises(ValueError):

@@ -78,14 +78,14 @@ class S3UploadError(Exception):
 @dataclass(frozen=True)
 class S3Destination:
     """Where an asset writes: ``bucket`` and a key ``prefix`` (``""`` or ending with ``/``
-    for a folder); an object named ``name`` is written at ``prefix + name``."""
+    for a folder); an object named ``name`` is written at ``prefix + name``. A processing
+    asset's ``bucket`` may be ``""``: each object's derived objects go to its own bucket
+    (:meth:`in_bucket`)."""
 
     bucket: str
     prefix: str = ""
 
     def __post_init__(self) -> None:
-        if not self.bucket:
-            raise ValueError("S3Destination needs a bucket")
         if self.prefix.startswith("/"):
             raise ValueError(f"prefix {self.prefix!r}: S3 keys don't start with '/'")
 
@@ -99,8 +99,12 @@ class S3Destination:
         """The destination ``prefix + sub_prefix`` (e.g. one partition's folder)."""
         return S3Destination(self.bucket, self.key(sub_prefix))
 
+    def in_bucket(self, input_bucket: str) -> S3Destination:
+        """This destination, in ``input_bucket`` when it names no bucket of its own."""
+        return self if self.bucket else S3Destination(input_bucket, self.prefix)
+
     def url(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
+        return f"s3://{self.bucket or '<input bucket>'}/{self.prefix}"
 
 
 @dataclass
@@ -281,6 +285,8 @@ class S3Sink:
         counter: RetryCounter | None = None,
         redact: Sequence[str] = (),
     ) -> None:
+        if not destination.bucket:
+            raise ValueError("an S3Sink writes to a bucket: S3Destination.in_bucket(...) first")
         self.client = client
         self.destination = destination
         self.written: list[UploadedObject] = []

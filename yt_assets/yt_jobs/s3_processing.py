@@ -328,6 +328,21 @@ def process_object(
     }
 
 
+def write_summary(body_stream: BodyStream, *, key: str, sink: S3Sink) -> dict[str, Any]:
+    """:func:`process_object`, and its result written as ``<key>.summary.json`` through
+    ``sink`` (the processor of the demo's ``s3_events_summaries``).
+
+    Example::
+
+        row = write_summary(body, key="events/a.jsonl", sink=sink)  # sink: an S3Sink
+        # sink.written[0].key == "summaries/events/a.jsonl.summary.json" (prefix "summaries/")
+    """
+    result = process_object(body_stream, key=key)
+    summary = json.dumps({"key": key, **result}, sort_keys=True).encode()
+    sink.put(key + ".summary.json", summary, content_type="application/json")
+    return result
+
+
 def corrupt_json_error(records: int | None, parse_errors: int | None) -> str | None:
     """The ``error`` of a JSON object none of whose documents parse (a corrupt object); a JSON
     Lines object with some bad lines is not in error: its ``parse_errors`` counts them."""
@@ -382,8 +397,9 @@ JOB_STATISTICS = (
 UPLOAD_STATISTICS = (STAT_UPLOADED, STAT_BYTES_UPLOADED)
 """What a job that writes to S3 reports besides (objects and bytes written)."""
 
-SinkFactory = Callable[[], S3Sink]
-"""Makes the sink of one processing attempt (a fresh one each attempt)."""
+SinkFactory = Callable[[str], S3Sink]
+"""Makes the sink of one processing attempt (a fresh one each attempt), given the input
+object's bucket."""
 
 
 class _CountingBody:
@@ -439,7 +455,7 @@ def _download_and_process(
             # From the first byte: a fresh body (and sink) each attempt.
             if sink_factory is None:
                 return processor(body, key=key)
-            sink = sink_factory()
+            sink = sink_factory(bucket)
             writing: Any = processor  # a writing processor also takes sink=
             return writing(body, key=key, sink=sink)
         finally:
@@ -710,9 +726,9 @@ class S3ObjectMapper:
     ) -> SinkFactory:
         destination = self.destination
         assert destination is not None
-        return lambda: S3Sink(
+        return lambda bucket: S3Sink(
             client,
-            destination,
+            destination.in_bucket(bucket),
             part_size=self.part_size,
             retry=self.retry,
             counter=counter,
