@@ -579,6 +579,8 @@ def build_s3_export_asset(
 
     Example::
 
+        listing = build_s3_listing_asset("logs_listing", bucket="my-bucket")
+        processed = build_s3_processing_asset("logs_processed", listing=listing)
         export = build_s3_export_asset(
             "processed_export", table=processed, bucket="my-bucket", prefix="exports/processed/"
         )

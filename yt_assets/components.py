@@ -636,7 +636,9 @@ class YTToS3ExportComponent(dg.Component, _LocatedModel):
 
     Example::
 
-        component = YTToS3ExportComponent(name="t_export", table="t", bucket="b", prefix="e/t/")
+        component = YTToS3ExportComponent(
+            name="t_export", table="t", bucket="my-bucket", prefix="e/t/"
+        )
         assert [a.key.path for a in component.definitions().assets] == [["t_export"]]
     """
 

@@ -11,7 +11,7 @@ Example::
     clear_success_marker(client, destination)
     # ... the jobs write part-*.jsonl ...
     delete_stale_objects(client, destination, keep={"exports/table/part-00000-00001.jsonl"})
-    write_success_marker(client, destination, {"objects": [...], "rows": 10})
+    write_success_marker(client, destination, {"objects": [], "rows": 0})
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Example::
     sink = S3Sink(client, destination)
     sink.put("a.txt.summary.json", b'{"lines": 3}', content_type="application/json")
     with sink.open("big.bin") as writer:     # a stream of any size, one part in memory
-        for chunk in chunks:
+        for chunk in (b"x" * 1000, b"y" * 1000):
             writer.write(chunk)
     assert [written.key for written in sink.written] == ["derived/a.txt.summary.json", "derived/big.bin"]
 """

@@ -334,8 +334,11 @@ def write_summary(body_stream: BodyStream, *, key: str, sink: S3Sink) -> dict[st
 
     Example::
 
-        row = write_summary(body, key="events/a.jsonl", sink=sink)  # sink: an S3Sink
-        # sink.written[0].key == "summaries/events/a.jsonl.summary.json" (prefix "summaries/")
+        import io
+        sink = S3Sink(client, S3Destination("my-bucket", "summaries/"))
+        row = write_summary(io.BytesIO(b'{"a": 1}\\n'), key="events/a.jsonl", sink=sink)
+        assert row["records"] == 1
+        assert sink.written[0].key == "summaries/events/a.jsonl.summary.json"
     """
     result = process_object(body_stream, key=key)
     summary = json.dumps({"key": key, **result}, sort_keys=True).encode()
