@@ -426,9 +426,11 @@ def _run_map(
     source: str,
     output_schema: Any,
     secure_vault: dict[str, str],
+    bytes_read_statistic: str | None = STAT_BYTES,
 ) -> str:
     """A YT map of ``mapper`` from ``source`` into a scratch table, waited for (aborted if the
-    run is terminated), with its summary as metadata; returns the scratch table's path."""
+    run is terminated), with its summary as metadata; returns the scratch table's path. The
+    summary line names the bytes read from S3 (``bytes_read_statistic``) unless it is None."""
     settings = _map_settings(context, config)
     destination = _scratch_table(yt_cluster, context)
     with yt_cluster.get_client() as client:
@@ -465,7 +467,7 @@ def _run_map(
             failures = failed_job_stderrs(client, operation.id)
             _log_failures(context, failures)
             ended = operation_summary(client, operation.id, time.monotonic() - started)
-            context.log.error(ended.describe(STAT_BYTES))
+            context.log.error(ended.describe(bytes_read_statistic))
             cause = yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
             raise dg.Failure(
                 # The first line is the headline; the job stderr follows (and is in metadata).
@@ -481,7 +483,7 @@ def _run_map(
                 description=f"Waiting for YT operation {operation.id} failed: "
                 f"{yt_error_line(error)}"
             ) from error
-        context.log.info(summary.describe(STAT_BYTES))
+        context.log.info(summary.describe(bytes_read_statistic))
         failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
         _log_failures(context, failures)
         context.add_output_metadata(_summary_metadata(summary, failures))
@@ -647,6 +649,7 @@ def _run_export(
         source_table.path,
         yt_schema(EXPORT_COLUMNS),
         _vault_keys(s3_upload, "upload"),
+        bytes_read_statistic=None,  # an export reads from YT only
     )
     with yt_cluster.get_client() as yt_client:
         objects = sorted(

@@ -27,12 +27,16 @@ from yt_assets.demo.local_s3 import DemoKeys, LocalS3, S3Keys, weed_binary
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource
-from yt_assets.s3.retries import RetryPolicy
-from yt_assets.s3.uploads import MIN_PART_SIZE, S3Destination, S3Sink
+from yt_assets.s3.client import make_s3_client
+from yt_assets.s3.retries import RetryCounter, RetryPolicy
+from yt_assets.s3.uploads import MIN_PART_SIZE, S3Destination, S3Sink, S3UploadError
 from yt_assets.yt.schemas import EXPORT_COLUMNS, ColumnSpec
 from yt_assets.yt_jobs.s3_export import EXPORT_COLUMN_NAMES
 from yt_assets.yt_jobs.s3_processing import process_rows
+from yt_assets_tests.conftest import S3TestServer
+from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
 from yt_assets_tests.job_processors import copy_then_fail, copy_to_sink
+from yt_assets_tests.test_assets_core import _all_run_text
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="SeaweedFS (weed) not installed")
 
@@ -106,8 +110,14 @@ def test_processor_writes_one_object_per_input_in_bounded_memory_and_reruns_idem
         downloads_in_flight=1,  # in key order: the small object's peak is the baseline
     )
     for _run in range(2):  # the rerun overwrites the same keys
-        result = dg.materialize([listing, copies], resources=_resources(dagster_local_yt, weed))
-        assert result.success
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                [listing, copies], resources=_resources(dagster_local_yt, weed), instance=instance
+            )
+            assert result.success
+            text = _all_run_text(instance, result.run_id)
+        for pair in (weed.keys.download, weed.keys.upload):
+            assert pair.secret_key not in text and pair.access_key not in text
         rows = {row["path"]: row for row in yt_client.read_table(f"{ROOT}/w_copies")}
         derived = _keys(admin, bucket, "derived/")
         assert sorted(derived) == ["derived/in/a-small.txt.copy", "derived/in/b-big.bin.copy"]
@@ -290,3 +300,55 @@ def test_export_of_a_partitioned_table_writes_per_partition(
     for day, count in (("2026-11-01", 2), ("2026-11-02", 3)):
         marker = admin.get_object(Bucket=bucket, Key=f"exports/ev/{day}/_SUCCESS")["Body"].read()
         assert json.loads(marker)["rows"] == count
+
+
+def _through(proxy: FaultProxy, server: S3TestServer) -> Any:
+    return make_s3_client(
+        server.access_key, server.secret_key, endpoint_url=proxy.endpoint_url, max_attempts=0
+    )
+
+
+def test_uploads_retry_throttled_writes(s3_server: S3TestServer, s3_bucket: str) -> None:
+    data = os.urandom(12 << 20)  # three parts of 5 MiB
+    plan = FaultPlan(throttle=0.4, kinds=frozenset({"put", "post"}))
+    with FaultProxy(s3_server.endpoint_url, plan) as proxy:
+        counter = RetryCounter()
+        sink = S3Sink(
+            _through(proxy, s3_server),
+            S3Destination(s3_bucket, "out/"),
+            part_size=MIN_PART_SIZE,
+            retry=RetryPolicy(base_delay=0.01, max_delay=0.05, max_attempts=20),
+            counter=counter,
+        )
+        written = sink.put("big.bin", data)
+        small = sink.put("small.json", b"{}", content_type="application/json")
+    assert proxy.counts["throttle"] > 0 and counter.retries == proxy.counts["throttle"]
+    client = s3_server.client()
+    assert client.get_object(Bucket=s3_bucket, Key="out/big.bin")["Body"].read() == data
+    assert written.size == len(data) and written.etag.endswith("-3")
+    head = client.head_object(Bucket=s3_bucket, Key="out/small.json")
+    assert head["ContentType"] == "application/json" and small.etag == head["ETag"].strip('"')
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+
+
+def test_persistent_throttling_aborts_the_upload(s3_server: S3TestServer, s3_bucket: str) -> None:
+    plan = FaultPlan(throttle=1.0, kinds=frozenset({"put"}))  # every part refused
+    with FaultProxy(s3_server.endpoint_url, plan) as proxy:
+        sink = S3Sink(
+            _through(proxy, s3_server),
+            S3Destination(s3_bucket, "out/"),
+            part_size=MIN_PART_SIZE,
+            retry=RetryPolicy(base_delay=0.01, max_delay=0.02, max_attempts=3),
+        )
+        with pytest.raises(S3UploadError) as raised:
+            sink.put("big.bin", os.urandom(6 << 20))
+    assert str(raised.value) == (
+        f"Uploading s3://{s3_bucket}/out/big.bin failed: SlowDown (HTTP 503): retry budget "
+        f"exhausted after 3 attempts in {raised.value.__cause__.seconds:.1f} s"  # type: ignore[union-attr]
+    )
+    # Created (POST), three attempts at part 1 (PUT), aborted (DELETE, not faulted).
+    assert (proxy.counts["post_requests"], proxy.counts["put_throttle"]) == (1, 3)
+    assert proxy.counts["delete_requests"] == 1
+    client = s3_server.client()
+    assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
+    assert client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
