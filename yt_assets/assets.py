@@ -630,7 +630,7 @@ def _run_export(
     earlier export's leftovers, write ``_SUCCESS``; the manifest table goes to the IO manager."""
     destination = S3Destination(config.bucket, config.prefix)
     if context.has_partition_key:
-        destination = destination.under(f"{context.partition_key}/")
+        destination = destination.under(context.partition_key.strip("/") + "/")
     client = s3_upload.get_client()
     clear_success_marker(client, destination)
     mapper = TableExportMapper(

@@ -37,6 +37,12 @@ attempt reading the object again from its first byte so ``size``/``sha256`` desc
 body. The job counts its retries (:class:`~yt_assets.s3.retries.RetryCounter`), reports them in its
 user statistics (``s3/download_retries``, ``s3/downloads_gave_up``) and prints them on stderr at
 the end.
+
+Writing: a mapper with a ``destination`` (:class:`~yt_assets.s3.uploads.S3Destination`) also reads
+the upload keys from the vault (``YT_SECURE_VAULT_S3_UPLOAD_ACCESS_KEY``/``..._SECRET_KEY``; a
+read-only mapper never looks for them) and calls its processor with ``sink=``, a fresh
+:class:`~yt_assets.s3.uploads.S3Sink` per attempt; each row gets ``written`` (``[{key, size,
+etag}]``) and the job reports ``s3/objects_uploaded`` and ``s3/bytes_uploaded``.
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ __all__ = [
     "JSON_EXTENSIONS",
     "MAX_JSON_DOCUMENT_BYTES",
     "SECURE_VAULT_ACCESS_KEY",
+    "SECURE_VAULT_KEYS",
     "SECURE_VAULT_SECRET_KEY",
     "JsonRecordCounter",
     "MissingCredentialsError",
@@ -81,6 +88,7 @@ __all__ = [
     "S3ObjectMapper",
     "process_object",
     "process_rows",
+    "write_summary",
 ]
 
 CHUNK_SIZE = 1 << 20
