@@ -23,6 +23,8 @@ from yt_assets.assets import (
     build_s3_listing_asset,
     build_s3_processing_asset,
 )
+from yt_assets.components import YTToS3ExportComponent
+from yt_assets.configs import InvalidConfigError, S3ExportConfig
 from yt_assets.demo.local_s3 import DemoKeys, LocalS3, S3Keys, weed_binary
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.local_yt import LocalYT
@@ -37,6 +39,7 @@ from yt_assets_tests.conftest import S3TestServer
 from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
 from yt_assets_tests.job_processors import copy_then_fail, copy_to_sink
 from yt_assets_tests.test_assets_core import _all_run_text
+from yt_assets_tests.test_components import _config_defaults
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="SeaweedFS (weed) not installed")
 
@@ -352,3 +355,15 @@ def test_persistent_throttling_aborts_the_upload(s3_server: S3TestServer, s3_buc
     client = s3_server.client()
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert client.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+
+
+def test_an_export_prefix_must_be_a_folder() -> None:
+    with pytest.raises(InvalidConfigError, match="ending with '/'"):
+        S3ExportConfig(bucket="my-bucket", prefix="exports")
+    with pytest.raises(ValueError, match="ending with '/'"):
+        YTToS3ExportComponent(name="t_export", table="t", bucket="my-bucket", prefix="/exports/")
+    component = YTToS3ExportComponent(name="t_export", table="t", bucket="", prefix="e/t/")
+    [export] = component.definitions().assets  # type: ignore[misc]
+    defaults = _config_defaults(export)  # type: ignore[arg-type]
+    assert defaults["bucket"] == "<required>"  # an empty bucket: chosen in the launchpad
+    assert defaults["prefix"] == "e/t/"
