@@ -2,7 +2,7 @@
 
 The package's public functions outside Dagster are :func:`list_s3_files` and
 :func:`save_s3_paths_to_table` (yt-framework's names); its Dagster component types are
-``S3ToYTComponent`` and ``S3ToYTResourcesComponent`` (``type: yt_assets.S3ToYTComponent`` in a
+``S3ToYTComponent``, ``YTToS3ExportComponent`` and ``S3ToYTResourcesComponent`` (``type: yt_assets.S3ToYTComponent`` in a
 ``defs.yaml``). They are loaded on first use, so that importing a subpackage (the job code shipped
 to YT nodes, say) loads nothing else.
 
@@ -17,17 +17,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from yt_assets.components import S3ToYTComponent, S3ToYTResourcesComponent
+    from yt_assets.components import (
+        S3ToYTComponent,
+        S3ToYTResourcesComponent,
+        YTToS3ExportComponent,
+    )
     from yt_assets.s3.listing import list_s3_files
     from yt_assets.yt.tables import save_s3_paths_to_table
 
 __all__ = [
     "S3ToYTComponent",
     "S3ToYTResourcesComponent",
+    "YTToS3ExportComponent",
     "list_s3_files",
     "save_s3_paths_to_table",
 ]
-_COMPONENTS = ("S3ToYTComponent", "S3ToYTResourcesComponent")
+_COMPONENTS = ("S3ToYTComponent", "S3ToYTResourcesComponent", "YTToS3ExportComponent")
 
 
 def __getattr__(name: str) -> Any:

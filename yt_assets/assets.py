@@ -17,14 +17,25 @@ import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
 from pydantic.fields import FieldInfo
 
-from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
+from yt_assets.configs import (
+    MapOperationConfig,
+    S3ExportConfig,
+    S3ListingConfig,
+    S3ProcessingConfig,
+)
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, WrittenTable, dagster_table_schema
 from yt_assets.resources import YTResource
 from yt_assets.s3.errors import S3ListingError
+from yt_assets.s3.exports import (
+    clear_success_marker,
+    delete_stale_objects,
+    write_success_marker,
+)
 from yt_assets.s3.listing import ListingProgress, iter_s3_objects
 from yt_assets.s3.pages import S3Object
 from yt_assets.s3.retries import RetryPolicy
 from yt_assets.s3.settings import S3_ENV_VARS
+from yt_assets.s3.uploads import S3Destination
 from yt_assets.yt.errors import yt_error_line
 from yt_assets.yt.operations import MapSettings, start_map
 from yt_assets.yt.paths import escape_node_name
@@ -36,15 +47,19 @@ from yt_assets.yt.progress import (
     wait_with_progress,
 )
 from yt_assets.yt.schemas import (
+    EXPORT_COLUMNS,
     LISTING_COLUMNS,
     PROCESSED_COLUMNS,
+    WRITTEN_COLUMN,
     ColumnSpec,
     listing_row,
     yt_schema,
 )
 from yt_assets.yt.tables import YTTable
+from yt_assets.yt_jobs.s3_export import Compression, TableExportMapper
 from yt_assets.yt_jobs.s3_processing import (
     STAT_BYTES,
+    Role,
     S3Credentials,
     S3ObjectMapper,
     process_object,
@@ -249,6 +264,7 @@ def build_s3_processing_asset(
     group_name: str = "s3",
     partitions_def: dg.PartitionsDefinition | None = None,
     metadata: Mapping[str, Any] | None = None,
+    writes_to: S3Destination | None = None,
     **config_defaults: Any,
 ) -> dg.AssetsDefinition:
     """An asset running a YT map over a listing table: every job downloads its objects and applies
@@ -257,6 +273,13 @@ def build_s3_processing_asset(
     ``bucket`` and ``path``, and ``error`` unless ``on_error="fail"``).
 
     The S3 download keys reach the jobs only through the operation's ``secure_vault``.
+
+    With ``writes_to`` (a bucket and key prefix), the processor also writes objects: it is
+    called as ``processor(body_stream, key=key, sink=sink)`` and writes with
+    ``sink.put(name, bytes_or_stream, content_type=...)`` (or ``with sink.open(name) as w``) at
+    ``prefix + name``; the table gets a ``written`` column (``[{key, size, etag}]`` per input
+    object). Only then does the asset need the ``s3_upload`` resource, and only then do its jobs
+    get the upload keys (in the ``secure_vault``, besides the download keys).
 
     Example::
 
@@ -275,27 +298,36 @@ def build_s3_processing_asset(
     config_class = config_with_defaults(
         S3ProcessingConfig, f"{_camel(name)}Config", **config_defaults
     )
+    if writes_to is not None and WRITTEN_COLUMN.name not in {c.name for c in output_columns}:
+        output_columns = (*output_columns, WRITTEN_COLUMN)
     output_schema = yt_schema(output_columns)
     output_names = tuple(column.name for column in output_columns)
     missing = [name for name in ("bucket", "path") if name not in output_names]
     if missing:
         raise ValueError(f"output_columns of {name!r} must include {', '.join(missing)}")
 
-    @dg.asset(
+    asset = dg.asset(
         name=name,
         ins={"listing_table": dg.AssetIn(key=listing.key)},
         group_name=group_name,
         kinds=ASSET_KINDS,
         partitions_def=partitions_def,
-        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(output_columns), **(metadata or {})},
-        description="Every listed S3 object downloaded and processed by a YT map operation.",
+        metadata={
+            SCHEMA_METADATA_KEY: dagster_table_schema(output_columns),
+            **({"writes_to": writes_to.url()} if writes_to else {}),
+            **(metadata or {}),
+        },
+        description="Every listed S3 object downloaded and processed by a YT map operation"
+        + (f", writing objects under {writes_to.url()}." if writes_to else "."),
     )
-    def _processed(
+
+    def process(
         context: dg.AssetExecutionContext,
-        config: config_class,  # type: ignore[valid-type]
+        config: Any,
         listing_table: YTTable,
         s3: S3Resource,
         yt_cluster: YTResource,
+        s3_upload: S3Resource | None,
     ) -> WrittenTable:
         return _run_processing_map(
             context,
@@ -306,9 +338,36 @@ def build_s3_processing_asset(
             processor=processor,
             output_names=output_names,
             output_schema=output_schema,
+            writes_to=writes_to,
+            s3_upload=s3_upload,
         )
 
-    return _processed
+    if writes_to is None:  # a read-only asset never asks for the upload keys
+
+        @asset
+        def _processed(
+            context: dg.AssetExecutionContext,
+            config: config_class,  # type: ignore[valid-type]
+            listing_table: YTTable,
+            s3: S3Resource,
+            yt_cluster: YTResource,
+        ) -> WrittenTable:
+            return process(context, config, listing_table, s3, yt_cluster, None)
+
+        return _processed
+
+    @asset
+    def _writing(
+        context: dg.AssetExecutionContext,
+        config: config_class,  # type: ignore[valid-type]
+        listing_table: YTTable,
+        s3: S3Resource,
+        yt_cluster: YTResource,
+        s3_upload: S3Resource,
+    ) -> WrittenTable:
+        return process(context, config, listing_table, s3, yt_cluster, s3_upload)
+
+    return _writing
 
 
 def _run_processing_map(
@@ -321,9 +380,14 @@ def _run_processing_map(
     processor: Callable[..., dict[str, Any]],
     output_names: tuple[str, ...],
     output_schema: Any,
+    writes_to: S3Destination | None,
+    s3_upload: S3Resource | None,
 ) -> WrittenTable:
     """The processing asset's body: a YT map over the listing, waited for (aborted if the run is
     terminated), its output handed to the IO manager to move into place."""
+    secure_vault = _vault_keys(s3, "download")
+    if writes_to is not None and s3_upload is not None:  # only a writing asset's jobs get them
+        secure_vault |= _vault_keys(s3_upload, "upload")
     mapper = S3ObjectMapper(
         endpoint_url=s3.endpoint_url,
         region_name=s3.region_name,
@@ -335,8 +399,16 @@ def _run_processing_map(
             max_attempts=config.download_attempts, max_seconds=config.download_retry_seconds
         ),
         read_timeout=config.download_timeout_seconds,
+        destination=writes_to,
     )
-    settings = MapSettings(
+    destination = _run_map(
+        context, config, yt_cluster, mapper, listing_table.path, output_schema, secure_vault
+    )
+    return WrittenTable(path=destination)
+
+
+def _map_settings(context: dg.AssetExecutionContext, config: MapOperationConfig) -> MapSettings:
+    return MapSettings(
         job_count=config.job_count,
         max_failed_job_count=config.max_failed_job_count,
         memory_limit_mb=config.memory_limit_mb,
@@ -344,14 +416,29 @@ def _run_processing_map(
         pool=config.pool,
         title=f"yt-assets {context.asset_key.to_user_string()} (run {context.run.run_id[:8]})",
     )
+
+
+def _run_map(
+    context: dg.AssetExecutionContext,
+    config: MapOperationConfig,
+    yt_cluster: YTResource,
+    mapper: Any,
+    source: str,
+    output_schema: Any,
+    secure_vault: dict[str, str],
+    bytes_read_statistic: str | None = STAT_BYTES,
+) -> str:
+    """A YT map of ``mapper`` from ``source`` into a scratch table, waited for (aborted if the
+    run is terminated), with its summary as metadata; returns the scratch table's path. The
+    summary line names the bytes read from S3 (``bytes_read_statistic``) unless it is None."""
+    settings = _map_settings(context, config)
     destination = _scratch_table(yt_cluster, context)
-    secure_vault = _download_keys(s3)
     with yt_cluster.get_client() as client:
         try:
             operation = start_map(
                 client,
                 mapper,
-                listing_table.path,
+                source,
                 destination,
                 output_schema,
                 settings,
@@ -360,8 +447,7 @@ def _run_processing_map(
             )
         except yt.YtError as error:
             raise dg.Failure(
-                description=f"Starting the YT map over {listing_table.path} failed: "
-                f"{yt_error_line(error)}"
+                description=f"Starting the YT map over {source} failed: {yt_error_line(error)}"
             ) from error
         url = yt_cluster.operation_url(operation.id)
         context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
@@ -381,7 +467,7 @@ def _run_processing_map(
             failures = failed_job_stderrs(client, operation.id)
             _log_failures(context, failures)
             ended = operation_summary(client, operation.id, time.monotonic() - started)
-            context.log.error(ended.describe(STAT_BYTES))
+            context.log.error(ended.describe(bytes_read_statistic))
             cause = yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
             raise dg.Failure(
                 # The first line is the headline; the job stderr follows (and is in metadata).
@@ -397,11 +483,11 @@ def _run_processing_map(
                 description=f"Waiting for YT operation {operation.id} failed: "
                 f"{yt_error_line(error)}"
             ) from error
-        context.log.info(summary.describe(STAT_BYTES))
+        context.log.info(summary.describe(bytes_read_statistic))
         failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
         _log_failures(context, failures)
         context.add_output_metadata(_summary_metadata(summary, failures))
-    return WrittenTable(path=destination)
+    return destination
 
 
 def _log_failures(context: dg.AssetExecutionContext, failures: list[JobFailure]) -> None:
@@ -439,8 +525,9 @@ def _summary_metadata(summary: OperationSummary, failures: list[JobFailure]) -> 
     return metadata
 
 
-def _download_keys(s3: S3Resource) -> dict[str, str]:
-    access_variable, secret_variable = S3_ENV_VARS["download"]
+def _vault_keys(s3: S3Resource, role: Role) -> dict[str, str]:
+    """The ``secure_vault`` entries of the keys of ``role``; fails naming a missing variable."""
+    access_variable, secret_variable = S3_ENV_VARS[role]
     missing = [
         variable
         for variable, value in (
@@ -450,10 +537,10 @@ def _download_keys(s3: S3Resource) -> dict[str, str]:
         if not value
     ]
     if missing:
-        raise dg.Failure(description=f"S3 download keys are not set: {', '.join(missing)}")
+        raise dg.Failure(description=f"S3 {role} keys are not set: {', '.join(missing)}")
     assert s3.aws_access_key_id and s3.aws_secret_access_key
     # The job reads them back with S3Credentials.from_secure_vault: one place names the keys.
-    return S3Credentials(s3.aws_access_key_id, s3.aws_secret_access_key).secure_vault()
+    return S3Credentials(s3.aws_access_key_id, s3.aws_secret_access_key).secure_vault(role)
 
 
 def _scratch_table(yt_cluster: YTResource, context: dg.AssetExecutionContext) -> str:
@@ -466,3 +553,126 @@ def _scratch_table(yt_cluster: YTResource, context: dg.AssetExecutionContext) ->
 
 def _camel(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
+
+
+def build_s3_export_asset(
+    name: str,
+    *,
+    table: dg.AssetsDefinition | dg.AssetKey,
+    bucket: str | None = None,
+    prefix: str | None = None,
+    rows_per_object: int | None = None,
+    compression: Compression = "none",
+    group_name: str = "s3",
+    partitions_def: dg.PartitionsDefinition | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    **config_defaults: Any,
+) -> dg.AssetsDefinition:
+    """An asset exporting the YT table of ``table`` to S3 as JSON Lines, with a YT map: each job
+    writes ``prefix + part-<job>-<n>.jsonl`` (``.jsonl.gz`` with ``compression="gzip"``), a new
+    object every ``rows_per_object`` rows (unset: one per job). A partitioned table exports each
+    partition under ``prefix + <partition key>/``.
+
+    ``_SUCCESS`` is removed first and written last (holding the manifest as JSON); objects of an
+    earlier export that the new one did not write are deleted, so a rerun leaves exactly one
+    export. The asset's own table is the manifest (:data:`~yt_assets.yt.schemas.EXPORT_COLUMNS`:
+    ``key``, ``rows``, ``size``, ``etag``); its metadata adds ``s3_prefix``, ``rows_exported``,
+    ``objects_exported`` and ``manifest``. Needs ``s3_upload``; only the upload keys reach the jobs.
+
+    Example::
+
+        listing = build_s3_listing_asset("logs_listing", bucket="my-bucket")
+        processed = build_s3_processing_asset("logs_processed", listing=listing)
+        export = build_s3_export_asset(
+            "processed_export", table=processed, bucket="my-bucket", prefix="exports/processed/"
+        )
+    """
+    defaults: dict[str, Any] = {"rows_per_object": rows_per_object, "compression": compression}
+    defaults |= {key: value for key, value in (("bucket", bucket), ("prefix", prefix)) if value}
+    config_class = config_with_defaults(
+        S3ExportConfig, f"{_camel(name)}Config", **defaults, **config_defaults
+    )
+
+    @dg.asset(
+        name=name,
+        ins={
+            "source_table": dg.AssetIn(key=table if isinstance(table, dg.AssetKey) else table.key)
+        },
+        group_name=group_name,
+        kinds=ASSET_KINDS,
+        partitions_def=partitions_def,
+        metadata={SCHEMA_METADATA_KEY: dagster_table_schema(EXPORT_COLUMNS), **(metadata or {})},
+        description="A YT table exported to S3 as JSON Lines by a YT map operation; the table "
+        "is its manifest (one row per object written).",
+    )
+    def _export(
+        context: dg.AssetExecutionContext,
+        config: config_class,  # type: ignore[valid-type]
+        source_table: YTTable,
+        s3_upload: S3Resource,
+        yt_cluster: YTResource,
+    ) -> WrittenTable:
+        return _run_export(
+            context, cast(S3ExportConfig, config), source_table, s3_upload, yt_cluster
+        )
+
+    return _export
+
+
+def _run_export(
+    context: dg.AssetExecutionContext,
+    config: S3ExportConfig,
+    source_table: YTTable,
+    s3_upload: S3Resource,
+    yt_cluster: YTResource,
+) -> WrittenTable:
+    """The export asset's body: clear ``_SUCCESS``, map the table into objects, delete the
+    earlier export's leftovers, write ``_SUCCESS``; the manifest table goes to the IO manager."""
+    destination = S3Destination(config.bucket, config.prefix)
+    if context.has_partition_key:
+        destination = destination.under(context.partition_key.strip("/") + "/")
+    client = s3_upload.get_client()
+    clear_success_marker(client, destination)
+    mapper = TableExportMapper(
+        destination,
+        endpoint_url=s3_upload.endpoint_url,
+        region_name=s3_upload.region_name,
+        rows_per_object=config.rows_per_object,
+        compression=config.compression,
+    )
+    context.log.info(f"Exporting {source_table.path} to {destination.url()}")
+    manifest_path = _run_map(
+        context,
+        config,
+        yt_cluster,
+        mapper,
+        source_table.path,
+        yt_schema(EXPORT_COLUMNS),
+        _vault_keys(s3_upload, "upload"),
+        bytes_read_statistic=None,  # an export reads from YT only
+    )
+    with yt_cluster.get_client() as yt_client:
+        objects = sorted(
+            ({**row} for row in yt_client.read_table(manifest_path)), key=lambda row: row["key"]
+        )
+    rows = sum(int(row["rows"]) for row in objects)
+    removed = delete_stale_objects(client, destination, keep={row["key"] for row in objects})
+    manifest = {
+        "rows": rows,
+        "objects": [{"key": row["key"], "rows": row["rows"]} for row in objects],
+    }
+    write_success_marker(client, destination, manifest)
+    context.log.info(
+        f"Exported {rows} rows in {len(objects)} objects to {destination.url()}"
+        + (f"; removed {removed} object(s) of an earlier export" if removed else "")
+    )
+    context.add_output_metadata(
+        {
+            "s3_prefix": destination.url(),
+            "rows_exported": dg.MetadataValue.int(rows),
+            "objects_exported": dg.MetadataValue.int(len(objects)),
+            "stale_objects_removed": dg.MetadataValue.int(removed),
+            "manifest": dg.MetadataValue.json(manifest),
+        }
+    )
+    return WrittenTable(path=manifest_path)

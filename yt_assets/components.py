@@ -52,14 +52,19 @@ from pydantic import (
     model_validator,
 )
 
-from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
+from yt_assets.assets import (
+    build_s3_export_asset,
+    build_s3_listing_asset,
+    build_s3_processing_asset,
+)
 from yt_assets.checks import build_processing_checks
-from yt_assets.configs import S3ListingConfig, S3ProcessingConfig
+from yt_assets.configs import S3ExportConfig, S3ListingConfig, S3ProcessingConfig
 from yt_assets.io_manager import PATH_METADATA_KEY, YTTableIOManager
 from yt_assets.partitions import prefix_for_day
 from yt_assets.resources import YTResource, s3_resource
 from yt_assets.s3.client import DEFAULT_REGION
 from yt_assets.s3.settings import S3_ENV_VARS
+from yt_assets.s3.uploads import S3Destination
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.sensors import build_s3_prefix_sensor
 from yt_assets.settings import DEFAULT_DAILY_START, DEFAULT_LOCAL_ROOT, Settings
@@ -242,6 +247,28 @@ class Processing(_LocatedModel):
     def _follows_the_run_config_rules(cls, value: Any, info: ValidationInfo) -> Any:
         assert info.field_name is not None
         return _config_rule(S3ProcessingConfig, info.field_name, value)
+
+
+class WritesTo(_LocatedModel):
+    """Where the processor writes objects (it is then called with ``sink=``)."""
+
+    bucket: str = Field(
+        default="", description="Bucket of the written objects (empty: each input object's own)."
+    )
+    prefix: str = Field(description="Key prefix of the written objects, e.g. 'derived/'.")
+
+    @field_validator("bucket", "prefix", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _as_text(value)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_is_valid(cls, value: str) -> str:
+        return _config_rule(S3ListingConfig, "bucket", value) if value else value
+
+    def destination(self) -> S3Destination:
+        return S3Destination(self.bucket, self.prefix)
 
 
 class Column(_LocatedModel):
@@ -434,6 +461,11 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
         description="Columns of the processed table (needed with a processor; must include "
         "bucket, path and, unless on_error is 'fail', error).",
     )
+    writes_to: WritesTo | None = Field(
+        default=None,
+        description="Where the processor writes objects (then it is called with sink= and its "
+        "jobs get the upload keys); unset: a read-only pipeline.",
+    )
     names: Names = Field(default_factory=Names)
     group_name: str = "s3"
     max_error_share: float = Field(
@@ -533,6 +565,7 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
             group_name=self.group_name,
             partitions_def=partitions_def,
             metadata=self._table_metadata(processed_name),
+            writes_to=self.writes_to.destination() if self.writes_to else None,
             **self.processing.model_dump(exclude_unset=True),
         )
         checks = build_processing_checks(processed, listing, max_error_share=self.max_error_share)
@@ -585,6 +618,93 @@ class S3ToYTComponent(dg.Component, _LocatedModel):
             ColumnSpec(c.name, c.type, required=c.required, description=c.description)
             for c in self.output_columns
         ]
+
+
+class YTToS3ExportComponent(dg.Component, _LocatedModel):
+    """A YT table exported to S3 as JSON Lines (:func:`yt_assets.assets.build_s3_export_asset`).
+
+    Example ``defs.yaml``::
+
+        type: yt_assets.YTToS3ExportComponent
+        attributes:
+          name: s3_objects_processed_export
+          table: s3_objects_processed
+          bucket: my-bucket
+          prefix: exports/s3_objects_processed/
+          rows_per_object: 1000
+          compression: gzip
+
+    Example::
+
+        component = YTToS3ExportComponent(
+            name="t_export", table="t", bucket="my-bucket", prefix="e/t/"
+        )
+        assert [a.key.path for a in component.definitions().assets] == [["t_export"]]
+    """
+
+    @staticmethod
+    @dg.template_var
+    def settings() -> Settings:
+        """``{{ settings.s3_bucket }}``...: :func:`template_settings`."""
+        return template_settings()
+
+    name: str = Field(description="The export asset's name.")
+    table: str = Field(description="The asset whose YT table is exported (its key).")
+    bucket: str | None = Field(
+        default=None, description="Bucket to write to (empty: chosen in the launchpad)."
+    )
+    prefix: str = Field(description="Key prefix of the export, ending with '/'.")
+    rows_per_object: int | None = Field(
+        default=None, description="Rows per object (unset: one object per job)."
+    )
+    compression: Literal["none", "gzip"] = "none"
+    table_root: str | None = Field(
+        default=None, description="Cypress directory of the manifest table (default: YT_ROOT)."
+    )
+    group_name: str = "s3"
+
+    @field_validator("bucket", "prefix", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return _as_text(value)
+
+    @field_validator("bucket", "prefix", "rows_per_object")
+    @classmethod
+    def _follows_the_export_rules(cls, value: Any, info: ValidationInfo) -> Any:
+        assert info.field_name is not None
+        if value in (None, ""):
+            return value or None
+        required = {"bucket": "placeholder", "prefix": "p/"}
+        required.pop(info.field_name, None)
+        return _config_rule(S3ExportConfig, info.field_name, value, **required)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_valid(cls, value: str) -> str:
+        problem = _name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        return self.definitions()
+
+    def definitions(self) -> dg.Definitions:
+        """The export asset's definitions (``build_defs`` without a load context)."""
+        metadata = (
+            {PATH_METADATA_KEY: f"{self.table_root}/{self.name}"} if self.table_root else None
+        )
+        export = build_s3_export_asset(
+            self.name,
+            table=dg.AssetKey(self.table),
+            bucket=self.bucket,
+            prefix=self.prefix,
+            rows_per_object=self.rows_per_object,
+            compression=self.compression,
+            group_name=self.group_name,
+            metadata=metadata,
+        )
+        return dg.Definitions(assets=[export])
 
 
 class YTSettings(_LocatedModel):

@@ -43,6 +43,14 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+def checked_bucket(value: str) -> str:
+    """``value`` if it is a valid bucket name, else the ``ValueError`` naming the rule."""
+    problem = bucket_name_problem(value)
+    if problem:
+        raise ValueError(f"bucket {value!r} is not a valid S3 bucket name: {problem}")
+    return value
+
+
 GLOB_CHARACTERS = frozenset("*?[]{}")
 
 
@@ -118,10 +126,7 @@ class S3ListingConfig(ValidatedConfig):
     @field_validator("bucket")
     @classmethod
     def _bucket_is_valid(cls, value: str) -> str:
-        problem = bucket_name_problem(value)
-        if problem:
-            raise ValueError(f"bucket {value!r} is not a valid S3 bucket name: {problem}")
-        return value
+        return checked_bucket(value)
 
     @field_validator("max_files")
     @classmethod
@@ -152,13 +157,8 @@ class S3ListingConfig(ValidatedConfig):
         return value
 
 
-class S3ProcessingConfig(ValidatedConfig):
-    """How the YT map operation that processes the listed objects runs.
-
-    Example (run config of an asset named s3_objects_processed)::
-
-        {"ops": {"s3_objects_processed": {"config": {"job_count": 16, "downloads_in_flight": 8}}}}
-    """
+class MapOperationConfig(ValidatedConfig):
+    """How a YT map operation of an asset runs (the fields every operation asset shares)."""
 
     job_count: int | None = Field(
         default=None, ge=1, description="Number of map jobs (unset: chosen by YT from data size)."
@@ -175,6 +175,33 @@ class S3ProcessingConfig(ValidatedConfig):
         default=None,
         description="Docker image of the jobs (must hold Python, boto3 and yt-wrapper).",
     )
+    pool: str | None = Field(default=None, description="YT scheduler pool.")
+    progress_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="While the operation runs, its job counts are logged when they change, at "
+        "most once per this many seconds.",
+    )
+
+    @field_validator("docker_image", "pool")
+    @classmethod
+    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                f"{info.field_name}={value!r} is invalid: it must not be empty (leave it unset "
+                "for the default)"
+            )
+        return value
+
+
+class S3ProcessingConfig(MapOperationConfig):
+    """How the YT map operation that processes the listed objects runs.
+
+    Example (run config of an asset named s3_objects_processed)::
+
+        {"ops": {"s3_objects_processed": {"config": {"job_count": 16, "downloads_in_flight": 8}}}}
+    """
+
     download_attempts: int = Field(
         default=10,
         ge=1,
@@ -190,15 +217,8 @@ class S3ProcessingConfig(ValidatedConfig):
     download_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Seconds without a byte from S3 before an attempt fails."
     )
-    pool: str | None = Field(default=None, description="YT scheduler pool.")
     downloads_in_flight: int = Field(
         default=16, ge=1, le=64, description="Concurrent S3 downloads inside each job."
-    )
-    progress_interval_seconds: float = Field(
-        default=15.0,
-        gt=0,
-        description="While the operation runs, its job counts are logged when they change, at "
-        "most once per this many seconds.",
     )
     on_error: Literal["record", "fail"] = Field(
         default="record",
@@ -206,12 +226,38 @@ class S3ProcessingConfig(ValidatedConfig):
         "'fail': it fails the job (and the operation once max_failed_job_count is exceeded).",
     )
 
-    @field_validator("docker_image", "pool")
+
+class S3ExportConfig(MapOperationConfig):
+    """Where and how a YT table is exported to S3 as JSON Lines.
+
+    Example (run config of an asset named s3_objects_processed_export)::
+
+        {"ops": {"s3_objects_processed_export": {"config": {"bucket": "b", "prefix": "exports/t/", "compression": "gzip"}}}}
+    """
+
+    bucket: str = Field(description="S3 bucket to write to.")
+    prefix: str = Field(
+        description="Key prefix of the export (a folder: end it with '/'); a partition writes "
+        "under prefix + partition key + '/'."
+    )
+    rows_per_object: int | None = Field(
+        default=None, ge=1, description="Rows per object (unset: one object per job)."
+    )
+    compression: Literal["none", "gzip"] = Field(
+        default="none", description="'gzip' writes .jsonl.gz objects."
+    )
+
+    @field_validator("bucket")
     @classmethod
-    def _not_blank(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and not value.strip():
+    def _bucket_is_valid(cls, value: str) -> str:
+        return checked_bucket(value)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix_is_a_folder(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
             raise ValueError(
-                f"{info.field_name}={value!r} is invalid: it must not be empty (leave it unset "
-                "for the default)"
+                f"prefix {value!r} is invalid: give a key prefix ending with '/' and not "
+                "starting with '/', e.g. 'exports/table/'"
             )
         return value

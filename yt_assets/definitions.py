@@ -21,15 +21,22 @@ from pathlib import Path
 
 import dagster as dg
 
-from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
+from yt_assets.assets import (
+    build_s3_export_asset,
+    build_s3_listing_asset,
+    build_s3_processing_asset,
+)
 from yt_assets.checks import build_processing_checks
 from yt_assets.components import settings_for_templates
 from yt_assets.io_manager import YTTableIOManager
 from yt_assets.partitions import build_daily_partitions, prefix_for_day, s3_prefix_partitions
 from yt_assets.resources import build_resources
+from yt_assets.s3.uploads import S3Destination
 from yt_assets.schedules import build_daily_schedule
 from yt_assets.sensors import build_s3_prefix_sensor
 from yt_assets.settings import Settings, load_settings
+from yt_assets.yt.schemas import PROCESSED_COLUMNS
+from yt_assets.yt_jobs.s3_processing import write_summary
 
 
 def build_component_definitions(
@@ -65,6 +72,25 @@ def build_definitions(
     # Unpartitioned: list a prefix chosen in the launchpad, process every listed object.
     s3_listing = build_s3_listing_asset("s3_listing", bucket=bucket, prefix=settings.s3_prefix)
     s3_objects_processed = build_s3_processing_asset("s3_objects_processed", listing=s3_listing)
+    # ...and exported to S3 as gzipped JSON Lines.
+    s3_export = build_s3_export_asset(
+        "s3_objects_processed_export",
+        table=s3_objects_processed,
+        bucket=bucket,
+        prefix="exports/s3_objects_processed/",
+        rows_per_object=100,
+        compression="gzip",
+    )
+
+    # Objects under events/ processed, each result written back as summaries/<key>.summary.json.
+    events_listing = build_s3_listing_asset("s3_events_listing", bucket=bucket, prefix="events/")
+    events_summaries = build_s3_processing_asset(
+        "s3_events_summaries",
+        listing=events_listing,
+        processor=write_summary,
+        output_columns=PROCESSED_COLUMNS,
+        writes_to=S3Destination("", "summaries/"),
+    )
 
     # One partition per new S3 prefix, found by the sensor.
     prefix_listing = build_s3_listing_asset(
@@ -105,6 +131,7 @@ def build_definitions(
 
     checks = [
         *build_processing_checks(s3_objects_processed, s3_listing),
+        *build_processing_checks(events_summaries, events_listing),
         *build_processing_checks(prefix_processed, prefix_listing),
         *build_processing_checks(daily_processed, daily_listing),
     ]
@@ -114,6 +141,9 @@ def build_definitions(
             [
                 s3_listing,
                 s3_objects_processed,
+                s3_export,
+                events_listing,
+                events_summaries,
                 prefix_listing,
                 prefix_processed,
                 daily_listing,

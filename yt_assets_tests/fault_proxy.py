@@ -1,6 +1,6 @@
 """An HTTP proxy on 127.0.0.1 that injects real network faults in front of an S3 server.
 
-Each request (``GET``/``HEAD``) is forwarded to the upstream S3 server, unless it draws a fault:
+Each request (``GET``/``HEAD``, and the writes ``PUT``/``POST``/``DELETE``) is forwarded to the upstream S3 server, unless it draws a fault:
 
 - ``throttle``: answered ``503 SlowDown`` without reaching upstream;
 - ``reset``: the connection is reset (TCP RST) before any answer;
@@ -10,7 +10,9 @@ Each request (``GET``/``HEAD``) is forwarded to the upstream S3 server, unless i
   read timeout, it is a timeout).
 
 Faults are drawn per request from a seeded generator, with a probability per kind, and only for
-the request kinds in ``kinds`` (``list``: ``ListObjectsV2``; ``get``: object downloads; ``head``).
+the request kinds in ``kinds`` (``list``: ``ListObjectsV2``; ``get``: object downloads; ``head``;
+``put``: ``PutObject`` and ``UploadPart``; ``post``: creating and completing a multipart upload;
+``delete``; a write's body is read before its fault, so a throttled write is a clean ``503``).
 ``counts`` says how many of each happened, so a test can show that the faults were real.
 Requests are forwarded with their headers unchanged (SigV4 signatures stay valid for servers that
 don't check the ``Host`` port, as moto's).
@@ -56,9 +58,12 @@ class FaultPlan:
 
 
 def request_kind(method: str, path: str) -> str:
-    """``list`` (``ListObjectsV2``), ``head``, ``get`` (an object) or ``other``."""
+    """``list`` (``ListObjectsV2``), ``head``, ``get`` (an object), ``put``, ``post``,
+    ``delete`` or ``other``."""
     if method == "HEAD":
         return "head"
+    if method in ("PUT", "POST", "DELETE"):
+        return method.lower()
     parts = urlsplit(path)
     if method == "GET" and "list-type" in query_of(path):
         return "list"
@@ -87,6 +92,15 @@ class FaultProxy(LoopbackHTTPServer):
 
             def do_HEAD(self) -> None:
                 outer._serve(self, "HEAD")
+
+            def do_PUT(self) -> None:
+                outer._serve(self, "PUT")
+
+            def do_POST(self) -> None:
+                outer._serve(self, "POST")
+
+            def do_DELETE(self) -> None:
+                outer._serve(self, "DELETE")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -122,6 +136,8 @@ class FaultProxy(LoopbackHTTPServer):
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         kind = request_kind(method, handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        request_body = handler.rfile.read(length) if length else None
         fault = self._draw(kind)
         if fault == "reset":
             handler.connection.setsockopt(
@@ -139,7 +155,7 @@ class FaultProxy(LoopbackHTTPServer):
             if method != "HEAD":
                 handler.wfile.write(payload)
             return
-        status, headers, body = self._forward(handler, method)
+        status, headers, body = self._forward(handler, method, request_body)
         if fault == "slow":
             time.sleep(self.plan.slow_seconds)
         handler.send_response(status)
@@ -160,15 +176,13 @@ class FaultProxy(LoopbackHTTPServer):
         handler.wfile.write(body)
 
     def _forward(
-        self, handler: BaseHTTPRequestHandler, method: str
+        self, handler: BaseHTTPRequestHandler, method: str, request_body: bytes | None
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        length = int(handler.headers.get("Content-Length") or 0)
-        request_body = handler.rfile.read(length) if length else None
         connection = http.client.HTTPConnection(*self.upstream, timeout=60)
+        # The proxy answered "100 Continue" itself; upstream gets the whole body at once.
+        headers = {k: v for k, v in handler.headers.items() if k.lower() != "expect"}
         try:
-            connection.request(
-                method, handler.path, body=request_body, headers=dict(handler.headers.items())
-            )
+            connection.request(method, handler.path, body=request_body, headers=headers)
             response = connection.getresponse()
             body = response.read()
             return response.status, response.getheaders(), body

@@ -84,3 +84,41 @@ class FailsOnce:
             marker.write_text("failed")
             raise RuntimeError(f"injected failure for {key}")
         return process_object(body, key=key)
+
+
+def copy_to_sink(body: Any, *, key: str, sink: Any) -> dict[str, Any]:
+    """Writes the object's bytes, streamed, to ``<key>.copy`` under the sink's prefix; reports
+    the job's peak resident memory (``ru_maxrss``, KiB) after it and the vault names it saw."""
+    import resource
+
+    written = sink.put(key + ".copy", body, content_type="application/octet-stream")
+    vault = sorted(name for name in os.environ if name.startswith("YT_SECURE_VAULT_"))
+    return {
+        "size": written.size,
+        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "vault_names": ",".join(vault),
+    }
+
+
+FAIL_AFTER_BYTES = 12 << 20
+
+
+class _BreaksAfter:
+    """A body that raises after :data:`FAIL_AFTER_BYTES`: a processor failing mid-upload."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self._read = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        if self._read >= FAIL_AFTER_BYTES:
+            raise RuntimeError(f"injected failure after {self._read} bytes")
+        data: bytes = self._body.read(amount)
+        self._read += len(data)
+        return data
+
+
+def copy_then_fail(body: Any, *, key: str, sink: Any) -> dict[str, Any]:
+    """Starts writing ``<key>.copy`` like :func:`copy_to_sink`, then fails after 12 MiB."""
+    sink.put(key + ".copy", _BreaksAfter(body))
+    return {}

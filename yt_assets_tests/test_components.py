@@ -125,8 +125,14 @@ def test_defs_folder_gives_what_the_factories_give(
 
     assert from_yaml == from_python
     # Not an empty match: the code location's whole shape is there.
-    assert len(from_yaml["assets"]) == 6
-    assert len(from_yaml["checks"]) == 6
+    assert len(from_yaml["assets"]) == 9
+    assert len(from_yaml["checks"]) == 8
+    # Only the assets that write to S3 ask for the upload keys.
+    uploading = sorted(
+        name for name, asset in from_yaml["assets"].items() if "s3_upload" in asset["resources"]
+    )
+    assert uploading == ["s3_events_summaries", "s3_objects_processed_export"]
+    assert from_yaml["assets"]["s3_objects_processed_export"]["deps"] == ["s3_objects_processed"]
     assert set(from_yaml["jobs"]) == {"s3_prefix_job", "daily_s3_job"}
     assert set(from_yaml["schedules"]) == {"daily_s3_schedule"}
     # The sensor is always there; without a bucket its ticks skip, naming S3_BUCKET.

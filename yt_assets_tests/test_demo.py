@@ -109,6 +109,7 @@ def test_demo_plan_runs_everything_then_two_prefixes_then_yesterday() -> None:
     plan = demo_plan(TODAY, ready_prefixes(demo_objects(TODAY)))
     assert [(run.job_name, run.partition_key) for run in plan] == [
         (None, None),
+        (None, None),
         ("s3_prefix_job", "incoming/batch-001/"),
         ("s3_prefix_job", "incoming/batch-002/"),
         ("daily_s3_job", "2026-11-27"),
@@ -275,12 +276,16 @@ def test_yt_assets_demo_from_a_fresh_directory(tmp_path: Path) -> None:
         "s3_prefix_processed [incoming/batch-002/]",
         "daily_s3_listing [",
         "daily_s3_processed [",
+        "s3_objects_processed_export\n  //home/yt_assets/s3_objects_processed_export",
+        "exports/s3_objects_processed/part-",  # an exported object, in the manifest's first rows
+        "s3_events_summaries\n  //home/yt_assets/s3_events_summaries",
+        "summaries/events/",  # a summary object written, in the written column
     ):
         assert table in out, table
-    assert out.count("succeeded") == 4
+    assert out.count("succeeded") == 5
     assert "invalid JSON" in out  # a corrupt object's error, in the first rows
     # The progress bar went to stderr (one line per step, not a terminal).
-    assert re.search(r"\] 16/16 ", result.stderr)
+    assert re.search(r"\] 21/21 ", result.stderr)
     # Runs are in the persistent instance of the working directory.
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()
     assert (tmp_path / ".dagster_home" / "history" / "runs.db").exists()

@@ -406,7 +406,12 @@ def test_command_job_fails_naming_the_key_and_never_the_secret(
 
 def test_job_code_imports_only_stdlib_and_boto() -> None:
     allowed_third_party = {"boto3", "botocore", "yt"}
-    shared = {"yt_assets.s3.client", "yt_assets.s3.errors", "yt_assets.s3.retries"}  # shipped along
+    shared = {
+        "yt_assets.s3.client",
+        "yt_assets.s3.errors",
+        "yt_assets.s3.retries",
+        "yt_assets.s3.uploads",
+    }  # shipped along
     job_dir = Path(s3_processing.__file__).parent
     package_dir = job_dir.parent
     sources = [
@@ -442,6 +447,7 @@ def test_job_code_imports_only_stdlib_and_boto() -> None:
             "yt_assets.s3.client",
             "yt_assets.s3.errors",
             "yt_assets.s3.retries",
+            "yt_assets.s3.uploads",
             "yt_assets.yt_jobs",
             "yt_assets.yt_jobs.s3_processing",
             "yt_assets.yt_jobs.user_statistics",

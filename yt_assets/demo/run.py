@@ -3,7 +3,10 @@
 Runs go through the persistent instance in ``.dagster_home`` (``DagsterInstance.get()``), so they
 show in the Dagster UI afterwards (``yt-assets dev``). The plan:
 
-1. ``s3_listing`` + ``s3_objects_processed``: the whole demo bucket, unpartitioned;
+1. ``s3_listing`` + ``s3_objects_processed``: the whole demo bucket, unpartitioned, and
+   ``s3_objects_processed_export``: that table written back to ``exports/s3_objects_processed/``;
+   then ``s3_events_listing`` + ``s3_events_summaries``: every object under ``events/`` processed,
+   its result written as ``summaries/<key>.summary.json``;
 2. ``s3_prefix_job`` for the first ready ``incoming/`` prefixes (added as dynamic partitions; the
    remaining ready prefix is left for the sensor to find);
 3. ``daily_s3_job`` for yesterday (what the schedule would ask for today).
@@ -36,6 +39,8 @@ DEMO_TAG = "yt_assets/demo"
 
 LISTING_COLUMNS = ("path", "size", "last_modified")
 PROCESSED_COLUMNS = ("path", "lines", "records", "parse_errors", "error")
+SUMMARIES_COLUMNS = ("path", "records", "written")
+EXPORT_COLUMNS = ("key", "rows", "size")
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,14 @@ class TableSummary:
 def demo_plan(today: date, prefixes_ready: Sequence[str]) -> list[PlannedRun]:
     """What ``yt-assets demo`` materialises, in order."""
     yesterday = (today - timedelta(days=1)).isoformat()
-    plan = [PlannedRun("whole bucket", None, ("s3_listing", "s3_objects_processed"))]
+    plan = [
+        PlannedRun(
+            "whole bucket",
+            None,
+            ("s3_listing", "s3_objects_processed", "s3_objects_processed_export"),
+        ),
+        PlannedRun("events/ summaries", None, ("s3_events_listing", "s3_events_summaries")),
+    ]
     plan += [
         PlannedRun(
             f"prefix {prefix}",
@@ -108,12 +120,23 @@ def format_rows(
     return "\n".join(indent + line for line in lines)
 
 
+def _summary_columns(asset_name: str) -> tuple[str, ...]:
+    for suffix, columns in (
+        ("_processed", PROCESSED_COLUMNS),
+        ("_summaries", SUMMARIES_COLUMNS),
+        ("_export", EXPORT_COLUMNS),
+    ):
+        if asset_name.endswith(suffix):
+            return columns
+    return LISTING_COLUMNS
+
+
 def format_summary(tables: Sequence[TableSummary]) -> str:
     """The end-of-demo summary: every table's YT path, row count and first rows."""
     blocks = []
     for table in tables:
         name = table.asset_name + (f" [{table.partition_key}]" if table.partition_key else "")
-        columns = PROCESSED_COLUMNS if table.asset_name.endswith("_processed") else LISTING_COLUMNS
+        columns = _summary_columns(table.asset_name)
         header = f"{name}\n  {table.path}  ({table.row_count} rows)"
         blocks.append(header + ("\n" + format_rows(table.rows, columns) if table.rows else ""))
     return "\n\n".join(blocks)

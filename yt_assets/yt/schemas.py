@@ -140,3 +140,20 @@ def listing_row(bucket: str, obj: S3Object) -> dict[str, Any]:
         "etag": obj.etag,
         "last_modified": timestamp_microseconds(obj.last_modified),
     }
+
+
+WRITTEN_COLUMN = ColumnSpec(
+    "written",
+    "any",
+    description="Objects the processor wrote: a list of {key, size, etag}; null on an error",
+)
+"""The column a processing asset that writes to S3 adds to its table."""
+
+EXPORT_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("key", "string", required=True, description="Object key"),
+    ColumnSpec("rows", "int64", description="Table rows in the object"),
+    ColumnSpec("size", "int64", description="Object size in bytes"),
+    ColumnSpec("etag", "string", description="ETag without quotes"),
+)
+"""The manifest of an export: one row per object written
+(:data:`yt_assets.yt_jobs.s3_export.EXPORT_COLUMN_NAMES`)."""

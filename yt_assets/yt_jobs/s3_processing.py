@@ -37,6 +37,12 @@ attempt reading the object again from its first byte so ``size``/``sha256`` desc
 body. The job counts its retries (:class:`~yt_assets.s3.retries.RetryCounter`), reports them in its
 user statistics (``s3/download_retries``, ``s3/downloads_gave_up``) and prints them on stderr at
 the end.
+
+Writing: a mapper with a ``destination`` (:class:`~yt_assets.s3.uploads.S3Destination`) also reads
+the upload keys from the vault (``YT_SECURE_VAULT_S3_UPLOAD_ACCESS_KEY``/``..._SECRET_KEY``; a
+read-only mapper never looks for them) and calls its processor with ``sink=``, a fresh
+:class:`~yt_assets.s3.uploads.S3Sink` per attempt; each row gets ``written`` (``[{key, size,
+etag}]``) and the job reports ``s3/objects_uploaded`` and ``s3/bytes_uploaded``.
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Literal, Protocol
@@ -60,7 +66,9 @@ from yt_assets.s3.retries import (
     RetryCounter,
     RetryPolicy,
     call_with_retries,
+    is_transient,
 )
+from yt_assets.s3.uploads import DEFAULT_PART_SIZE, S3Destination, S3Sink, S3UploadError
 
 from .user_statistics import JobStatistics
 
@@ -70,6 +78,7 @@ __all__ = [
     "JSON_EXTENSIONS",
     "MAX_JSON_DOCUMENT_BYTES",
     "SECURE_VAULT_ACCESS_KEY",
+    "SECURE_VAULT_KEYS",
     "SECURE_VAULT_SECRET_KEY",
     "JsonRecordCounter",
     "MissingCredentialsError",
@@ -79,6 +88,7 @@ __all__ = [
     "S3ObjectMapper",
     "process_object",
     "process_rows",
+    "write_summary",
 ]
 
 CHUNK_SIZE = 1 << 20
@@ -99,6 +109,13 @@ SECURE_VAULT_ACCESS_KEY = "S3_ACCESS_KEY"
 SECURE_VAULT_SECRET_KEY = "S3_SECRET_KEY"
 """Secure vault key of the S3 secret key (the job sees ``YT_SECURE_VAULT_S3_SECRET_KEY``)."""
 
+Role = Literal["download", "upload"]
+SECURE_VAULT_KEYS: dict[str, tuple[str, str]] = {
+    "download": (SECURE_VAULT_ACCESS_KEY, SECURE_VAULT_SECRET_KEY),
+    "upload": ("S3_UPLOAD_ACCESS_KEY", "S3_UPLOAD_SECRET_KEY"),
+}
+"""Secure vault keys per role: the upload keys are in a vault only when its asset writes to S3."""
+
 _VAULT_ENV_PREFIX = "YT_SECURE_VAULT_"
 
 OnError = Literal["record", "fail"]
@@ -114,7 +131,8 @@ class ObjectProcessor(Protocol):
     """Turns one object's body into result columns; called as ``processor(body, key=key)``.
 
     ``body`` has ``read(n)``; read it in chunks, don't hold the whole object. The returned dict
-    is merged into the row after ``bucket`` and ``path``.
+    is merged into the row after ``bucket`` and ``path``. A processor of an asset that writes to
+    S3 is also given ``sink=`` (an :class:`~yt_assets.s3.uploads.S3Sink`).
     """
 
     def __call__(self, body_stream: Any, /, *, key: str) -> Mapping[str, Any]: ...
@@ -156,15 +174,20 @@ class S3Credentials:
         return "S3Credentials(access_key='***', secret_key='***')"
 
     @classmethod
-    def from_secure_vault(cls, environ: Mapping[str, str] | None = None) -> S3Credentials:
-        """Read ``YT_SECURE_VAULT_S3_ACCESS_KEY``/``..._SECRET_KEY``; errors name the variable."""
+    def from_secure_vault(
+        cls, environ: Mapping[str, str] | None = None, *, role: Role = "download"
+    ) -> S3Credentials:
+        """Read the keys of ``role`` (download: ``YT_SECURE_VAULT_S3_ACCESS_KEY``/
+        ``..._SECRET_KEY``; upload: ``YT_SECURE_VAULT_S3_UPLOAD_...``); errors name the variable."""
         environ = os.environ if environ is None else environ
         values = []
-        for variable in (cls.ACCESS_KEY_VARIABLE, cls.SECRET_KEY_VARIABLE):
+        for name in SECURE_VAULT_KEYS[role]:
+            variable = _VAULT_ENV_PREFIX + name
             value = environ.get(variable)
             if not value:
                 raise MissingCredentialsError(
-                    f"{variable} is not set: pass the S3 keys in the operation's secure_vault"
+                    f"{variable} is not set: pass the S3 {role} keys in the operation's "
+                    "secure_vault"
                 )
             values.append(value)
         return cls(access_key=values[0], secret_key=values[1])
@@ -173,9 +196,10 @@ class S3Credentials:
         """A boto3 S3 client with these keys (:func:`yt_assets.s3.client.make_s3_client`)."""
         return make_s3_client(self.access_key, self.secret_key, **options)
 
-    def secure_vault(self) -> dict[str, str]:
+    def secure_vault(self, role: Role = "download") -> dict[str, str]:
         """The operation spec's ``secure_vault`` entries that :meth:`from_secure_vault` reads."""
-        return {SECURE_VAULT_ACCESS_KEY: self.access_key, SECURE_VAULT_SECRET_KEY: self.secret_key}
+        access_name, secret_name = SECURE_VAULT_KEYS[role]
+        return {access_name: self.access_key, secret_name: self.secret_key}
 
 
 class JsonRecordCounter:
@@ -312,6 +336,24 @@ def process_object(
     }
 
 
+def write_summary(body_stream: BodyStream, *, key: str, sink: S3Sink) -> dict[str, Any]:
+    """:func:`process_object`, and its result written as ``<key>.summary.json`` through
+    ``sink`` (the processor of the demo's ``s3_events_summaries``).
+
+    Example::
+
+        import io
+        sink = S3Sink(client, S3Destination("my-bucket", "summaries/"))
+        row = write_summary(io.BytesIO(b'{"a": 1}\\n'), key="events/a.jsonl", sink=sink)
+        assert row["records"] == 1
+        assert sink.written[0].key == "summaries/events/a.jsonl.summary.json"
+    """
+    result = process_object(body_stream, key=key)
+    summary = json.dumps({"key": key, **result}, sort_keys=True).encode()
+    sink.put(key + ".summary.json", summary, content_type="application/json")
+    return result
+
+
 def corrupt_json_error(records: int | None, parse_errors: int | None) -> str | None:
     """The ``error`` of a JSON object none of whose documents parse (a corrupt object); a JSON
     Lines object with some bad lines is not in error: its ``parse_errors`` counts them."""
@@ -325,8 +367,10 @@ def _describe_failure(error: BaseException, redact: Sequence[str] = ()) -> str:
     was retried."""
     if isinstance(error, RetryBudgetExhausted):
         return str(error)
+    if isinstance(error, S3UploadError):
+        return str(error)  # bucket, key and S3 code; redacted when it was made
     if isinstance(error, _PermanentAfterAttempts):
-        described = describe_s3_error(error.error, redact)
+        described = _describe_failure(error.error, redact)
         retried = error.attempts > 1  # a first-attempt error is recorded as it is
         return f"{described} after {error.attempts} attempts" if retried else described
     return describe_s3_error(error, redact)
@@ -350,6 +394,8 @@ STAT_BYTES = "s3/bytes_downloaded"
 STAT_DOWNLOAD_MS = "s3/download_ms"
 STAT_RETRIES = "s3/download_retries"
 STAT_GAVE_UP = "s3/downloads_gave_up"
+STAT_UPLOADED = "s3/objects_uploaded"
+STAT_BYTES_UPLOADED = "s3/bytes_uploaded"
 JOB_STATISTICS = (
     STAT_OBJECTS,
     STAT_ERRORS,
@@ -359,6 +405,12 @@ JOB_STATISTICS = (
     STAT_GAVE_UP,
 )
 """The user statistics every processing job reports (``custom/<name>`` on the operation)."""
+UPLOAD_STATISTICS = (STAT_UPLOADED, STAT_BYTES_UPLOADED)
+"""What a job that writes to S3 reports besides (objects and bytes written)."""
+
+SinkFactory = Callable[[str], S3Sink]
+"""Makes the sink of one processing attempt (a fresh one each attempt), given the input
+object's bucket."""
 
 
 class _CountingBody:
@@ -386,6 +438,11 @@ class _PermanentAfterAttempts(Exception):
         super().__init__(str(error))
 
 
+def _retried_download(error: BaseException) -> bool:
+    """Transient faults of the download are retried; an upload retried its own requests."""
+    return not isinstance(error, S3UploadError) and is_transient(error)
+
+
 def _download_and_process(
     s3_client: Any,
     bucket: str,
@@ -394,17 +451,24 @@ def _download_and_process(
     retry: RetryPolicy,
     counter: RetryCounter,
     statistics: JobStatistics | None = None,
+    sink_factory: SinkFactory | None = None,
 ) -> dict[str, Any]:
     attempts = 0
+    sink: S3Sink | None = None
 
     def attempt() -> Any:
-        nonlocal attempts
+        nonlocal attempts, sink
         attempts += 1
         started = time.monotonic()
         response = s3_client.get_object(Bucket=bucket, Key=key)
         body = _CountingBody(response["Body"])
         try:
-            return processor(body, key=key)  # from the first byte: a fresh body each attempt
+            # From the first byte: a fresh body (and sink) each attempt.
+            if sink_factory is None:
+                return processor(body, key=key)
+            sink = sink_factory(bucket)
+            writing: Any = processor  # a writing processor also takes sink=
+            return writing(body, key=key, sink=sink)
         finally:
             body.close()
             if statistics is not None:
@@ -412,7 +476,7 @@ def _download_and_process(
                 statistics.add(STAT_DOWNLOAD_MS, round((time.monotonic() - started) * 1000))
 
     try:
-        result = call_with_retries(attempt, retry, counter)
+        result = call_with_retries(attempt, retry, counter, transient=_retried_download)
     except RetryBudgetExhausted:
         raise
     except Exception as error:
@@ -421,6 +485,11 @@ def _download_and_process(
         raise TypeError(f"the processor returned {type(result).__name__}, not a dict")
     row = {"bucket": bucket, "path": key, **result}
     row.setdefault("error", None)  # a processor may report an error of its own
+    if sink is not None:
+        row["written"] = [written.row() for written in sink.written]
+        if statistics is not None:
+            statistics.add(STAT_UPLOADED, len(sink.written))
+            statistics.add(STAT_BYTES_UPLOADED, sum(written.size for written in sink.written))
     return row
 
 
@@ -455,6 +524,7 @@ def process_rows(
     retry: RetryPolicy | None = None,
     retry_counter: RetryCounter | None = None,
     statistics: JobStatistics | None = None,
+    sink_factory: SinkFactory | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Download and process the object of every row; yield result rows in input order.
 
@@ -475,6 +545,12 @@ def process_rows(
     Transient faults are retried per ``retry`` (default :class:`RetryPolicy()`), each attempt
     from the first byte; ``retry_counter`` counts the retries.
 
+    With ``sink_factory``, the processor is called as ``processor(body, key=key, sink=sink)``
+    with a fresh :class:`~yt_assets.s3.uploads.S3Sink` each attempt, and the row gets
+    ``written``: ``[{key, size, etag}]`` of the objects it wrote. A failed upload (its own
+    requests retried, its multipart upload aborted) is the row's ``error``, naming the key:
+    ``Uploading s3://b/k failed: AccessDenied (HTTP 403)``.
+
     Example::
 
         client = credentials.client(endpoint_url=url, max_pool_connections=16)
@@ -493,6 +569,7 @@ def process_rows(
         retry or RetryPolicy(),
         retry_counter if retry_counter is not None else RetryCounter(),
         statistics,
+        sink_factory,
     )
 
 
@@ -507,6 +584,7 @@ def _process_rows_in_order(
     retry: RetryPolicy,
     counter: RetryCounter,
     statistics: JobStatistics | None = None,
+    sink_factory: SinkFactory | None = None,
 ) -> Iterator[dict[str, Any]]:
     failed_row_defaults = (
         dict.fromkeys(_PROCESSED_RESULT_NAMES) if processor is process_object else {}
@@ -540,6 +618,7 @@ def _process_rows_in_order(
                 retry,
                 counter,
                 statistics,
+                sink_factory,
             )
             pending.append((bucket, key, future))
             if len(pending) >= max_pending:
@@ -589,6 +668,11 @@ class S3ObjectMapper:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     read_timeout: float = 60.0
     """Seconds without a byte from S3 before a download attempt is given up (and retried)."""
+    destination: S3Destination | None = None
+    """Where the processor writes (then it is called with ``sink=``; the job reads the upload
+    keys from the secure vault); ``None``: a read-only job, which never looks for them."""
+    part_size: int = DEFAULT_PART_SIZE
+    """Bytes per part of a multipart upload, and the size above which one is used."""
 
     attributes: ClassVar[dict[str, bool]] = {"is_aggregator": True}
 
@@ -597,20 +681,32 @@ class S3ObjectMapper:
             object.__setattr__(self, "output_columns", tuple(self.output_columns))
         _validate_processing_args(self.on_error, self.downloads_in_flight, self.output_columns)
 
-    def __call__(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-        credentials = S3Credentials.from_secure_vault(os.environ)
-        client = credentials.client(
+    def client(self, credentials: S3Credentials) -> Any:
+        """A client of this job's endpoint; no botocore retries (ours retry whole requests)."""
+        return credentials.client(
             endpoint_url=self.endpoint_url,
             region_name=self.region_name,
             max_pool_connections=max(10, self.downloads_in_flight),
             addressing_style=self.addressing_style,
             read_timeout=self.read_timeout,
-            max_attempts=0,  # no botocore retries: process_rows retries whole downloads
+            max_attempts=0,
         )
+
+    def __call__(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        credentials = S3Credentials.from_secure_vault(os.environ)
+        client = self.client(credentials)
+        redact = [credentials.access_key, credentials.secret_key]
         counter = RetryCounter()
         statistics = JobStatistics()
         for name in JOB_STATISTICS:
             statistics.add(name, 0)
+        sink_factory = None
+        if self.destination is not None:
+            upload_credentials = S3Credentials.from_secure_vault(os.environ, role="upload")
+            redact += [upload_credentials.access_key, upload_credentials.secret_key]
+            sink_factory = self._sink_factory(self.client(upload_credentials), redact, counter)
+            for name in UPLOAD_STATISTICS:
+                statistics.add(name, 0)
         try:
             yield from process_rows(
                 rows,
@@ -619,10 +715,11 @@ class S3ObjectMapper:
                 on_error=self.on_error,
                 downloads_in_flight=self.downloads_in_flight,
                 output_columns=self.output_columns,
-                redact=(credentials.access_key, credentials.secret_key),
+                redact=redact,
                 statistics=statistics,
                 retry=self.retry,
                 retry_counter=counter,
+                sink_factory=sink_factory,
             )
         finally:
             statistics.add(STAT_RETRIES, counter.retries)
@@ -634,6 +731,20 @@ class S3ObjectMapper:
                 file=sys.stderr,
             )
             statistics.flush()
+
+    def _sink_factory(
+        self, client: Any, redact: Sequence[str], counter: RetryCounter
+    ) -> SinkFactory:
+        destination = self.destination
+        assert destination is not None
+        return lambda bucket: S3Sink(
+            client,
+            destination.in_bucket(bucket),
+            part_size=self.part_size,
+            retry=self.retry,
+            counter=counter,
+            redact=redact,
+        )
 
 
 def _main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
