@@ -153,12 +153,20 @@ class YTResource(dg.ConfigurableResource):
 
     @contextmanager
     def get_client(self) -> Iterator[yt.YtClient]:
-        """A configured ``YtClient``; one per thread (the client is not thread-safe)."""
+        """A configured ``YtClient``; one per thread (the client is not thread-safe). While the
+        block runs, an embedded local YT started on demand does not stop for being idle."""
         proxy_url = self.proxy_url()
         client = yt.YtClient(
             proxy=proxy_url, token=self.token or None, config=self.client_config(proxy_url)
         )
-        yield client
+        if not self.is_local:
+            yield client
+            return
+        from yt_assets.local_yt.launcher import keeping_alive
+
+        # The embedded local YT stops when idle; not while a step holds this client.
+        with keeping_alive(proxy_url, self.local_idle_timeout_s):
+            yield client
 
     def web_ui_base(self) -> str | None:
         """Where links point: ``web_ui`` (or ``YT_WEB_UI``), else the embedded YT's web view."""

@@ -208,6 +208,23 @@ def test_on_demand_local_yt_stops_when_idle_and_comes_back_with_its_state(
         stop_local_yt(root)
 
 
+def test_on_demand_local_yt_stays_up_while_a_client_is_held(tmp_path: Path) -> None:
+    """A step that holds its client but sends nothing for longer than the idle period (a long S3
+    listing, packing a job's modules) still finds the server; released, the server idles out."""
+    root = tmp_path / "yt"
+    resource = YTResource(local_root=str(root), local_idle_timeout_s=1)
+    try:
+        with resource.get_client() as client:
+            client.create("map_node", "//home/held", recursive=True)
+            pid = _server_pid(root)
+            time.sleep(4)  # four idle periods without a request
+            assert client.exists("//home/held")
+            assert _server_pid(root) == pid
+        assert _wait_gone(pid), "the released local YT did not stop when idle"
+    finally:
+        stop_local_yt(root)
+
+
 def test_idle_timeout_setting() -> None:
     from yt_assets.resources import build_resources
 

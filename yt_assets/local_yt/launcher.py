@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -126,6 +127,37 @@ def server_command(
     if job_environment is not None:
         command += job_environment.to_arguments()
     return command
+
+
+@contextlib.contextmanager
+def keeping_alive(proxy_url: str, idle_timeout_s: float) -> Iterator[None]:
+    """While the block runs, a background thread checks the server's health three times per idle
+    period: a server started on demand does not stop itself under a caller that holds a client
+    but sends nothing for a while (a long S3 listing, packing a job's modules).
+
+    Example::
+
+        root = tmp_path / "yt"
+        proxy_url = ensure_local_yt(root, idle_timeout_s=0.5)
+        with keeping_alive(proxy_url, 0.5):
+            time.sleep(2.0)  # four idle periods without a request of ours
+        assert running_server(root) == proxy_url
+        assert stop_local_yt(root)
+    """
+    stop = threading.Event()
+    period = min(max(idle_timeout_s / 3, 0.05), 60.0)
+
+    def ping() -> None:
+        while not stop.wait(period):
+            _health(proxy_url)
+
+    thread = threading.Thread(target=ping, name="local-yt-keep-alive", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _health(proxy_url: str, timeout: float = 2.0) -> dict[str, Any] | None:

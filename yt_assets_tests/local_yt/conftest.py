@@ -125,3 +125,11 @@ def _read_and_close(stream: Any) -> bytes:
         return bytes(stream.read())
     finally:
         stream.close()
+
+
+def peak_rss_kib(pid: int) -> int:
+    """A local process's peak resident memory so far (``VmHWM``), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"VmHWM not found for process {pid}")

@@ -19,7 +19,7 @@ from yt_assets.local_yt import LocalYT, ensure_local_yt, running_server, stop_lo
 from yt_assets.local_yt.faults import FAULTS_ENV_VAR
 from yt_assets.local_yt.launcher import default_client_config
 
-from .conftest import LOCAL_ONLY_REASON, REAL_PROXY
+from .conftest import LOCAL_ONLY_REASON, REAL_PROXY, peak_rss_kib
 
 pytestmark = pytest.mark.skipif(bool(REAL_PROXY), reason=LOCAL_ONLY_REASON)
 
@@ -30,13 +30,6 @@ ENSURE_SCRIPT = textwrap.dedent(
     print(ensure_local_yt(sys.argv[1]), flush=True)
     """
 )
-
-
-def _peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise AssertionError("VmHWM not found")
 
 
 def test_serve_cli_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -112,10 +105,10 @@ def test_streamed_write_of_a_million_rows_keeps_server_memory_flat(tmp_path: Pat
         client = local_yt.client()
         client.write_table("//tmp/warm_up", [{"n": 0, "s": "x"}])
         assert list(client.read_table("//tmp/warm_up")) == [{"n": 0, "s": "x"}]
-        before = _peak_rss_kib(local_yt.pid)
+        before = peak_rss_kib(local_yt.pid)
         count = 1_000_000
         client.write_table("//tmp/big", ({"n": n, "s": "x" * 20} for n in range(count)))
         assert sum(1 for _ in client.read_table("//tmp/big")) == count
-        growth_mib = (_peak_rss_kib(local_yt.pid) - before) / 1024
+        growth_mib = (peak_rss_kib(local_yt.pid) - before) / 1024
         # Materialising the rows would take hundreds of MiB; streaming needs a few buffers.
         assert growth_mib < 64, f"server peak memory grew by {growth_mib:.0f} MiB"

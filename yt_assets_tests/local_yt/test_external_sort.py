@@ -7,9 +7,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
+from yt_assets.local_yt import LocalYT
 from yt_assets.local_yt.cluster import Cluster
 from yt_assets.local_yt.external_sort import ExternalSorter
 from yt_assets.local_yt.operations import OperationEngine
+
+from .conftest import LOCAL_ONLY_REASON, REAL_PROXY, peak_rss_kib
 
 
 def test_sort_holds_at_most_one_run_in_memory(tmp_path: Path) -> None:
@@ -54,3 +59,26 @@ def test_a_sort_operation_spills_runs_of_the_engines_budget(tmp_path: Path) -> N
     finally:
         engine.close()
         cluster.close()
+
+
+@pytest.mark.slow
+def test_a_million_row_sort_keeps_the_server_memory_flat(tmp_path: Path) -> None:
+    """A ``sort`` of 1,000,000 rows through the client: the server's peak memory grows by about
+    one sort run (100,000 rows), not by the table (some 350 MB of rows held at once)."""
+    if REAL_PROXY:
+        pytest.skip(LOCAL_ONLY_REASON)
+    count = 1_000_000
+    with LocalYT(root=tmp_path / "yt") as local_yt:
+        assert local_yt.pid is not None
+        client = local_yt.client()
+        client.write_table(
+            "//tmp/unsorted", ({"k": (n * 7_919) % count, "s": f"{n:040d}"} for n in range(count))
+        )
+        before = peak_rss_kib(local_yt.pid)
+        client.run_sort("//tmp/unsorted", "//tmp/sorted", sort_by=["k"])
+        growth_mib = (peak_rss_kib(local_yt.pid) - before) / 1024
+
+        assert client.get("//tmp/sorted/@sorted_by") == ["k"]
+        keys = (row["k"] for row in client.read_table("//tmp/sorted"))
+        assert all(key == expected for key, expected in zip(keys, range(count), strict=True))
+    assert growth_mib < 160, f"server peak memory grew by {growth_mib:.0f} MiB"

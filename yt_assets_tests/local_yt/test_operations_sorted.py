@@ -454,3 +454,15 @@ def test_the_yt_cli_sorts_and_reduces(yt_env: YtEnv) -> None:
         )
         assert result.returncode == 0, result.stderr
     assert list(yt_env.client.read_table(counted)) == [{"k": "a", "n": 1}, {"k": "b", "n": 2}]
+
+
+def test_shuffle_table_keeps_every_row_in_another_order(yt_env: YtEnv) -> None:
+    """``shuffle_table``: yt.wrapper's own map_reduce over skiff (a random key per row, reduced by
+    it), unchanged."""
+    table = yt_env.path("to_shuffle")
+    rows = [{"n": n, "s": f"row {n}"} for n in range(500)]
+    yt_env.client.write_table(table, rows)
+    yt_env.client.shuffle_table(table, spec=NO_RETRY)
+    shuffled = list(yt_env.client.read_table(table))
+    assert sorted(shuffled, key=lambda row: row["n"]) == rows
+    assert shuffled != rows  # 500! orders: the same one back means no shuffle
