@@ -22,22 +22,27 @@ Reading (:func:`parse_list_objects_v2`): the usual S3 body (plain elements, char
 is read with regular expressions; anything unusual (CDATA, comments, namespace prefixes, a cut
 body) goes to ``xml.etree``. Keys are URL-decoded exactly as botocore does.
 
-Fan-out (:func:`iter_fanned_out_pages`): one delimited request (``Delimiter="/"``) finds the
-prefix's sub-prefixes; the key space is cut at some of them into ranges ``[low, high)`` listed
-in parallel by a bounded pool (each range a sequential listing with ``StartAfter``), each range
-buffering at most a few pages ahead; pages are yielded range after range, so the output is in
-global key order and memory is bounded by ``workers x lookahead`` pages. A prefix without
-sub-prefixes is listed sequentially (reusing that first page); a prefix holding a single
-sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``). A range's last page
-may run into the next range (those keys are dropped): at most one extra page per range.
+Fan-out (:func:`iter_fanned_out_pages`): the listing starts sequential, with the paginator's
+very requests, so a small listing costs nothing extra; once it shows it is large (a few pages
+came back truncated, or a page was slow), one delimited request (``Delimiter="/"``) finds the
+prefix's sub-prefixes and the rest of the key space is cut at some of them into ranges
+``[low, high)`` listed in parallel by a bounded pool: the first range goes on from the
+sequential listing's continuation token, the others are sequential listings with
+``StartAfter``; each range buffers at most a few pages ahead and pages are yielded range after
+range, so the output is in global key order and memory is bounded by ``workers x lookahead``
+pages. A prefix without sub-prefixes beyond what was listed goes on sequentially; a prefix
+holding a single sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``).
+A range's last page may run into the next range (those keys are dropped): at most one extra
+page per range.
 """
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import queue
 import re
 import threading
+import time
 import xml.etree.ElementTree as ElementTree
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -62,6 +67,8 @@ from yt_assets.s3.pages import (
 
 __all__ = [
     "DELIMITER",
+    "SEQUENTIAL_PAGES",
+    "SLOW_PAGE_SECONDS",
     "FastPageFetcher",
     "KeyRange",
     "iter_fanned_out_pages",
@@ -75,6 +82,13 @@ DELIMITER = "/"
 
 LOOKAHEAD_PAGES = 2
 """Pages a range may list ahead of the consumer."""
+
+SEQUENTIAL_PAGES = 5
+"""Truncated pages listed sequentially before fanning out: listings of up to this many pages
+cost exactly the paginator's requests (5,000 keys at 1,000 a page)."""
+
+SLOW_PAGE_SECONDS = 1.0
+"""A truncated page taking this long makes the listing fan out at once (a slow server)."""
 
 MAX_DESCENT = 16
 """How many single-sub-prefix levels the fan-out walks down before giving up on finding more."""
@@ -470,7 +484,8 @@ class FastPageFetcher:
 class KeyRange:
     """The keys ``k`` with ``low <= k < high`` under a prefix (``None``: unbounded).
 
-    Bounds are sub-prefixes (ending in the delimiter). A range is listed with
+    Bounds are sub-prefixes (ending in the delimiter), or for the first range after a
+    sequential start, the last key listed. A range is listed with
     ``StartAfter=low``: that skips only the folder marker named ``low`` (folder markers are
     never yielded anyway). ``StartAfter=low[:-1]`` would be the exact bound by the S3 spec,
     but SeaweedFS, which lists directory entries, then skips the whole ``low`` directory.
@@ -509,6 +524,15 @@ def key_ranges(level_pages: Iterator[ListingPage], workers: int) -> Iterator[Key
     yield KeyRange(low, None)
 
 
+def _bounded_pages(pages: Iterator[list[S3Object]], high: str | None) -> Iterator[list[S3Object]]:
+    """The pages' objects below ``high`` (``None``: all); stops at the first page reaching it."""
+    for objects in pages:
+        if high is not None and objects and objects[-1].key >= high:
+            yield [obj for obj in objects if obj.key < high]
+            return
+        yield objects
+
+
 def _iter_range_pages(
     fetch_page: PageFetcher,
     bucket: str,
@@ -516,60 +540,19 @@ def _iter_range_pages(
     key_range: KeyRange,
     page_size: int,
 ) -> Iterator[list[S3Object]]:
-    low, high = key_range.low, key_range.high
-    for page in iter_listing_pages(
+    low = key_range.low
+    pages = iter_listing_pages(
         fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=low
-    ):
-        objects = page.objects
-        if low is not None and objects and objects[0].key <= low:
-            objects = [obj for obj in objects if obj.key > low]  # a server ignoring StartAfter
-        if high is not None and objects and objects[-1].key >= high:
-            yield [obj for obj in objects if obj.key < high]
-            return
-        yield objects
+    )
 
+    def after_low() -> Iterator[list[S3Object]]:
+        for page in pages:
+            objects = page.objects
+            if low is not None and objects and objects[0].key <= low:
+                objects = [obj for obj in objects if obj.key > low]  # a server ignoring StartAfter
+            yield objects
 
-def _entry_sort_key(entry: S3Object | str) -> str:
-    return entry if isinstance(entry, str) else entry.key
-
-
-def _iter_walk_expanding_prefixes(
-    fetch_page: PageFetcher,
-    bucket: str,
-    prefix: str,
-    first_page: ListingPage,
-    page_size: int,
-    delimiter: str,
-) -> Iterator[list[S3Object]]:
-    """Sequential: a delimited listing, each sub-prefix listed in place (in key order)."""
-    for page in iter_listing_pages(
-        fetch_page,
-        bucket,
-        prefix,
-        max_keys=lambda: page_size,
-        delimiter=delimiter,
-        first_page=first_page,
-    ):
-        if not page.common_prefixes:
-            yield page.objects
-            continue
-        pending: list[S3Object] = []
-        entries: Iterator[S3Object | str] = heapq.merge(
-            page.objects, page.common_prefixes, key=_entry_sort_key
-        )
-        for entry in entries:
-            if isinstance(entry, S3Object):
-                pending.append(entry)
-                continue
-            if pending:
-                yield pending
-                pending = []
-            for sub_page in iter_listing_pages(
-                fetch_page, bucket, entry, max_keys=lambda: page_size
-            ):
-                yield sub_page.objects
-        if pending:
-            yield pending
+    return _bounded_pages(after_low(), key_range.high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,17 +637,67 @@ def iter_fanned_out_pages(
     page_size: int = LIST_PAGE_SIZE,
     lookahead_pages: int = LOOKAHEAD_PAGES,
     delimiter: str = DELIMITER,
+    sequential_pages: int = SEQUENTIAL_PAGES,
+    slow_page_seconds: float = SLOW_PAGE_SECONDS,
 ) -> Iterator[list[S3Object]]:
-    """All objects under ``prefix``, as lists in global key order, listed in parallel.
+    """All objects under ``prefix``, as lists in global key order; in parallel once it is large.
 
-    The same objects in the same order as a sequential listing (module docstring for how).
-    Closing the generator stops the pool; errors of a range are raised when its turn comes.
+    The listing starts sequential, exactly as the boto3 paginator does (same requests), and fans
+    out only when it shows it is large: ``sequential_pages`` pages came back truncated, or one
+    truncated page took ``slow_page_seconds`` or more. A small listing costs no extra request.
+    The rest is then listed in key ranges in parallel (module docstring); the same objects in
+    the same order as a sequential listing. Closing the generator stops the pool; errors of a
+    range are raised when its turn comes.
 
     Example::
 
         for objects in iter_fanned_out_pages(FastPageFetcher(client), "my-bucket", "raw/", workers=8):
             print(len(objects), objects[0].key if objects else None)
     """
+    pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
+    last_key = None
+    for count in itertools.count(1):
+        started = time.monotonic()
+        page = next(pages, None)
+        if page is None:
+            return
+        yield page.objects
+        if not page.is_truncated:
+            return
+        if page.objects:
+            last_key = page.objects[-1].key
+        slow = time.monotonic() - started >= slow_page_seconds
+        if workers >= 2 and last_key is not None and (count >= sequential_pages or slow):
+            break
+    assert last_key is not None
+    yield from _iter_rest_fanned_out(
+        fetch_page,
+        bucket,
+        prefix,
+        pages,
+        last_key,
+        workers=workers,
+        page_size=page_size,
+        lookahead_pages=lookahead_pages,
+        delimiter=delimiter,
+    )
+
+
+def _iter_rest_fanned_out(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    rest: Iterator[ListingPage],
+    last_key: str,
+    *,
+    workers: int,
+    page_size: int,
+    lookahead_pages: int,
+    delimiter: str,
+) -> Iterator[list[S3Object]]:
+    """The keys after ``last_key``: ``rest`` (the sequential listing, going on from its
+    continuation token) up to the first cut, and the ranges between the later cuts in parallel.
+    Without sub-prefixes to cut at, ``rest`` is listed to the end."""
     level_prefix = prefix
     first = fetch_page(
         bucket=bucket,
@@ -687,10 +720,8 @@ def iter_fanned_out_pages(
             max_keys=page_size,
             delimiter=delimiter,
         )
-    if not first.common_prefixes or workers < 2:
-        yield from _iter_walk_expanding_prefixes(
-            fetch_page, bucket, level_prefix, first, page_size, delimiter
-        )
+    if not first.common_prefixes or first.common_prefixes[-1] <= last_key:
+        yield from (page.objects for page in rest)  # no sub-prefix to cut at (in this page)
         return
     level_pages = iter_listing_pages(
         fetch_page,
@@ -700,10 +731,27 @@ def iter_fanned_out_pages(
         delimiter=delimiter,
         first_page=first,
     )
+    ranges = _ranges_after(key_ranges(level_pages, workers), last_key)
+    head = next(ranges)
+    if head.high is None:
+        yield from (page.objects for page in rest)
+        return
 
     def list_range(key_range: KeyRange) -> Iterator[list[S3Object]]:
+        if key_range is head:
+            return _bounded_pages((page.objects for page in rest), key_range.high)
         return _iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
 
     yield from _iter_ranges_in_parallel(
-        list_range, key_ranges(level_pages, workers), workers, lookahead_pages
+        list_range, itertools.chain([head], ranges), workers, lookahead_pages
     )
+
+
+def _ranges_after(ranges: Iterator[KeyRange], last_key: str) -> Iterator[KeyRange]:
+    """The ranges holding keys after ``last_key``; the first one starts right after it."""
+    for key_range in ranges:
+        if key_range.high is not None and key_range.high <= last_key:
+            continue
+        yield KeyRange(last_key, key_range.high)
+        yield from ranges
+        return
