@@ -54,6 +54,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from yt_assets.s3.background import Raised, put_unless_stopped
 from yt_assets.s3.errors import listing_error
 from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
@@ -555,21 +556,6 @@ def _iter_range_pages(
     return _bounded_pages(after_low(), key_range.high)
 
 
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: BaseException
-
-
-def _put_unless_stopped(out: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
 def _iter_ranges_in_parallel(
     list_range: Callable[[KeyRange], Iterator[list[S3Object]]],
     ranges: Iterator[KeyRange],
@@ -583,13 +569,13 @@ def _iter_ranges_in_parallel(
     def produce(key_range: KeyRange, out: queue.Queue[Any]) -> None:
         try:
             for objects in list_range(key_range):
-                if not _put_unless_stopped(out, objects, stop):
+                if not put_unless_stopped(out, objects, stop):
                     return
-            _put_unless_stopped(out, done, stop)
+            put_unless_stopped(out, done, stop)
         except BaseException as error:  # handed to the consumer, in order
-            _put_unless_stopped(out, _Failed(error), stop)
+            put_unless_stopped(out, Raised(error), stop)
 
-    window: deque[queue.Queue[Any] | _Failed] = deque()
+    window: deque[queue.Queue[Any] | Raised] = deque()
     more_ranges = True
 
     def fill_window() -> None:
@@ -601,7 +587,7 @@ def _iter_ranges_in_parallel(
                 more_ranges = False
                 return
             except Exception as error:  # raised after the ranges before it were yielded
-                window.append(_Failed(error))
+                window.append(Raised(error))
                 more_ranges = False
                 return
             out: queue.Queue[Any] = queue.Queue(maxsize=lookahead_pages)
@@ -613,10 +599,10 @@ def _iter_ranges_in_parallel(
         fill_window()
         while window:
             head = window[0]
-            if isinstance(head, _Failed):
+            if isinstance(head, Raised):
                 raise head.error
             item = head.get()
-            if isinstance(item, _Failed):
+            if isinstance(item, Raised):
                 raise item.error
             if item is done:
                 window.popleft()
