@@ -24,7 +24,7 @@ body) goes to ``xml.etree``. Keys are URL-decoded exactly as botocore does.
 
 Fan-out (:func:`iter_fanned_out_pages`): the listing starts sequential, with the paginator's
 very requests, so a small listing costs nothing extra; once it shows it is large (a few pages
-came back truncated, or a page was slow), one delimited request (``Delimiter="/"``) finds the
+came back truncated), one delimited request (``Delimiter="/"``) finds the
 prefix's sub-prefixes and the rest of the key space is cut at some of them into ranges
 ``[low, high)`` listed in parallel by a bounded pool: the first range goes on from the
 sequential listing's continuation token, the others are sequential listings with
@@ -42,7 +42,6 @@ import itertools
 import queue
 import re
 import threading
-import time
 import xml.etree.ElementTree as ElementTree
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -69,7 +68,6 @@ from yt_assets.s3.pages import (
 __all__ = [
     "DELIMITER",
     "SEQUENTIAL_PAGES",
-    "SLOW_PAGE_SECONDS",
     "FastPageFetcher",
     "KeyRange",
     "iter_fanned_out_pages",
@@ -87,9 +85,6 @@ LOOKAHEAD_PAGES = 2
 SEQUENTIAL_PAGES = 5
 """Truncated pages listed sequentially before fanning out: listings of up to this many pages
 cost exactly the paginator's requests (5,000 keys at 1,000 a page)."""
-
-SLOW_PAGE_SECONDS = 1.0
-"""A truncated page taking this long makes the listing fan out at once (a slow server)."""
 
 MAX_DESCENT = 16
 """How many single-sub-prefix levels the fan-out walks down before giving up on finding more."""
@@ -267,6 +262,7 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
     url_encoded = (_top_level_text(without_contents, "EncodingType") or "").lower() == "url"
     times: dict[str, datetime] = {}
     objects: list[S3Object] = []
+    new_object = tuple.__new__  # S3Object(...) without the named tuple's Python-level __new__
     try:
         for key_text, modified, etag_text, size_text in _contents_fields(text, blocks):
             key = _xml_text(key_text) if "&" in key_text else key_text
@@ -275,14 +271,10 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
             last_modified = times.get(modified)
             if last_modified is None:
                 last_modified = times[modified] = _parse_timestamp(modified)
-            objects.append(
-                S3Object(
-                    key=key,
-                    size=int(size_text),
-                    etag=_xml_text(etag_text).strip('"'),
-                    last_modified=last_modified,
-                )
-            )
+            etag = etag_text[6:-6]  # the usual "&quot;<hex>&quot;"
+            if etag_text[:6] != "&quot;" or etag_text[-6:] != "&quot;" or "&" in etag:
+                etag = _xml_text(etag_text).strip('"')
+            objects.append(new_object(S3Object, (key, int(size_text), etag, last_modified)))
         prefix_texts = _COMMON_PREFIX.findall(without_contents)
         if len(prefix_texts) != without_contents.count("<CommonPrefixes"):
             return None
@@ -624,13 +616,13 @@ def iter_fanned_out_pages(
     lookahead_pages: int = LOOKAHEAD_PAGES,
     delimiter: str = DELIMITER,
     sequential_pages: int = SEQUENTIAL_PAGES,
-    slow_page_seconds: float = SLOW_PAGE_SECONDS,
 ) -> Iterator[list[S3Object]]:
     """All objects under ``prefix``, as lists in global key order; in parallel once it is large.
 
     The listing starts sequential, exactly as the boto3 paginator does (same requests), and fans
-    out only when it shows it is large: ``sequential_pages`` pages came back truncated, or one
-    truncated page took ``slow_page_seconds`` or more. A small listing costs no extra request.
+    out only when it shows it is large: ``sequential_pages`` pages came back truncated (a count,
+    not a time: a slow page may be a busy server, which parallel requests would only slow
+    down further). A small listing costs no extra request.
     The rest is then listed in key ranges in parallel (module docstring); the same objects in
     the same order as a sequential listing. Closing the generator stops the pool; errors of a
     range are raised when its turn comes.
@@ -643,7 +635,6 @@ def iter_fanned_out_pages(
     pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
     last_key = None
     for count in itertools.count(1):
-        started = time.monotonic()
         page = next(pages, None)
         if page is None:
             return
@@ -652,8 +643,7 @@ def iter_fanned_out_pages(
             return
         if page.objects:
             last_key = page.objects[-1].key
-        slow = time.monotonic() - started >= slow_page_seconds
-        if workers >= 2 and last_key is not None and (count >= sequential_pages or slow):
+        if workers >= 2 and last_key is not None and count >= sequential_pages:
             break
     assert last_key is not None
     yield from _iter_rest_fanned_out(

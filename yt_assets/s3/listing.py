@@ -233,7 +233,7 @@ def iter_s3_objects(
     ``"boto3"`` (botocore parses: the paginator's path); when ``None``, the environment variable
     :data:`FETCHER_ENV_VARIABLE` decides, else ``"fast"``. ``fan_out``: how many key ranges are
     listed at once when the prefix has sub-prefixes and the listing turned out large (after
-    :data:`~yt_assets.s3.fast_listing.SEQUENTIAL_PAGES` truncated pages, or a slow one; before
+    :data:`~yt_assets.s3.fast_listing.SEQUENTIAL_PAGES` truncated pages; before
     that it is sequential, request for request the paginator's) (``1``: sequential); by default
     :data:`DEFAULT_FAN_OUT` for the fast path, except when ``max_files`` is at most two pages,
     and ``1`` for boto3. Memory is bounded either way (a few pages per range in flight).
