@@ -29,6 +29,7 @@ from bench_common import (
     CACHE_DIR,
     REGION,
     SECRET_KEY,
+    count_keys,
     ensure_keys,
     header_lines,
     markdown_table,
@@ -143,6 +144,7 @@ def child_yt_framework(endpoint_url: str, proxy_url: str, table: str) -> dict[st
 
 LABELS = {
     "ours": "ours: `iter_s3_objects` streamed into `save_s3_paths_to_table` (overlapped)",
+    "before": "before (the baseline checkout: same call, listing and writing in turn)",
     "list-only": "ours, listing alone (`iter_s3_objects`, nothing written)",
     "write-only": "ours, writing alone (`save_s3_paths_to_table` of keys made in memory)",
     "yt-framework": "yt-framework: `list_s3_files` + `save_s3_paths_to_table`, `YTProdClient`",
@@ -150,6 +152,7 @@ LABELS = {
 
 CHILDREN = {
     "ours": child_ours,
+    "before": child_ours,
     "list-only": child_list_only,
     "write-only": child_write_only,
     "yt-framework": child_yt_framework,
@@ -169,6 +172,10 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--framework-rounds", type=int, default=1)
+    parser.add_argument("--use-existing", action="store_true", help="the keys already there")
+    parser.add_argument(
+        "--baseline-src", help="a checkout whose yt_assets runs as the 'before' row (e.g. main)"
+    )
     parser.add_argument("--populate-only", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="don't update BENCHMARKS.md")
     parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
@@ -185,6 +192,8 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in LABELS}
     server_peak_mb = float("nan")
     with seaweed_s3(CACHE_DIR / "weed-table") as server:
+        if args.use_existing:  # whatever an interrupted --populate-only left: keys 0..N-1
+            args.keys = count_keys(server.client(), BUCKET, PREFIX)
         upload_seconds = ensure_keys(server, BUCKET, PREFIX, bench_keys(args.keys))
         if upload_seconds:
             print(f"uploaded {args.keys:,} keys in {upload_seconds:.0f} s", flush=True)
@@ -198,6 +207,11 @@ def main() -> None:
                 for name in names[shift:] + names[:shift]:
                     if name == "yt-framework" and round_index >= args.framework_rounds:
                         continue
+                    if name == "before" and not args.baseline_src:
+                        continue
+                    environment = {**os.environ, "BENCH_KEYS": str(args.keys)}
+                    if name == "before":
+                        environment["PYTHONPATH"] = args.baseline_src
                     table = f"//home/bench/{name.replace('-', '_')}_{round_index}/paths"
                     result = run_child(
                         [
@@ -212,7 +226,7 @@ def main() -> None:
                             "--table",
                             table,
                         ],
-                        env={**os.environ, "BENCH_KEYS": str(args.keys)},
+                        env=environment,
                     )
                     row_count = (
                         args.keys if name == "list-only" else check.get(f"{table}/@row_count")
@@ -238,6 +252,8 @@ def main() -> None:
     )
     rows = []
     for name, label in LABELS.items():
+        if not results[name]:
+            continue
         seconds = median([r["seconds"] for r in results[name]])
         peak = max(r["peak_rss_mb"] for r in results[name])
         rows.append(
