@@ -30,9 +30,20 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from yt_assets_tests.read_transactions import abort_dropped_read_transactions
 from yt_assets_tests.wheel_venv import project_wheel, wheel_venv, wheel_venv_factory
 
 __all__ = ["project_wheel", "wheel_venv", "wheel_venv_factory"]  # fixtures for every test module
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """After each test's body, its dropped read transactions are aborted (``read_transactions``)."""
+    try:
+        return (yield)
+    finally:
+        abort_dropped_read_transactions()
+
 
 S3_TEST_REGION = "us-east-1"
 S3_TEST_ACCESS_KEY = "test-access-key-id"

@@ -20,7 +20,8 @@ import pytest
 from yt_assets.demo.processes import pid_alive
 from yt_assets_tests.wheel_venv import WheelVenv
 
-pytestmark = [pytest.mark.slow]
+# One xdist worker builds the wheel and its venvs for both wheel modules (session fixtures).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 DEMO_TIMEOUT_S = 900
 

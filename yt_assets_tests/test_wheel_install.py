@@ -18,7 +18,8 @@ import pytest
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.wheel_venv import WheelVenv
 
-pytestmark = pytest.mark.slow
+# One xdist worker builds the wheel and its venvs for both wheel modules (session fixtures).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 SCRIPT = textwrap.dedent(
     """

@@ -111,7 +111,16 @@ def read_file_bytes(client: Any, path: str, **options: Any) -> bytes:
     background aborter thread, up to 10 s later; when the test's server is gone by then, that
     thread dies with a traceback (PytestUnhandledThreadExceptionWarning) in a later test.
     """
-    stream = client.read_file(path, **options)
+    return _read_and_close(client.read_file(path, **options))
+
+
+def read_table_bytes(client: Any, path: Any, fmt: Any) -> bytes:
+    """``client.read_table(path, format=fmt, raw=True).read()``, the stream closed at once (see
+    :func:`read_file_bytes` for why)."""
+    return _read_and_close(client.read_table(path, format=fmt, raw=True))
+
+
+def _read_and_close(stream: Any) -> bytes:
     try:
         return bytes(stream.read())
     finally:

@@ -14,7 +14,7 @@ import yt.yson as yson
 
 from yt_assets.local_yt import LocalYT
 
-from .conftest import YtEnv
+from .conftest import YtEnv, read_table_bytes
 
 RAW_FORMATS = ["json", "dsv", "<format=text>yson", "yson"]
 
@@ -48,14 +48,14 @@ def test_raw_read_resumed_after_drops_repeats_and_drops_nothing(
     client = local_yt.client()
     rows = _rows(20_000)
     client.write_table("//tmp/resumed", rows)
-    reference = client.read_table("//tmp/resumed", format=fmt, raw=True).read()
+    reference = read_table_bytes(client, "//tmp/resumed", fmt)
     local_yt.set_faults(
         [
             {"command": "read_table", "mode": "drop", "count": 1},
             {"command": "read_table", "mode": "drop_after", "count": 4},
         ]
     )
-    data = client.read_table("//tmp/resumed", format=fmt, raw=True).read()
+    data = read_table_bytes(client, "//tmp/resumed", fmt)
     assert [rule["hits"] for rule in local_yt.get_faults()] == [1, 4]
     assert _parse_raw(data, fmt) == [{"n": row["n"], "pad": row["pad"]} for row in rows]
     assert data == reference
@@ -76,7 +76,7 @@ def test_raw_multi_range_read_resumed_after_drops(local_yt: LocalYT, fmt: str) -
     ]
     path = yt.TablePath("//tmp/ranged", ranges=ranges)
     local_yt.set_faults([{"command": "read_table", "mode": "drop_after", "count": 5}])
-    data = client.read_table(path, format=fmt, raw=True).read()
+    data = read_table_bytes(client, path, fmt)
     assert local_yt.get_faults()[0]["hits"] == 5
     expected = [*rows[10:9_000], rows[12_345], *rows[20_000:]]
     assert _parse_raw(data, fmt) == expected
@@ -95,7 +95,7 @@ def test_resumed_read_of_a_path_with_its_own_limits(local_yt: LocalYT) -> None:
 def test_raw_json_output_is_compact_like_a_cluster(yt_env: YtEnv) -> None:
     table = yt_env.path("compact")
     yt_env.client.write_table(table, [{"x": 1}, {"y": "two", "z": [1, 2]}])
-    data = yt_env.client.read_table(table, format="json", raw=True).read()
+    data = read_table_bytes(yt_env.client, table, "json")
     assert data == b'{"x":1}\n{"y":"two","z":[1,2]}\n'
 
 
@@ -103,5 +103,5 @@ def test_dropped_connection_mid_yson_stream_is_retried_not_an_error(local_yt: Lo
     client = local_yt.client()
     client.write_table("//tmp/text_yson", _rows(5_000))
     local_yt.set_faults([{"command": "read_table", "mode": "drop_after", "count": 2}])
-    data = client.read_table("//tmp/text_yson", format="<format=text>yson", raw=True).read()
+    data = read_table_bytes(client, "//tmp/text_yson", "<format=text>yson")
     assert [row["n"] for row in _parse_raw(data, "yson")] == list(range(5_000))
