@@ -1,7 +1,7 @@
 """Benchmark 1: listing 100,000 keys on one local S3 server (SeaweedFS ``weed mini``), one run.
 
 Ours (``iter_s3_objects``: fast path with fan-out, and sequential), the boto3 paginator,
-yt-framework's ``list_s3_files`` and ``s5cmd ls``, each ``--rounds`` times in rotating order;
+yt-framework's ``list_s3_files``, ``s5cmd ls`` and obstore (benchmark environment only), each ``--rounds`` times in rotating order;
 medians reported with ratios, and written to ``BENCHMARKS.md``.
 
     benchmarks/.venv/bin/python benchmarks/listing_speed.py
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,36 @@ def s5cmd_ls(server: SeaweedS3) -> Callable[[], int]:
     return run
 
 
+def obstore_list(server: SeaweedS3, fan_out: int) -> Callable[[], int]:
+    """obstore (Rust ``object_store``), benchmark environment only: Arrow batches of 1,000 rows,
+    sequential or ``fan_out`` threads over the sub-prefixes (its best modes in issue 13)."""
+    import obstore
+    from obstore.store import S3Store
+
+    store = S3Store(
+        BUCKET,
+        endpoint=server.endpoint_url,
+        access_key_id=ACCESS_KEY,
+        secret_access_key=SECRET_KEY,
+        region=REGION,
+        virtual_hosted_style_request=False,
+        client_options={"allow_http": True},
+    )
+
+    def count(prefix: str) -> int:
+        batches = obstore.list(store, prefix, chunk_size=1000, return_arrow=True)
+        return sum(batch.num_rows for batch in batches)
+
+    def run() -> int:
+        if fan_out == 1:
+            return count(PREFIX)
+        level = obstore.list_with_delimiter(store, PREFIX)
+        with ThreadPoolExecutor(max_workers=fan_out) as pool:
+            return len(level["objects"]) + sum(pool.map(count, level["common_prefixes"]))
+
+    return run
+
+
 def check_same_as_paginator(client: Any) -> None:
     """Ours lists exactly what the paginator lists (keys, sizes, etags, times, order)."""
     expected = [
@@ -133,11 +164,17 @@ def main() -> None:
             print(f"uploaded {args.keys:,} keys in {upload_seconds:.0f} s", flush=True)
         client = server.client(max_pool_connections=16)
         methods: dict[str, Callable[[], int]] = {
-            "ours (`iter_s3_objects`, fast path, fan-out 8)": ours(client, None),
+            "ours (`iter_s3_objects`, default: sequential start, then fan-out 8)": ours(
+                client, None
+            ),
             "ours, fast path, sequential (`fan_out=1`)": ours(client, 1),
             "boto3 `list_objects_v2` paginator": boto3_paginator(client),
             "yt-framework `list_s3_files`": yt_framework_list(server),
             "`s5cmd ls` (Go)": s5cmd_ls(server),
+            "obstore 0.12 (Rust), sequential, Arrow batches": obstore_list(server, 1),
+            "obstore 0.12 (Rust), fan-out 8 over CommonPrefixes, Arrow batches": obstore_list(
+                server, 8
+            ),
         }
         check_same_as_paginator(client)
         for run in methods.values():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -28,6 +29,7 @@ from bench_common import (
     CACHE_DIR,
     REGION,
     SECRET_KEY,
+    count_keys,
     ensure_keys,
     header_lines,
     markdown_table,
@@ -78,6 +80,37 @@ def child_ours(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
+def child_list_only(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
+    """Listing alone: ``iter_s3_objects`` consumed, nothing written."""
+    from yt_assets.s3.listing import iter_s3_objects
+
+    client = s3_client(endpoint_url)
+    started = time.perf_counter()
+    rows = sum(1 for _ in iter_s3_objects(client, BUCKET, PREFIX))
+    return {"rows": rows, "seconds": time.perf_counter() - started, "writes": False}
+
+
+def child_write_only(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
+    """Writing alone: ``save_s3_paths_to_table`` of the same keys in the same (key) order,
+    generated in memory instead of listed."""
+    import yt.wrapper as yt
+
+    from yt_assets.yt.tables import save_s3_paths_to_table
+
+    yt_client = yt.YtClient(
+        proxy=proxy_url, token="bench", config={"proxy": {"enable_proxy_discovery": False}}
+    )
+    count = int(os.environ["BENCH_KEYS"])
+    keys = (
+        f"{PREFIX}{group:03d}/part-{index:08d}.json"
+        for group in range(GROUPS)
+        for index in range(group, count, GROUPS)
+    )
+    started = time.perf_counter()
+    rows = save_s3_paths_to_table(yt_client, BUCKET, keys, table)
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
 def child_yt_framework(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
     from botocore.client import Config as BotoConfig
     from yt_framework.operations.s3 import list_s3_files, save_s3_paths_to_table
@@ -109,9 +142,26 @@ def child_yt_framework(endpoint_url: str, proxy_url: str, table: str) -> dict[st
     return {"rows": len(paths), "seconds": time.perf_counter() - started, "list_seconds": listed}
 
 
+LABELS = {
+    "ours": "ours: `iter_s3_objects` streamed into `save_s3_paths_to_table` (overlapped)",
+    "before": "before (the baseline checkout: same call, listing and writing in turn)",
+    "list-only": "ours, listing alone (`iter_s3_objects`, nothing written)",
+    "write-only": "ours, writing alone (`save_s3_paths_to_table` of keys made in memory)",
+    "yt-framework": "yt-framework: `list_s3_files` + `save_s3_paths_to_table`, `YTProdClient`",
+}
+
+CHILDREN = {
+    "ours": child_ours,
+    "before": child_ours,
+    "list-only": child_list_only,
+    "write-only": child_write_only,
+    "yt-framework": child_yt_framework,
+}
+
+
 def run_as_child(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
-    child = child_ours if args.child == "ours" else child_yt_framework
+    child = CHILDREN[args.child]
     result = child(args.endpoint_url, args.proxy_url, args.table)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
@@ -120,10 +170,15 @@ def run_as_child(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--keys", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--framework-rounds", type=int, default=1)
+    parser.add_argument("--use-existing", action="store_true", help="the keys already there")
+    parser.add_argument(
+        "--baseline-src", help="a checkout whose yt_assets runs as the 'before' row (e.g. main)"
+    )
     parser.add_argument("--populate-only", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="don't update BENCHMARKS.md")
-    parser.add_argument("--child", choices=["ours", "yt-framework"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--endpoint-url", help=argparse.SUPPRESS)
     parser.add_argument("--proxy-url", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
@@ -134,9 +189,11 @@ def main() -> None:
 
     from yt_assets.local_yt import LocalYT
 
-    results: dict[str, list[dict[str, Any]]] = {"ours": [], "yt-framework": []}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in LABELS}
     server_peak_mb = float("nan")
     with seaweed_s3(CACHE_DIR / "weed-table") as server:
+        if args.use_existing:  # whatever an interrupted --populate-only left: keys 0..N-1
+            args.keys = count_keys(server.client(), BUCKET, PREFIX)
         upload_seconds = ensure_keys(server, BUCKET, PREFIX, bench_keys(args.keys))
         if upload_seconds:
             print(f"uploaded {args.keys:,} keys in {upload_seconds:.0f} s", flush=True)
@@ -144,11 +201,17 @@ def main() -> None:
             return
         with tempfile.TemporaryDirectory() as root, LocalYT(root=Path(root)) as local_yt:
             check = local_yt.client()
+            names = list(LABELS)
             for round_index in range(args.rounds):
-                order = ["ours", "yt-framework"]
-                if round_index % 2:
-                    order.reverse()
-                for name in order:
+                shift = round_index % len(names)
+                for name in names[shift:] + names[:shift]:
+                    if name == "yt-framework" and round_index >= args.framework_rounds:
+                        continue
+                    if name == "before" and not args.baseline_src:
+                        continue
+                    environment = {**os.environ, "BENCH_KEYS": str(args.keys)}
+                    if name == "before":
+                        environment["PYTHONPATH"] = args.baseline_src
                     table = f"//home/bench/{name.replace('-', '_')}_{round_index}/paths"
                     result = run_child(
                         [
@@ -162,14 +225,18 @@ def main() -> None:
                             local_yt.proxy_url,
                             "--table",
                             table,
-                        ]
+                        ],
+                        env=environment,
                     )
-                    row_count = check.get(f"{table}/@row_count")
+                    row_count = (
+                        args.keys if name == "list-only" else check.get(f"{table}/@row_count")
+                    )
                     if result["rows"] != args.keys or row_count != args.keys:
                         raise RuntimeError(
                             f"{name}: {result['rows']} listed, {row_count} in {table}"
                         )
-                    check.remove(table)
+                    if name != "list-only":
+                        check.remove(table)
                     results[name].append(result)
                     print(f"round {round_index + 1}: {name}: {result}", flush=True)
             assert local_yt.pid is not None
@@ -179,14 +246,14 @@ def main() -> None:
 
     ours_s = median([r["seconds"] for r in results["ours"]])
     theirs_s = median([r["seconds"] for r in results["yt-framework"]])
+    alone_s = max(
+        median([r["seconds"] for r in results["list-only"]]),
+        median([r["seconds"] for r in results["write-only"]]),
+    )
     rows = []
-    for name, label in [
-        ("ours", "ours: `iter_s3_objects` streamed into `save_s3_paths_to_table`"),
-        (
-            "yt-framework",
-            "yt-framework: `list_s3_files` + `save_s3_paths_to_table`, `YTProdClient`",
-        ),
-    ]:
+    for name, label in LABELS.items():
+        if not results[name]:
+            continue
         seconds = median([r["seconds"] for r in results[name]])
         peak = max(r["peak_rss_mb"] for r in results[name])
         rows.append(
@@ -215,11 +282,14 @@ def main() -> None:
         header_lines("benchmarks/.venv/bin/python benchmarks/listing_to_table.py")
         + f"- Data: {args.keys:,} keys `{PREFIX}<000-099>/part-<n>.json` on SeaweedFS `weed mini`"
         f" (127.0.0.1), into a `{{bucket, path}}` table on the local YT (`yt_assets.local_yt`, its "
-        f"own process); each method in a child process, {args.rounds} rounds alternating; "
+        f"own process); each method in a child process, {args.rounds} rounds in rotating order "
+        f"(yt-framework: {min(args.rounds, args.framework_rounds)}, it is slow); "
         "wall time from the start of listing to the committed table; peak RSS is the child's "
         "VmHWM (Python, boto3, yt.wrapper included).\n"
         f"- yt-framework spent {listing_only:.1f} s (median) in `list_s3_files` alone; the local "
-        f"YT server's own peak RSS over the run: {server_peak_mb:.0f} MB.\n\n" + table
+        f"YT server's own peak RSS over the run: {server_peak_mb:.0f} MB.\n"
+        f"- Ours listing and writing together vs the slower of the two alone: {ours_s:.1f} s vs "
+        f"{alone_s:.1f} s ({ours_s / alone_s:.2f}x).\n\n" + table
     )
     print(table)
     print(f"ours {ours_s:.1f} s vs yt-framework {theirs_s:.1f} s")

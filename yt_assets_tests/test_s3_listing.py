@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 
 from yt_assets import list_s3_files, save_s3_paths_to_table
+from yt_assets.s3.background import iter_in_background
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.listing import (
     ListingProgress,
@@ -20,6 +23,8 @@ from yt_assets.s3.listing import (
     normalize_extension,
 )
 from yt_assets.s3.pages import S3Object
+from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, yt_schema
+from yt_assets.yt.tables import publish_rows
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
 
@@ -347,3 +352,73 @@ def test_save_s3_paths_writes_in_bounded_chunks_and_restores_the_client(yt_clien
         assert write_retries["chunk_size"] is None
     finally:
         write_retries["chunk_size"] = previous
+
+
+AWKWARD_TABLE_KEYS = [
+    "a",
+    'quote"and\\backslash',
+    "tab\there",
+    "new\nline",
+    "ctrl\x01\x7f",
+    "unicodé/ключ/日本語/😀",
+    "a//b",
+    "odd/./c.json",
+    "semi;colon=equals{}[]<>#%",
+    " leading and trailing ",
+]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 4096], ids=["one-chunk", "many-chunks"])
+def test_save_s3_paths_writes_the_same_table_as_writing_row_dicts(
+    yt_client: Any, chunk_bytes: int
+) -> None:
+    """Our YSON text blocks and yt.wrapper's own row serialisation give identical tables: the
+    same rows byte for byte (awkward keys included), order, schema; over several write chunks
+    (each block whole: a chunk never cuts a row)."""
+    directory = f"//tmp/s3_listing_{uuid.uuid4().hex}"
+    keys = AWKWARD_TABLE_KEYS + [f"many/{index:05d}" for index in range(2500)]
+
+    written = save_s3_paths_to_table(
+        yt_client, "bucket-é", iter(keys), f"{directory}/ours", write_chunk_bytes=chunk_bytes
+    )
+    publish_rows(
+        yt_client,
+        f"{directory}/dicts",
+        ({"bucket": "bucket-é", "path": key} for key in keys),
+        yt_schema(PATHS_TABLE_COLUMNS),
+    )
+
+    ours = read_paths_table(yt_client, f"{directory}/ours")
+    assert written == len(keys) == len(ours)
+    assert ours == read_paths_table(yt_client, f"{directory}/dicts")
+    assert [row["path"] for row in ours] == keys
+    assert yt_client.get(f"{directory}/ours/@schema") == yt_client.get(f"{directory}/dicts/@schema")
+
+
+def test_a_background_producer_stops_and_is_closed_when_the_consumer_stops() -> None:
+    closed = threading.Event()
+
+    def endless() -> Iterator[int]:
+        try:
+            yield from itertools.count()
+        finally:
+            closed.set()
+
+    items = iter_in_background(endless(), max_ahead=3, name="test-producer")
+    assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
+    items.close()  # type: ignore[attr-defined]
+
+    assert closed.is_set()  # closed in its own thread, before close() returned
+    assert not [thread for thread in threading.enumerate() if thread.name == "test-producer"]
+
+
+def test_a_background_producers_error_comes_after_its_items() -> None:
+    def breaking() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise RuntimeError("producer broke")
+
+    seen: list[int] = []
+    with pytest.raises(RuntimeError, match="producer broke"):
+        seen.extend(iter_in_background(breaking(), max_ahead=1))
+    assert seen == [1, 2]

@@ -22,7 +22,10 @@ from botocore.config import Config
 
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import (
+    SEQUENTIAL_PAGES,
+    FastPageFetcher,
     KeyRange,
+    iter_fanned_out_pages,
     key_ranges,
     parse_list_objects_v2,
     parse_list_objects_v2_tree,
@@ -30,6 +33,7 @@ from yt_assets.s3.fast_listing import (
 from yt_assets.s3.listing import FETCHER_ENV_VARIABLE, LISTING_RETRY, iter_s3_objects
 from yt_assets.s3.pages import ListingPage, S3Object
 from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
 from yt_assets_tests.s3_fake_http import CannedS3Server, query_of
 
 ObjectTuple = tuple[str, int, str, datetime]
@@ -156,7 +160,42 @@ def test_fan_out_lists_ranges_in_parallel_threads_and_keeps_key_order(
     range_calls = [call for call in calls if "StartAfter" in call]
     assert len(range_calls) >= 4
     assert len({call["thread"] for call in calls if call["thread"].startswith("s3-list")}) >= 2
-    assert calls[0]["Delimiter"] == "/" and calls[0]["Prefix"] == "spread/"
+    # sequential first, the paginator's requests; the delimited discovery once 5 came back full
+    assert [("Delimiter" in call, "StartAfter" in call) for call in calls[:6]] == [
+        (False, False)
+    ] * SEQUENTIAL_PAGES + [(True, False)]
+
+
+@pytest.mark.parametrize(
+    ("key_count", "fans_out"), [(3, False), (10, False), (50, False), (51, True), (90, True)]
+)
+def test_small_listings_send_exactly_the_paginators_requests(
+    s3_server: S3TestServer, key_count: int, fans_out: bool
+) -> None:
+    """Counted at a real proxy in front of the server: up to SEQUENTIAL_PAGES full pages, no
+    request more than the paginator's; past them, the fan-out, with the same objects."""
+    bucket = s3_server.create_bucket("counted")
+    put_objects(s3_server, bucket, {f"p/{i % 9}/{i:03d}": b"" for i in range(key_count)})
+    with FaultProxy(s3_server.endpoint_url, FaultPlan()) as proxy:
+        client = S3TestServer(proxy.endpoint_url).client(max_pool_connections=8)
+        paginated = [
+            entry["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, Prefix="p/", PaginationConfig={"PageSize": 10}
+            )
+            for entry in page.get("Contents", ())
+        ]
+        paginator_requests = proxy.counts["list_requests"]
+
+        listed = [obj.key for obj in iter_s3_objects(client, bucket, "p/", page_size=10)]
+        our_requests = proxy.counts["list_requests"] - paginator_requests
+
+    assert listed == paginated and len(listed) == key_count
+    assert paginator_requests == -(-key_count // 10)
+    if fans_out:
+        assert our_requests > paginator_requests
+    else:
+        assert our_requests == paginator_requests
 
 
 def test_a_single_sub_prefix_chain_is_walked_down_before_fanning_out(
@@ -164,17 +203,23 @@ def test_a_single_sub_prefix_chain_is_walked_down_before_fanning_out(
 ) -> None:
     client = s3_server.client()
     calls = record_list_calls(client)
+    fetch = FastPageFetcher(client)
 
-    keys = [obj.key for obj in iter_s3_objects(client, awkward_bucket, "deep/", fan_out=4)]
+    pages = iter_fanned_out_pages(
+        fetch, awkward_bucket, "deep/", workers=4, page_size=1, sequential_pages=1
+    )
+    keys = [obj.key for objects in pages for obj in objects]
 
     assert keys == ["deep/1/2/3/4/5/leaf.json", "deep/1/2/3/4/5/leaf2.json"]
     assert [call["Prefix"] for call in calls] == [
+        "deep/",  # the sequential first page
         "deep/",
         "deep/1/",
         "deep/1/2/",
         "deep/1/2/3/",
         "deep/1/2/3/4/",
         "deep/1/2/3/4/5/",
+        "deep/",  # no sub-prefix there: the sequential listing goes on from its token
     ]
 
 
@@ -219,6 +264,8 @@ def test_stopping_early_stops_the_pool_and_lookahead_is_bounded(
     )
 
     first = next(objects)
+    for _ in range(SEQUENTIAL_PAGES * 2):
+        next(objects)  # past the sequential start: the fan-out begins
     # Let the producers run until they block on their bounded queues (or finish).
     settled_count, deadline = -1, time.monotonic() + 10
     while settled_count != len(calls) and time.monotonic() < deadline:
@@ -227,9 +274,10 @@ def test_stopping_early_stops_the_pool_and_lookahead_is_bounded(
     objects.close()
 
     assert first.key == "spread/00/000.txt"
-    # 1 discovery page, the level pages read to cut ranges, and per range in the window at most
-    # its lookahead (2 pages) + 1 blocked on the queue + 1 being fetched: far from 106 pages.
-    assert len(calls) <= 1 + 3 + 3 * 4
+    # the sequential pages, 1 discovery page, the level pages read to cut ranges, and per range
+    # in the window at most its lookahead (2 pages) + 1 blocked on the queue + 1 being fetched:
+    # far from 106 pages.
+    assert len(calls) <= SEQUENTIAL_PAGES + 1 + 3 + 3 * 4
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("s3-list")]
 
 
@@ -455,12 +503,21 @@ def test_an_unreachable_server_raises_a_listing_error() -> None:
     assert "gone-bucket" in str(caught.value)
 
 
+def sequential_start(query: dict[str, str]) -> tuple[int, str]:
+    """The sequential start: SEQUENTIAL_PAGES full pages ``a/0``..``a/4`` (tokens ``1``..``5``),
+    then, going on from the last token, ``a/5`` and ``b/1``."""
+    number = int(query.get("continuation-token", "0"))
+    if number < SEQUENTIAL_PAGES:
+        return 200, list_result_xml([f"a/{number}"], truncated=True, next_token=str(number + 1))
+    return 200, list_result_xml(["a/5", "b/1"])
+
+
 def test_a_failing_range_raises_after_the_keys_before_it() -> None:
     def sub_prefixes_then_failure(_number: int, query: dict[str, str]) -> tuple[int, str]:
         if query.get("delimiter") == "/":
             return 200, list_result_xml([], common_prefixes=("a/", "b/", "c/"))
-        if "start-after" not in query:  # the first range: a/ (up to b/)
-            return 200, list_result_xml(["a/1", "a/2", "b/1"])
+        if "start-after" not in query:  # the start, then the first range: up to b/
+            return sequential_start(query)
         if query["start-after"] == "b/":
             return 200, list_result_xml(["b/1", "b/2", "c/1"])
         return 403, error_body("AccessDenied")
@@ -472,7 +529,7 @@ def test_a_failing_range_raises_after_the_keys_before_it() -> None:
                 obj.key for obj in iter_s3_objects(retrying_client(url, 1), "bucket", "", fan_out=4)
             )
 
-    assert seen == ["a/1", "a/2", "b/1", "b/2"]
+    assert seen == ["a/0", "a/1", "a/2", "a/3", "a/4", "a/5", "b/1", "b/2"]
     assert caught.value.code == "AccessDenied"
 
 
@@ -480,7 +537,7 @@ def test_truncated_without_token_raises_under_fan_out_too() -> None:
     def broken_level(_number: int, query: dict[str, str]) -> tuple[int, str]:
         if query.get("delimiter") == "/" and "continuation-token" not in query:
             return 200, list_result_xml([], common_prefixes=("a/", "b/"), truncated=True)
-        return 200, list_result_xml(["a/1"])
+        return sequential_start(query)
 
     with scripted_s3(broken_level) as (url, _requests), pytest.raises(S3ListingError) as caught:
         list(iter_s3_objects(retrying_client(url, 1), "bucket", "", fan_out=2))

@@ -22,19 +22,23 @@ Reading (:func:`parse_list_objects_v2`): the usual S3 body (plain elements, char
 is read with regular expressions; anything unusual (CDATA, comments, namespace prefixes, a cut
 body) goes to ``xml.etree``. Keys are URL-decoded exactly as botocore does.
 
-Fan-out (:func:`iter_fanned_out_pages`): one delimited request (``Delimiter="/"``) finds the
-prefix's sub-prefixes; the key space is cut at some of them into ranges ``[low, high)`` listed
-in parallel by a bounded pool (each range a sequential listing with ``StartAfter``), each range
-buffering at most a few pages ahead; pages are yielded range after range, so the output is in
-global key order and memory is bounded by ``workers x lookahead`` pages. A prefix without
-sub-prefixes is listed sequentially (reusing that first page); a prefix holding a single
-sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``). A range's last page
-may run into the next range (those keys are dropped): at most one extra page per range.
+Fan-out (:func:`iter_fanned_out_pages`): the listing starts sequential, with the paginator's
+very requests, so a small listing costs nothing extra; once it shows it is large (a few pages
+came back truncated), one delimited request (``Delimiter="/"``) finds the
+prefix's sub-prefixes and the rest of the key space is cut at some of them into ranges
+``[low, high)`` listed in parallel by a bounded pool: the first range goes on from the
+sequential listing's continuation token, the others are sequential listings with
+``StartAfter``; each range buffers at most a few pages ahead and pages are yielded range after
+range, so the output is in global key order and memory is bounded by ``workers x lookahead``
+pages. A prefix without sub-prefixes beyond what was listed goes on sequentially; a prefix
+holding a single sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``).
+A range's last page may run into the next range (those keys are dropped): at most one extra
+page per range.
 """
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import queue
 import re
 import threading
@@ -49,6 +53,7 @@ from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from yt_assets.s3.background import Raised, put_unless_stopped
 from yt_assets.s3.errors import listing_error
 from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
@@ -62,6 +67,7 @@ from yt_assets.s3.pages import (
 
 __all__ = [
     "DELIMITER",
+    "SEQUENTIAL_PAGES",
     "FastPageFetcher",
     "KeyRange",
     "iter_fanned_out_pages",
@@ -75,6 +81,10 @@ DELIMITER = "/"
 
 LOOKAHEAD_PAGES = 2
 """Pages a range may list ahead of the consumer."""
+
+SEQUENTIAL_PAGES = 5
+"""Truncated pages listed sequentially before fanning out: listings of up to this many pages
+cost exactly the paginator's requests (5,000 keys at 1,000 a page)."""
 
 MAX_DESCENT = 16
 """How many single-sub-prefix levels the fan-out walks down before giving up on finding more."""
@@ -252,6 +262,7 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
     url_encoded = (_top_level_text(without_contents, "EncodingType") or "").lower() == "url"
     times: dict[str, datetime] = {}
     objects: list[S3Object] = []
+    new_object = tuple.__new__  # S3Object(...) without the named tuple's Python-level __new__
     try:
         for key_text, modified, etag_text, size_text in _contents_fields(text, blocks):
             key = _xml_text(key_text) if "&" in key_text else key_text
@@ -260,14 +271,10 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
             last_modified = times.get(modified)
             if last_modified is None:
                 last_modified = times[modified] = _parse_timestamp(modified)
-            objects.append(
-                S3Object(
-                    key=key,
-                    size=int(size_text),
-                    etag=_xml_text(etag_text).strip('"'),
-                    last_modified=last_modified,
-                )
-            )
+            etag = etag_text[6:-6]  # the usual "&quot;<hex>&quot;"
+            if etag_text[:6] != "&quot;" or etag_text[-6:] != "&quot;" or "&" in etag:
+                etag = _xml_text(etag_text).strip('"')
+            objects.append(new_object(S3Object, (key, int(size_text), etag, last_modified)))
         prefix_texts = _COMMON_PREFIX.findall(without_contents)
         if len(prefix_texts) != without_contents.count("<CommonPrefixes"):
             return None
@@ -470,7 +477,8 @@ class FastPageFetcher:
 class KeyRange:
     """The keys ``k`` with ``low <= k < high`` under a prefix (``None``: unbounded).
 
-    Bounds are sub-prefixes (ending in the delimiter). A range is listed with
+    Bounds are sub-prefixes (ending in the delimiter), or for the first range after a
+    sequential start, the last key listed. A range is listed with
     ``StartAfter=low``: that skips only the folder marker named ``low`` (folder markers are
     never yielded anyway). ``StartAfter=low[:-1]`` would be the exact bound by the S3 spec,
     but SeaweedFS, which lists directory entries, then skips the whole ``low`` directory.
@@ -509,6 +517,15 @@ def key_ranges(level_pages: Iterator[ListingPage], workers: int) -> Iterator[Key
     yield KeyRange(low, None)
 
 
+def _bounded_pages(pages: Iterator[list[S3Object]], high: str | None) -> Iterator[list[S3Object]]:
+    """The pages' objects below ``high`` (``None``: all); stops at the first page reaching it."""
+    for objects in pages:
+        if high is not None and objects and objects[-1].key >= high:
+            yield [obj for obj in objects if obj.key < high]
+            return
+        yield objects
+
+
 def _iter_range_pages(
     fetch_page: PageFetcher,
     bucket: str,
@@ -516,75 +533,19 @@ def _iter_range_pages(
     key_range: KeyRange,
     page_size: int,
 ) -> Iterator[list[S3Object]]:
-    low, high = key_range.low, key_range.high
-    for page in iter_listing_pages(
+    low = key_range.low
+    pages = iter_listing_pages(
         fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=low
-    ):
-        objects = page.objects
-        if low is not None and objects and objects[0].key <= low:
-            objects = [obj for obj in objects if obj.key > low]  # a server ignoring StartAfter
-        if high is not None and objects and objects[-1].key >= high:
-            yield [obj for obj in objects if obj.key < high]
-            return
-        yield objects
+    )
 
+    def after_low() -> Iterator[list[S3Object]]:
+        for page in pages:
+            objects = page.objects
+            if low is not None and objects and objects[0].key <= low:
+                objects = [obj for obj in objects if obj.key > low]  # a server ignoring StartAfter
+            yield objects
 
-def _entry_sort_key(entry: S3Object | str) -> str:
-    return entry if isinstance(entry, str) else entry.key
-
-
-def _iter_walk_expanding_prefixes(
-    fetch_page: PageFetcher,
-    bucket: str,
-    prefix: str,
-    first_page: ListingPage,
-    page_size: int,
-    delimiter: str,
-) -> Iterator[list[S3Object]]:
-    """Sequential: a delimited listing, each sub-prefix listed in place (in key order)."""
-    for page in iter_listing_pages(
-        fetch_page,
-        bucket,
-        prefix,
-        max_keys=lambda: page_size,
-        delimiter=delimiter,
-        first_page=first_page,
-    ):
-        if not page.common_prefixes:
-            yield page.objects
-            continue
-        pending: list[S3Object] = []
-        entries: Iterator[S3Object | str] = heapq.merge(
-            page.objects, page.common_prefixes, key=_entry_sort_key
-        )
-        for entry in entries:
-            if isinstance(entry, S3Object):
-                pending.append(entry)
-                continue
-            if pending:
-                yield pending
-                pending = []
-            for sub_page in iter_listing_pages(
-                fetch_page, bucket, entry, max_keys=lambda: page_size
-            ):
-                yield sub_page.objects
-        if pending:
-            yield pending
-
-
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    error: BaseException
-
-
-def _put_unless_stopped(out: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+    return _bounded_pages(after_low(), key_range.high)
 
 
 def _iter_ranges_in_parallel(
@@ -600,13 +561,13 @@ def _iter_ranges_in_parallel(
     def produce(key_range: KeyRange, out: queue.Queue[Any]) -> None:
         try:
             for objects in list_range(key_range):
-                if not _put_unless_stopped(out, objects, stop):
+                if not put_unless_stopped(out, objects, stop):
                     return
-            _put_unless_stopped(out, done, stop)
+            put_unless_stopped(out, done, stop)
         except BaseException as error:  # handed to the consumer, in order
-            _put_unless_stopped(out, _Failed(error), stop)
+            put_unless_stopped(out, Raised(error), stop)
 
-    window: deque[queue.Queue[Any] | _Failed] = deque()
+    window: deque[queue.Queue[Any] | Raised] = deque()
     more_ranges = True
 
     def fill_window() -> None:
@@ -618,7 +579,7 @@ def _iter_ranges_in_parallel(
                 more_ranges = False
                 return
             except Exception as error:  # raised after the ranges before it were yielded
-                window.append(_Failed(error))
+                window.append(Raised(error))
                 more_ranges = False
                 return
             out: queue.Queue[Any] = queue.Queue(maxsize=lookahead_pages)
@@ -630,10 +591,10 @@ def _iter_ranges_in_parallel(
         fill_window()
         while window:
             head = window[0]
-            if isinstance(head, _Failed):
+            if isinstance(head, Raised):
                 raise head.error
             item = head.get()
-            if isinstance(item, _Failed):
+            if isinstance(item, Raised):
                 raise item.error
             if item is done:
                 window.popleft()
@@ -654,17 +615,65 @@ def iter_fanned_out_pages(
     page_size: int = LIST_PAGE_SIZE,
     lookahead_pages: int = LOOKAHEAD_PAGES,
     delimiter: str = DELIMITER,
+    sequential_pages: int = SEQUENTIAL_PAGES,
 ) -> Iterator[list[S3Object]]:
-    """All objects under ``prefix``, as lists in global key order, listed in parallel.
+    """All objects under ``prefix``, as lists in global key order; in parallel once it is large.
 
-    The same objects in the same order as a sequential listing (module docstring for how).
-    Closing the generator stops the pool; errors of a range are raised when its turn comes.
+    The listing starts sequential, exactly as the boto3 paginator does (same requests), and fans
+    out only when it shows it is large: ``sequential_pages`` pages came back truncated (a count,
+    not a time: a slow page may be a busy server, which parallel requests would only slow
+    down further). A small listing costs no extra request.
+    The rest is then listed in key ranges in parallel (module docstring); the same objects in
+    the same order as a sequential listing. Closing the generator stops the pool; errors of a
+    range are raised when its turn comes.
 
     Example::
 
         for objects in iter_fanned_out_pages(FastPageFetcher(client), "my-bucket", "raw/", workers=8):
             print(len(objects), objects[0].key if objects else None)
     """
+    pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
+    last_key = None
+    for count in itertools.count(1):
+        page = next(pages, None)
+        if page is None:
+            return
+        yield page.objects
+        if not page.is_truncated:
+            return
+        if page.objects:
+            last_key = page.objects[-1].key
+        if workers >= 2 and last_key is not None and count >= sequential_pages:
+            break
+    assert last_key is not None
+    yield from _iter_rest_fanned_out(
+        fetch_page,
+        bucket,
+        prefix,
+        pages,
+        last_key,
+        workers=workers,
+        page_size=page_size,
+        lookahead_pages=lookahead_pages,
+        delimiter=delimiter,
+    )
+
+
+def _iter_rest_fanned_out(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    rest: Iterator[ListingPage],
+    last_key: str,
+    *,
+    workers: int,
+    page_size: int,
+    lookahead_pages: int,
+    delimiter: str,
+) -> Iterator[list[S3Object]]:
+    """The keys after ``last_key``: ``rest`` (the sequential listing, going on from its
+    continuation token) up to the first cut, and the ranges between the later cuts in parallel.
+    Without sub-prefixes to cut at, ``rest`` is listed to the end."""
     level_prefix = prefix
     first = fetch_page(
         bucket=bucket,
@@ -687,10 +696,8 @@ def iter_fanned_out_pages(
             max_keys=page_size,
             delimiter=delimiter,
         )
-    if not first.common_prefixes or workers < 2:
-        yield from _iter_walk_expanding_prefixes(
-            fetch_page, bucket, level_prefix, first, page_size, delimiter
-        )
+    if not first.common_prefixes or first.common_prefixes[-1] <= last_key:
+        yield from (page.objects for page in rest)  # no sub-prefix to cut at (in this page)
         return
     level_pages = iter_listing_pages(
         fetch_page,
@@ -700,10 +707,27 @@ def iter_fanned_out_pages(
         delimiter=delimiter,
         first_page=first,
     )
+    ranges = _ranges_after(key_ranges(level_pages, workers), last_key)
+    head = next(ranges)
+    if head.high is None:
+        yield from (page.objects for page in rest)
+        return
 
     def list_range(key_range: KeyRange) -> Iterator[list[S3Object]]:
+        if key_range is head:
+            return _bounded_pages((page.objects for page in rest), key_range.high)
         return _iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
 
     yield from _iter_ranges_in_parallel(
-        list_range, key_ranges(level_pages, workers), workers, lookahead_pages
+        list_range, itertools.chain([head], ranges), workers, lookahead_pages
     )
+
+
+def _ranges_after(ranges: Iterator[KeyRange], last_key: str) -> Iterator[KeyRange]:
+    """The ranges holding keys after ``last_key``; the first one starts right after it."""
+    for key_range in ranges:
+        if key_range.high is not None and key_range.high <= last_key:
+            continue
+        yield KeyRange(last_key, key_range.high)
+        yield from ranges
+        return

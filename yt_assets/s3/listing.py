@@ -12,9 +12,10 @@ Layout:
   the request, signs, resolves the endpoint and retries; we parse the XML, about 8x cheaper than
   botocore's parser) and :class:`~yt_assets.s3.pages.Boto3PageFetcher` (botocore parses, as the boto3 paginator does);
 - :func:`~yt_assets.s3.pages.iter_listing_pages` follows continuation tokens and refuses malformed pagination;
-- :func:`yt_assets.s3.fast_listing.iter_fanned_out_pages` lists the key ranges between
-  ``CommonPrefixes`` in parallel (a bounded pool, bounded lookahead) and yields pages in global
-  key order; a prefix without sub-prefixes is listed sequentially;
+- :func:`yt_assets.s3.fast_listing.iter_fanned_out_pages` starts sequential (the paginator's
+  requests: a small listing costs nothing extra) and, once the listing shows it is large, lists
+  the key ranges between ``CommonPrefixes`` in parallel (a bounded pool, bounded lookahead),
+  yielding pages in global key order; a prefix without sub-prefixes stays sequential;
 - :func:`iter_s3_objects` applies folder-marker skipping, the extension filter, ``max_files`` and
   progress reporting, whatever fetched the pages. ``fetcher="boto3"`` (or the environment variable
   ``YT_ASSETS_S3_LISTING_FETCHER=boto3``) forces the boto3 path, sequential, for comparison.
@@ -65,7 +66,8 @@ __all__ = [
 ]
 
 DEFAULT_FAN_OUT = 8
-"""Key ranges listed at once by the fast path when the prefix has sub-prefixes."""
+"""Key ranges listed at once by the fast path when the prefix has sub-prefixes and the listing
+turned out large."""
 
 FETCHER_ENV_VARIABLE = "YT_ASSETS_S3_LISTING_FETCHER"
 """``fast`` (default) or ``boto3``: the listing path when ``iter_s3_objects`` isn't told."""
@@ -230,7 +232,9 @@ def iter_s3_objects(
     ``fetcher``: ``"fast"`` (default; botocore sends the requests, we parse the XML) or
     ``"boto3"`` (botocore parses: the paginator's path); when ``None``, the environment variable
     :data:`FETCHER_ENV_VARIABLE` decides, else ``"fast"``. ``fan_out``: how many key ranges are
-    listed at once when the prefix has sub-prefixes (``1``: sequential); by default
+    listed at once when the prefix has sub-prefixes and the listing turned out large (after
+    :data:`~yt_assets.s3.fast_listing.SEQUENTIAL_PAGES` truncated pages; before
+    that it is sequential, request for request the paginator's) (``1``: sequential); by default
     :data:`DEFAULT_FAN_OUT` for the fast path, except when ``max_files`` is at most two pages,
     and ``1`` for boto3. Memory is bounded either way (a few pages per range in flight).
     ``page_size``: keys per request (``MaxKeys``, at most 1,000).

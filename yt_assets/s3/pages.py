@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -34,9 +34,8 @@ LIST_PAGE_SIZE = 1000
 """Keys per ``ListObjectsV2`` request (the S3 maximum)."""
 
 
-@dataclass(frozen=True, slots=True)
-class S3Object:
-    """One listed object.
+class S3Object(NamedTuple):
+    """One listed object (immutable; a named tuple: built at C speed, millions per listing).
 
     Example::
 

@@ -41,7 +41,9 @@ from typing import Any
 
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
+from yt.wrapper.stream import ItemStream
 
+from yt_assets.s3.background import iter_in_background
 from yt_assets.s3.pages import S3Object
 from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, ColumnSpec, column_specs, yt_schema
 
@@ -140,14 +142,17 @@ def parent_of(path: str) -> str:
 def write_table_atomically(
     client: yt.YtClient,
     path: str,
-    rows: Iterable[Row],
+    rows: Iterable[Row] | Iterable[bytes],
     schema: TableSchema,
     *,
     owner: str | None = None,
+    raw_format: yt.format.Format | None = None,
 ) -> None:
     """Atomically replace the table at ``path`` with ``rows`` (streamed, never collected): the one
     publication path (module docstring). ``owner`` (e.g. the asset key) is recorded on the
-    table; see :func:`check_replaceable`."""
+    table; see :func:`check_replaceable`. With ``raw_format``, ``rows`` are blocks of bytes,
+    each holding whole rows in that format, sent as they are (never split: a write retry
+    repeats whole blocks)."""
     ensure_directory(client, parent_of(path))
     with client.Transaction(timeout=TRANSACTION_TIMEOUT_MS):
         check_replaceable(client, path, schema, owner)
@@ -156,7 +161,11 @@ def write_table_atomically(
         if owner is not None:
             attributes[OWNER_ATTRIBUTE] = owner
         client.create("table", temporary, attributes=attributes)
-        client.write_table(yt.TablePath(temporary, append=True), rows, raw=False)
+        target = yt.TablePath(temporary, append=True)
+        if raw_format is None:
+            client.write_table(target, rows, raw=False)
+        else:
+            client.write_table(target, ItemStream(rows), raw=True, format=raw_format)
         retry_lock_conflicts(lambda: client.move(temporary, path, force=True))
 
 
@@ -374,14 +383,50 @@ holds a chunk about 5 times over (row objects, joined, split into 2 MB pieces, t
 4 MB keeps a 1,000,000-key listing under 100 MB of RSS, 16 MB reaches about 200 MB."""
 
 
-def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[dict[str, str]]:
+PATHS_BLOCK_ROWS = 1000
+"""Rows of the paths table per block of YSON text handed to ``write_table``."""
+PATHS_BLOCKS_AHEAD = 32
+"""Blocks the listing may run ahead of the writer (32,000 rows, about 2 MB)."""
+
+PATHS_ROW_FORMAT = yt.YsonFormat(format="text")
+_YSON_NEEDS_ESCAPE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def yson_string(text: str) -> bytes:
+    r"""``text`` (UTF-8) as a quoted YSON string: every byte outside printable ASCII, and ``"``
+    and ``\``, as a ``\xNN`` escape, so any key comes back byte for byte.
+
+    >>> yson_string('a/"b"\tc/é')
+    b'"a/\\x22b\\x22\\x09c/\\xc3\\xa9"'
+    """
+    data = text.encode("utf-8")
+    if _YSON_NEEDS_ESCAPE.search(data) is not None:
+        data = _YSON_NEEDS_ESCAPE.sub(lambda match: b"\\x%02x" % match[0][0], data)
+    return b'"' + data + b'"'
+
+
+def _path_key(path: str | S3Object) -> str:
+    key = path.key if isinstance(path, S3Object) else path
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"paths must be non-empty str keys or S3Object, got {type(key).__name__}")
+    return key
+
+
+def _paths_table_blocks(
+    bucket: str, paths: Iterable[str | S3Object], counter: list[int]
+) -> Iterator[bytes]:
+    """The rows ``{bucket, path}`` as YSON text, :data:`PATHS_BLOCK_ROWS` rows a block;
+    ``counter[0]`` counts the rows."""
+    head = b'{"bucket"=' + yson_string(bucket) + b';"path"='
+    block: list[bytes] = []
     for path in paths:
-        key = path.key if isinstance(path, S3Object) else path
-        if not isinstance(key, str) or not key:
-            raise TypeError(
-                f"paths must be non-empty str keys or S3Object, got {type(key).__name__}"
-            )
-        yield {"bucket": bucket, "path": key}
+        block.append(head + yson_string(_path_key(path)) + b"};")
+        if len(block) == PATHS_BLOCK_ROWS:
+            counter[0] += len(block)
+            yield b"".join(block)
+            block = []
+    counter[0] += len(block)
+    yield b"".join(block)
 
 
 @contextmanager
@@ -428,18 +473,21 @@ def save_s3_paths_to_table(
         save_s3_paths_to_table(yt_client, "my-bucket", objects, "//home/me/raw_paths")
     """
     log = logger or _DEFAULT_LOGGER
-    rows_written = 0
-
-    def counted_rows() -> Iterator[dict[str, str]]:
-        nonlocal rows_written
-        for row in _paths_table_rows(bucket, paths):
-            rows_written += 1
-            yield row
-
+    counter = [0]
     log.info("Saving S3 paths of bucket %s to YT table %s", bucket, output_table)
-    with _bounded_write_chunk(yt_client, write_chunk_bytes):
-        write_table_atomically(
-            yt_client, output_table, counted_rows(), yt_schema(PATHS_TABLE_COLUMNS)
-        )
-    log.info("Saved %d paths to %s", rows_written, output_table)
-    return rows_written
+    blocks = iter_in_background(
+        _paths_table_blocks(bucket, paths, counter), max_ahead=PATHS_BLOCKS_AHEAD, name="s3-rows"
+    )
+    try:
+        with _bounded_write_chunk(yt_client, write_chunk_bytes):
+            write_table_atomically(
+                yt_client,
+                output_table,
+                blocks,
+                yt_schema(PATHS_TABLE_COLUMNS),
+                raw_format=PATHS_ROW_FORMAT,
+            )
+    finally:
+        blocks.close()  # type: ignore[attr-defined]
+    log.info("Saved %d paths to %s", counter[0], output_table)
+    return counter[0]
