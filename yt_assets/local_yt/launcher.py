@@ -137,7 +137,7 @@ def keeping_alive(proxy_url: str, idle_timeout_s: float) -> Iterator[None]:
 
     Example::
 
-        root = tmp_path / "yt"
+        root = Path(tempfile.mkdtemp()) / "yt"
         proxy_url = ensure_local_yt(root, idle_timeout_s=0.5)
         with keeping_alive(proxy_url, 0.5):
             time.sleep(2.0)  # four idle periods without a request of ours
