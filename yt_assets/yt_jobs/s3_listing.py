@@ -86,7 +86,8 @@ def split_key_space(
 
     Example::
 
-        level, ranges = split_key_space(FastPageFetcher(client), "my-bucket", "raw/", jobs=8)
+        level, ranges = split_key_space(make_page_fetcher(client, "fast"), "my-bucket", "", jobs=8)
+        assert ranges[0].low is None and ranges[-1].high is None
     """
     if jobs <= 1:
         return prefix, [KeyRange(None, None)]
