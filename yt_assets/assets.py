@@ -319,20 +319,23 @@ def _list_in_operation(
     )
     unsorted = tuple(dataclasses.replace(column, sort_order=None) for column in LISTING_COLUMNS)
     map_config = MapOperationConfig(job_count=min(config.listing_jobs, len(ranges)))
-    listed, summary = _run_map(
-        context,
-        map_config,
-        yt_cluster,
-        mapper,
-        ranges_path,
-        yt_schema(unsorted),
-        _vault_keys(s3, "download"),
-        bytes_read_statistic=None,
-        failure_cause=_listing_job_error,
-        destination=listed_path,
-    )
+    try:
+        listed, summary = _run_map(
+            context,
+            map_config,
+            yt_cluster,
+            mapper,
+            ranges_path,
+            yt_schema(unsorted),
+            _vault_keys(s3, "download"),
+            bytes_read_statistic=None,
+            failure_cause=_listing_job_error,
+            destination=listed_path,
+        )
+    finally:
+        with yt_cluster.get_client() as client:
+            client.remove(ranges_path, force=True)
     with yt_cluster.get_client() as client:
-        client.remove(ranges_path, force=True)
         no_match = _operation_no_match(config, prefix, summary)
         if no_match:
             client.remove(listed, force=True)

@@ -116,6 +116,21 @@ def _check_jobs_saw_only_download_keys(
         assert UPLOAD_ACCESS not in stderr and UPLOAD_SECRET not in stderr
 
 
+def test_an_extension_matching_nothing_fails_as_in_process(
+    dagster_local_yt: LocalYT, s3_server: S3TestServer, bucket: str, yt_client: yt.YtClient
+) -> None:
+    config = {"bucket": bucket, "prefix": "spread/", "extension": "parquet"}
+    result = _materialize(
+        dagster_local_yt, s3_server, "op_no_match", {**config, "listing_mode": "yt_operation"}
+    )
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error is not None
+    assert f"extension 'parquet' matched none of {len(SPREAD_KEYS)} keys under " in error.message
+    assert not yt_client.exists(f"{ROOT}/op_no_match")
+
+
 def test_key_space_split_covers_every_key_once(s3_server: S3TestServer, bucket: str) -> None:
     from yt_assets.s3.fast_listing import FastPageFetcher, iter_range_pages
 
