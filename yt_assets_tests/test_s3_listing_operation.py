@@ -19,7 +19,7 @@ from yt_assets_tests.test_s3_listing_fast import AWKWARD_KEYS, SPREAD_KEYS
 ROOT = "//home/listing_operation_tests"
 KEYS = [*AWKWARD_KEYS, *SPREAD_KEYS, "./dot", "x/./y", "ctl/\x01\x1f.json", "x/ spaced .JSON"]
 
-pytestmark = pytest.mark.slow  # each materialisation runs a YT operation (about 5 s)
+SLOW = pytest.mark.slow  # each materialisation runs a YT operation (5 s or more)
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,7 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     return dict(materialization.metadata)
 
 
+@SLOW
 @pytest.mark.parametrize(
     ("case", "options"),
     [
@@ -116,6 +117,7 @@ def _check_jobs_saw_only_download_keys(
         assert UPLOAD_ACCESS not in stderr and UPLOAD_SECRET not in stderr
 
 
+@SLOW
 def test_an_extension_matching_nothing_fails_as_in_process(
     dagster_local_yt: LocalYT, s3_server: S3TestServer, bucket: str, yt_client: yt.YtClient
 ) -> None:
@@ -148,6 +150,7 @@ def test_key_space_split_covers_every_key_once(s3_server: S3TestServer, bucket: 
     assert listed == expected
 
 
+@SLOW
 def test_s3_error_in_a_job_fails_the_step_naming_it(
     dagster_local_yt: LocalYT, tmp_path: Any
 ) -> None:
