@@ -6,6 +6,9 @@ mini``, read through a delay proxy on 127.0.0.1 (``delay_proxy.py``) that holds 
 flight, bodies streamed in 1 MiB chunks). The baseline: a sequential yt-framework-style mapper,
 one ``ytjobs.s3.client.S3Client.download`` (whole body in memory) per row, then the same
 ``process_object`` over the bytes. Every job is a child process (its peak RSS is its VmHWM).
+Then the same ``S3ObjectMapper`` runs end to end as a real map operation of the local YT
+(``yt_assets.yt.operations.start_map``: packing and shipping the job, the scheduler, the job's
+start and the output's commit included), one job, ``--operation-runs`` times (median).
 
     benchmarks/.venv/bin/python benchmarks/processing_latency.py
 """
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +39,7 @@ from bench_common import (
     SeaweedS3,
     header_lines,
     markdown_table,
+    median,
     peak_rss_mb,
     run_child,
     seaweed_s3,
@@ -134,6 +139,82 @@ def sequential_job(endpoint_url: str, workload: str) -> Iterator[dict[str, Any]]
         yield {**row, **process_object(io.BytesIO(data), key=row["path"])}
 
 
+def operation_run(
+    client: Any, source: str, endpoint_url: str, in_flight: int, run: int
+) -> dict[str, Any]:
+    """One map operation of ``S3ObjectMapper`` (one job) over ``source``, timed from the call
+    to ``start_map`` (which packs and ships the job) until the output is committed."""
+    import yt.wrapper as yt
+
+    from yt_assets.yt.operations import MapSettings, start_map
+    from yt_assets.yt.schemas import PROCESSED_COLUMNS, yt_schema
+    from yt_assets.yt_jobs.s3_processing import S3Credentials, S3ObjectMapper
+
+    mapper = S3ObjectMapper(
+        endpoint_url=endpoint_url, region_name=REGION, downloads_in_flight=in_flight
+    )
+    destination = f"{source}.out{run}"
+    started = time.perf_counter()
+    operation = start_map(
+        client,
+        mapper,
+        source,
+        destination,
+        yt_schema(PROCESSED_COLUMNS),
+        MapSettings(job_count=1),
+        secure_vault=S3Credentials(ACCESS_KEY, SECRET_KEY).secure_vault(),
+    )
+    submitted = time.perf_counter()
+    operation.wait(print_progress=False)
+    seconds = time.perf_counter() - started
+    count = size = errors = 0
+    for row in client.read_table(yt.TablePath(destination, columns=["size", "error"])):
+        count += 1
+        size += row.get("size") or 0
+        errors += row.get("error") is not None
+    return {
+        "objects": count,
+        "bytes": size,
+        "errors": errors,
+        "seconds": seconds,
+        "start_map_seconds": submitted - started,
+    }
+
+
+def operation_results(
+    endpoint_url: str, in_flights: list[int], runs: int
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """Medians of ``runs`` operations per workload and downloads in flight, on a fresh local YT."""
+    from yt_assets.local_yt import LocalYT
+
+    results = []
+    with tempfile.TemporaryDirectory() as root, LocalYT(root=Path(root)) as local_yt:
+        client = local_yt.client()
+        for workload in ("small", "large"):
+            source = f"//tmp/bench/{workload}_listing"
+            client.create("map_node", "//tmp/bench", recursive=True, ignore_existing=True)
+            client.write_table(source, list(job_rows(workload)))
+            for in_flight in in_flights:
+                measured = [
+                    operation_run(client, source, endpoint_url, in_flight, run)
+                    for run in range(runs)
+                ]
+                for result in measured:
+                    expected = SMALL_COUNT if workload == "small" else LARGE_COUNT
+                    if result["objects"] != expected or result["errors"]:
+                        raise RuntimeError(f"operation on {workload}: {result}")
+                summary = {
+                    "objects": measured[0]["objects"],
+                    "bytes": measured[0]["bytes"],
+                    "seconds": median([r["seconds"] for r in measured]),
+                    "start_map_seconds": median([r["start_map_seconds"] for r in measured]),
+                    "all_seconds": [round(r["seconds"], 1) for r in measured],
+                }
+                print(f"{workload}: operation, {in_flight} in flight: {summary}", flush=True)
+                results.append((workload, in_flight, summary))
+    return results
+
+
 def run_as_child(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
@@ -164,6 +245,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--delay-ms", type=float, default=20.0)
     parser.add_argument("--in-flight", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--operation-runs", type=int, default=3, help="operations per setting")
     parser.add_argument("--no-write", action="store_true", help="don't update BENCHMARKS.md")
     parser.add_argument("--child", choices=["ours", "sequential"], help=argparse.SUPPRESS)
     parser.add_argument("--workload", choices=["small", "large"], help=argparse.SUPPRESS)
@@ -203,6 +285,7 @@ def main() -> None:
                         raise RuntimeError(f"{label} on {workload}: {result}")
                     results.append((workload, label, result))
                     print(f"{workload}: {label}: {result}", flush=True)
+            operations = operation_results(proxy.url, args.in_flight, args.operation_runs)
 
     rows = []
     for workload in ("small", "large"):
@@ -223,6 +306,38 @@ def main() -> None:
                     f"{baseline['seconds'] / result['seconds']:.2f}x",
                 ]
             )
+    operation_rows = []
+    for workload, in_flight, result in operations:
+        baseline = next(r for w, label, r in results if w == workload and "sequential" in label)
+        child = next(
+            r for w, label, r in results if w == workload and f", {in_flight} downloads" in label
+        )
+        operation_rows.append(
+            [
+                f"{result['objects']:,} x "
+                + ("~2 KB JSON lines" if workload == "small" else "50 MB"),
+                f"ours, YT map operation (1 job), {in_flight} downloads in flight",
+                f"{result['seconds']:.1f} ({', '.join(str(s) for s in result['all_seconds'])})",
+                f"{result['start_map_seconds']:.1f}",
+                f"{result['objects'] / result['seconds']:,.1f}",
+                f"{result['bytes'] / result['seconds'] / 1e6:,.1f}",
+                f"{baseline['seconds'] / result['seconds']:.2f}x",
+                f"{child['seconds']:.1f} s, {child['seconds'] / result['seconds']:.2f}x",
+            ]
+        )
+    operation_table = markdown_table(
+        [
+            "objects",
+            "job",
+            "wall s, median (runs)",
+            "of which start_map s",
+            "objects/s",
+            "MB/s",
+            "objects/s vs sequential child",
+            "same mapper as a child process",
+        ],
+        operation_rows,
+    )
     table = markdown_table(
         [
             "objects",
@@ -241,9 +356,17 @@ def main() -> None:
         f"{args.delay_ms:.0f} ms to every request (127.0.0.1). Each job is one child process "
         "running the mapper over all rows of the workload (the same work a YT map job does; "
         "launched directly, not through a YT operation), producing the default result columns "
-        "(size, SHA-256, lines, JSON records).\n\n" + table
+        "(size, SHA-256, lines, JSON records).\n\n"
+        + table
+        + "\n\nThrough the operation: the same mapper as a map operation of the local YT "
+        f"(`yt_assets.local_yt`, started for the benchmark; one job; median of {args.operation_runs} "
+        "operations): the wall time runs from the call to `start_map` (packing the job's modules, "
+        "the file cache, starting the operation) through the scheduler, the job process's start "
+        "(a bare interpreter unpacking the shipped modules), the job and the output's commit, "
+        "until the operation has completed.\n\n" + operation_table
     )
     print(table)
+    print(operation_table)
     if not args.no_write:
         write_section("processing_latency", "3. Processing with 20 ms per S3 request", body)
 

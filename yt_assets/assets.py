@@ -7,6 +7,7 @@ Usage::
     defs = dg.Definitions(assets=[listing, processed], resources=build_resources())
 """
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -31,7 +32,13 @@ from yt_assets.s3.exports import (
     delete_stale_objects,
     write_success_marker,
 )
-from yt_assets.s3.listing import ListingProgress, iter_s3_objects
+from yt_assets.s3.listing import (
+    LISTING_RETRY,
+    ListingProgress,
+    RetryingPageFetcher,
+    iter_s3_objects,
+    make_page_fetcher,
+)
 from yt_assets.s3.pages import S3Object
 from yt_assets.s3.retries import RetryPolicy
 from yt_assets.s3.settings import S3_ENV_VARS
@@ -49,6 +56,7 @@ from yt_assets.yt.progress import (
 from yt_assets.yt.schemas import (
     EXPORT_COLUMNS,
     LISTING_COLUMNS,
+    LISTING_RANGE_COLUMNS,
     PROCESSED_COLUMNS,
     WRITTEN_COLUMN,
     ColumnSpec,
@@ -57,6 +65,15 @@ from yt_assets.yt.schemas import (
 )
 from yt_assets.yt.tables import YTTable
 from yt_assets.yt_jobs.s3_export import Compression, TableExportMapper
+from yt_assets.yt_jobs.s3_listing import (
+    STAT_KEYS_FILTERED_OUT,
+    STAT_KEYS_LISTED,
+    STAT_PAGES,
+    S3RangeLister,
+    listing_error_in,
+    range_rows,
+    split_key_space,
+)
 from yt_assets.yt_jobs.s3_processing import (
     STAT_BYTES,
     Role,
@@ -69,8 +86,9 @@ ASSET_KINDS = {"s3", "ytsaurus"}
 
 ROWS = dg.DagsterType(
     name="YTRows",
-    description="Row dicts streamed into a YT table by YTTableIOManager.",
-    type_check_fn=lambda _context, value: isinstance(value, Iterable),
+    description="Row dicts streamed into a YT table by YTTableIOManager, or a table already "
+    "written (WrittenTable), moved into place by it.",
+    type_check_fn=lambda _context, value: isinstance(value, (Iterable, WrittenTable)),
     typing_type=Iterator[dict[str, Any]],
 )
 
@@ -112,6 +130,8 @@ def build_s3_listing_asset(
     The arguments are the defaults of its run config (:class:`S3ListingConfig`). With partitions,
     ``prefix_for_partition(config_prefix, partition_key)`` gives the prefix each partition lists
     (default: the partition key itself). ``metadata`` is added to the asset's (e.g. ``yt_path``).
+    With ``listing_mode: yt_operation`` in the run config, a YT map operation lists the prefix
+    (:func:`_list_in_operation`); the table is the same.
 
     Example::
 
@@ -137,8 +157,11 @@ def build_s3_listing_asset(
         context: dg.AssetExecutionContext,
         config: config_class,  # type: ignore[valid-type]
         s3: S3Resource,
-    ) -> dg.Output[Iterable[dict[str, Any]]]:
-        return _list_into_rows(context, cast(S3ListingConfig, config), s3, partition_prefix)
+        yt_cluster: YTResource,
+    ) -> dg.Output[Any]:
+        return _list_into_rows(
+            context, cast(S3ListingConfig, config), s3, yt_cluster, partition_prefix
+        )
 
     return _listing
 
@@ -147,9 +170,11 @@ def _list_into_rows(
     context: dg.AssetExecutionContext,
     config: S3ListingConfig,
     s3: S3Resource,
+    yt_cluster: YTResource,
     partition_prefix: Callable[[str, str], str],
-) -> dg.Output[Iterable[dict[str, Any]]]:
-    """The listing asset's body: the rows of the listed objects, streamed to the IO manager.
+) -> dg.Output[Any]:
+    """The listing asset's body: the rows of the listed objects, streamed to the IO manager
+    (or, with ``listing_mode: yt_operation``, the table a YT operation wrote).
 
     The first page is fetched here, so an S3 error (missing bucket, denied access, unreachable
     endpoint) fails this step with its own one-line cause, and a listing whose keys the extension
@@ -162,8 +187,10 @@ def _list_into_rows(
     )
     context.log.info(
         f"Listing s3://{config.bucket}/{listed_prefix} (extension={config.extension!r}, "
-        f"max_files={config.max_files!r})"
+        f"max_files={config.max_files!r}, listing_mode={config.listing_mode!r})"
     )
+    if config.listing_mode == "yt_operation" and config.max_files != 0:
+        return dg.Output(_list_in_operation(context, config, s3, yt_cluster, listed_prefix))
     rows = ListingRows()
     objects = iter_s3_objects(
         s3.get_client(),
@@ -245,9 +272,110 @@ def no_match_problem(config: S3ListingConfig, prefix: str, progress: ListingProg
     hint = f"write {' or '.join(repr(suffix) for suffix in suffixes)}, or " if suffixes else ""
     return (
         f"extension {config.extension!r} matched none of {progress.keys_filtered_out} keys under "
-        f"s3://{config.bucket}/{prefix} (e.g. {examples}); {hint}set allow_no_match: true to "
+        f"s3://{config.bucket}/{prefix}{f' (e.g. {examples})' if examples else ''}; {hint}"
+        "set allow_no_match: true to "
         "accept an empty table. The stored table is unchanged."
     )
+
+
+def _list_in_operation(
+    context: dg.AssetExecutionContext,
+    config: S3ListingConfig,
+    s3: S3Resource,
+    yt_cluster: YTResource,
+    prefix: str,
+) -> WrittenTable:
+    """The listing as one YT map operation: the key space cut into ranges
+    (:func:`~yt_assets.yt_jobs.s3_listing.split_key_space`, one delimited request), one input row
+    per range, ``listing_jobs`` jobs listing them (:class:`~yt_assets.yt_jobs.s3_listing.S3RangeLister`,
+    only the download keys in the secure vault), the output sorted by ``(bucket, path)`` into a
+    table of the listing schema and, with ``max_files``, cut after its first ``max_files`` rows
+    (the first keys in key order, as the in-process listing keeps). The IO manager moves it into
+    place atomically."""
+    fetch_page = RetryingPageFetcher(make_page_fetcher(s3.get_client(), "fast"), LISTING_RETRY)
+    try:
+        level, ranges = split_key_space(fetch_page, config.bucket, prefix, config.listing_jobs)
+    except S3ListingError as error:
+        raise listing_failure(error) from None
+    base = _scratch_table(yt_cluster, context)
+    ranges_path, listed_path = f"{base}.ranges", f"{base}.listed"
+    with yt_cluster.get_client() as client:
+        client.create(
+            "table",
+            ranges_path,
+            recursive=True,
+            force=True,
+            attributes={"schema": yt_schema(LISTING_RANGE_COLUMNS).to_yson_type()},
+        )
+        client.write_table(ranges_path, range_rows(config.bucket, level, ranges))
+    context.log.info(
+        f"Listing s3://{config.bucket}/{level} in {len(ranges)} key ranges with a YT operation"
+    )
+    mapper = S3RangeLister(
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region_name,
+        extension=config.extension,
+        max_files=config.max_files,
+    )
+    unsorted = tuple(dataclasses.replace(column, sort_order=None) for column in LISTING_COLUMNS)
+    map_config = MapOperationConfig(job_count=min(config.listing_jobs, len(ranges)))
+    try:
+        listed, summary = _run_map(
+            context,
+            map_config,
+            yt_cluster,
+            mapper,
+            ranges_path,
+            yt_schema(unsorted),
+            _vault_keys(s3, "download"),
+            bytes_read_statistic=None,
+            failure_cause=_listing_job_error,
+            destination=listed_path,
+        )
+    finally:
+        with yt_cluster.get_client() as client:
+            client.remove(ranges_path, force=True)
+    with yt_cluster.get_client() as client:
+        no_match = _operation_no_match(config, prefix, summary)
+        if no_match:
+            client.remove(listed, force=True)
+            raise dg.Failure(description=no_match, allow_retries=False)
+        client.create(
+            "table",
+            base,
+            force=True,
+            attributes={"schema": yt_schema(LISTING_COLUMNS).to_yson_type()},
+        )
+        client.run_sort(listed, base, sort_by=["bucket", "path"])
+        client.remove(listed, force=True)
+        if config.max_files is not None:
+            client.run_erase(yt.TablePath(base, start_index=config.max_files))
+    return WrittenTable(path=base)
+
+
+def _listing_job_error(failures: list[JobFailure]) -> str | None:
+    """The S3 error a failed listing job named, if one did."""
+    return next((cause for f in failures if (cause := listing_error_in(f.stderr_excerpt))), None)
+
+
+def _operation_no_match(
+    config: S3ListingConfig, prefix: str, summary: OperationSummary
+) -> str | None:
+    """:func:`no_match_problem` of a listing operation, from its jobs' statistics."""
+    if summary.rows_out or config.allow_no_match:
+        return None
+    statistics = summary.user_statistics
+    progress = ListingProgress(
+        bucket=config.bucket,
+        prefix=prefix,
+        pages=statistics.get(STAT_PAGES, 0),
+        keys_listed=statistics.get(STAT_KEYS_LISTED, 0),
+        keys_matched=0,
+        elapsed_seconds=summary.duration_seconds,
+        finished=True,
+        keys_filtered_out=statistics.get(STAT_KEYS_FILTERED_OUT, 0),
+    )
+    return no_match_problem(config, prefix, progress)
 
 
 def _suffix(key: str) -> str:
@@ -401,7 +529,7 @@ def _run_processing_map(
         read_timeout=config.download_timeout_seconds,
         destination=writes_to,
     )
-    destination = _run_map(
+    destination, _summary = _run_map(
         context, config, yt_cluster, mapper, listing_table.path, output_schema, secure_vault
     )
     return WrittenTable(path=destination)
@@ -427,12 +555,16 @@ def _run_map(
     output_schema: Any,
     secure_vault: dict[str, str],
     bytes_read_statistic: str | None = STAT_BYTES,
-) -> str:
-    """A YT map of ``mapper`` from ``source`` into a scratch table, waited for (aborted if the
-    run is terminated), with its summary as metadata; returns the scratch table's path. The
-    summary line names the bytes read from S3 (``bytes_read_statistic``) unless it is None."""
+    failure_cause: Callable[[list[JobFailure]], str | None] | None = None,
+    destination: str | None = None,
+) -> tuple[str, OperationSummary]:
+    """A YT map of ``mapper`` from ``source`` into a scratch table (``destination``, by default
+    the step's), waited for (aborted if the run is terminated), with its summary as metadata;
+    returns the table's path and the summary. The summary line names the bytes read from S3
+    (``bytes_read_statistic``) unless it is None. When the operation fails, ``failure_cause``
+    may name the cause from the failed jobs (else the YT error does)."""
     settings = _map_settings(context, config)
-    destination = _scratch_table(yt_cluster, context)
+    destination = destination or _scratch_table(yt_cluster, context)
     with yt_cluster.get_client() as client:
         try:
             operation = start_map(
@@ -468,7 +600,9 @@ def _run_map(
             _log_failures(context, failures)
             ended = operation_summary(client, operation.id, time.monotonic() - started)
             context.log.error(ended.describe(bytes_read_statistic))
-            cause = yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
+            cause = (failure_cause(failures) if failure_cause else None) or (
+                yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
+            )
             raise dg.Failure(
                 # The first line is the headline; the job stderr follows (and is in metadata).
                 description=f"YT operation {operation.id} failed: {cause}\n"
@@ -487,7 +621,7 @@ def _run_map(
         failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
         _log_failures(context, failures)
         context.add_output_metadata(_summary_metadata(summary, failures))
-    return destination
+    return destination, summary
 
 
 def _log_failures(context: dg.AssetExecutionContext, failures: list[JobFailure]) -> None:
@@ -641,7 +775,7 @@ def _run_export(
         compression=config.compression,
     )
     context.log.info(f"Exporting {source_table.path} to {destination.url()}")
-    manifest_path = _run_map(
+    manifest_path, _summary = _run_map(
         context,
         config,
         yt_cluster,

@@ -112,6 +112,20 @@ class S3ListingConfig(ValidatedConfig):
         description="Accept an empty table when keys were listed but none matched 'extension' "
         "(otherwise the step fails and the stored table stays as it was).",
     )
+    listing_mode: Literal["local", "yt_operation"] = Field(
+        default="local",
+        description="'local': the step lists the prefix itself. 'yt_operation': one YT map "
+        "operation lists it, its key ranges (cut at the prefix's sub-prefixes) spread over "
+        "'listing_jobs' jobs; same table (rows, order, schema). The jobs get only the S3 "
+        "download keys, in the operation's secure_vault.",
+    )
+    listing_jobs: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="With listing_mode 'yt_operation': at most this many jobs (the key space "
+        "is cut into up to twice as many ranges).",
+    )
 
     @field_validator("prefix")
     @classmethod

@@ -71,9 +71,11 @@ __all__ = [
     "FastPageFetcher",
     "KeyRange",
     "iter_fanned_out_pages",
+    "iter_range_pages",
     "key_ranges",
     "parse_list_objects_v2",
     "parse_list_objects_v2_tree",
+    "sub_prefix_level",
 ]
 
 DELIMITER = "/"
@@ -526,13 +528,15 @@ def _bounded_pages(pages: Iterator[list[S3Object]], high: str | None) -> Iterato
         yield objects
 
 
-def _iter_range_pages(
+def iter_range_pages(
     fetch_page: PageFetcher,
     bucket: str,
     prefix: str,
     key_range: KeyRange,
     page_size: int,
 ) -> Iterator[list[S3Object]]:
+    """The objects of ``key_range`` under ``prefix``, page by page (listed with
+    ``StartAfter=low``, stopping at the first page that reaches ``high``)."""
     low = key_range.low
     pages = iter_listing_pages(
         fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=low
@@ -659,21 +663,17 @@ def iter_fanned_out_pages(
     )
 
 
-def _iter_rest_fanned_out(
+def sub_prefix_level(
     fetch_page: PageFetcher,
     bucket: str,
     prefix: str,
-    rest: Iterator[ListingPage],
-    last_key: str,
-    *,
-    workers: int,
-    page_size: int,
-    lookahead_pages: int,
-    delimiter: str,
-) -> Iterator[list[S3Object]]:
-    """The keys after ``last_key``: ``rest`` (the sequential listing, going on from its
-    continuation token) up to the first cut, and the ranges between the later cuts in parallel.
-    Without sub-prefixes to cut at, ``rest`` is listed to the end."""
+    page_size: int = LIST_PAGE_SIZE,
+    delimiter: str = DELIMITER,
+) -> tuple[str, ListingPage]:
+    """The first level under ``prefix`` with more than one sub-prefix (or any object), and the
+    first page of its delimited listing: a prefix holding a single sub-prefix and nothing else
+    is walked down (``"" -> "data/" -> ...``, at most :data:`MAX_DESCENT` levels). Its keys are
+    exactly the keys under ``prefix``."""
     level_prefix = prefix
     first = fetch_page(
         bucket=bucket,
@@ -696,6 +696,25 @@ def _iter_rest_fanned_out(
             max_keys=page_size,
             delimiter=delimiter,
         )
+    return level_prefix, first
+
+
+def _iter_rest_fanned_out(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    rest: Iterator[ListingPage],
+    last_key: str,
+    *,
+    workers: int,
+    page_size: int,
+    lookahead_pages: int,
+    delimiter: str,
+) -> Iterator[list[S3Object]]:
+    """The keys after ``last_key``: ``rest`` (the sequential listing, going on from its
+    continuation token) up to the first cut, and the ranges between the later cuts in parallel.
+    Without sub-prefixes to cut at, ``rest`` is listed to the end."""
+    level_prefix, first = sub_prefix_level(fetch_page, bucket, prefix, page_size, delimiter)
     if not first.common_prefixes or first.common_prefixes[-1] <= last_key:
         yield from (page.objects for page in rest)  # no sub-prefix to cut at (in this page)
         return
@@ -716,7 +735,7 @@ def _iter_rest_fanned_out(
     def list_range(key_range: KeyRange) -> Iterator[list[S3Object]]:
         if key_range is head:
             return _bounded_pages((page.objects for page in rest), key_range.high)
-        return _iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
+        return iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
 
     yield from _iter_ranges_in_parallel(
         list_range, itertools.chain([head], ranges), workers, lookahead_pages

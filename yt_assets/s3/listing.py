@@ -62,6 +62,7 @@ __all__ = [
     "iter_s3_objects",
     "key_matches_extension",
     "list_s3_files",
+    "make_page_fetcher",
     "normalize_extension",
 ]
 
@@ -264,7 +265,7 @@ def iter_s3_objects(
         return iter(())
     client = resolve_s3_client(s3_client)
     fetch_page = RetryingPageFetcher(
-        _make_page_fetcher(client, fetcher_name), retry or LISTING_RETRY, retry_counter
+        make_page_fetcher(client, fetcher_name), retry or LISTING_RETRY, retry_counter
     )
     reporter = _ProgressReporter(
         bucket, prefix, on_progress, logger, progress_every_pages, progress_every_seconds
@@ -345,7 +346,8 @@ def _is_transient_listing_error(error: BaseException) -> bool:
     return isinstance(error, S3ListingError) and cause is not None and is_transient(cause)
 
 
-def _make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
+def make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
+    """The page fetcher of ``fetcher`` for a boto3 client (the fast one when the client allows)."""
     if fetcher == "fast" and FastPageFetcher.supports(client):
         return FastPageFetcher(client)
     return Boto3PageFetcher(client)

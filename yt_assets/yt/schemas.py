@@ -100,6 +100,15 @@ LISTING_COLUMNS: tuple[ColumnSpec, ...] = (
 
 """The listing tables (``s3_listing`` and its partitioned twins)."""
 
+LISTING_RANGE_COLUMNS: tuple[ColumnSpec, ...] = (
+    ColumnSpec("bucket", "string", required=True, description="S3 bucket"),
+    ColumnSpec("prefix", "string", required=True, description="Key prefix listed"),
+    ColumnSpec("low", "string", description="Keys after this one (null: from the first)"),
+    ColumnSpec("high", "string", description="Keys before this one (null: to the last)"),
+)
+"""The input of a listing operation: one key range per row
+(:func:`yt_assets.yt_jobs.s3_listing.range_rows`)."""
+
 PROCESSED_COLUMNS: tuple[ColumnSpec, ...] = (
     ColumnSpec("bucket", "string", required=True, description="S3 bucket"),
     ColumnSpec("path", "string", required=True, description="Object key"),
