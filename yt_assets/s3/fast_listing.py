@@ -5,11 +5,16 @@ dicts, ``dateutil``, shape walking; plus ``_handle_200_error``, which parses eve
 an XML tree a second time). At 1,000 keys per page that, not the network, bounds it to 15,000 to
 20,000 keys/s. Our reader costs about 4 µs per key.
 
-How requests still go through botocore (:class:`FastPageFetcher`): the page is requested with
-the client's own ``list_objects_v2``, so botocore still serializes the request, resolves the
-endpoint and addressing style, signs it with the client's credentials (refreshing them when they
-expire), asks for ``encoding-type=url`` and retries throttling, 5xx and connection errors with its
-configured retry mode. Only the parsing is ours, hooked into botocore's public event system: a
+How requests are sent (:class:`FastPageFetcher`): a bucket's first page is requested with the
+client's own ``list_objects_v2``, so botocore serializes the request, resolves the endpoint and
+addressing style and signs it; the request it sent makes a
+:class:`~yt_assets.s3.direct_requests.DirectLister`, which sends the bucket's later pages itself
+(the same URL and query, ``encoding-type=url``, signed with botocore's signer and the client's
+credentials, through urllib3: about 3 ms of CPU less per page). Anything but a 200 listing, or a
+network error, and every request of a client the direct lister can't stand in for (see
+:mod:`yt_assets.s3.direct_requests`), goes through ``list_objects_v2``: botocore retries throttling,
+5xx and connection errors with its configured retry mode and raises the usual errors. Through
+the client, only the parsing is ours, hooked into botocore's public event system: a
 ``before-parse`` handler parses a 200 listing body itself, keeps the result in the parsed
 response under a private key and hands botocore's parser an empty ``ListBucketResult``. Error
 responses are left to botocore (a ``ClientError`` carries the usual S3 error code, retries
@@ -19,7 +24,8 @@ users of the same client are untouched (see :func:`_install_parser` for the one 
 handler it stands in for, on that client only).
 
 Reading (:func:`parse_list_objects_v2`): the usual S3 body (plain elements, character entities)
-is read with regular expressions; anything unusual (CDATA, comments, namespace prefixes, a cut
+is read with regular expressions, column by column (keys, times, ETags and sizes of a page each
+decoded in one piece when they hold nothing unusual); anything unusual (CDATA, comments, namespace prefixes, a cut
 body) goes to ``xml.etree``. Keys are URL-decoded exactly as botocore does.
 
 Fan-out (:func:`iter_fanned_out_pages`): the listing starts sequential, with the paginator's
