@@ -173,7 +173,7 @@ def child_yt_framework(endpoint_url: str, proxy_url: str, table: str) -> dict[st
 
 LABELS = {
     "ours": "ours: `iter_s3_objects` streamed into `save_s3_paths_to_table` (overlapped)",
-    "before": "before (the baseline checkout: same call, listing and writing in turn)",
+    "before": "before (the baseline checkout, `--baseline-src`: same call)",
     "list-only": "ours, listing alone (`iter_s3_objects`, nothing written)",
     "write-only": "ours, writing alone (`save_s3_paths_to_table` of keys made in memory)",
     "asset": "ours, the Dagster `s3_listing` asset (5 columns, `dg.materialize`, overlapped)",
@@ -319,12 +319,18 @@ def main() -> None:
         else "- The local "
     )
     body = (
-        header_lines("benchmarks/.venv/bin/python benchmarks/listing_to_table.py")
+        header_lines(
+            "benchmarks/.venv/bin/python benchmarks/listing_to_table.py " + " ".join(sys.argv[1:])
+        )
         + f"- Data: {args.keys:,} keys `{PREFIX}<000-099>/part-<n>.json` on SeaweedFS `weed mini`"
         f" (127.0.0.1), into a `{{bucket, path}}` table on the local YT (`yt_assets.local_yt`, its "
         f"own process); each method in a child process, {args.rounds} rounds in rotating order "
-        f"(yt-framework: {min(args.rounds, args.framework_rounds)}, it is slow); "
-        "wall time from the start of listing to the committed table; peak RSS is the child's "
+        + (
+            f"(yt-framework: {min(args.rounds, args.framework_rounds)}, it is slow); "
+            if args.framework_rounds
+            else "(yt-framework not run: `--framework-rounds 0`); "
+        )
+        + "wall time from the start of listing to the committed table; peak RSS is the child's "
         "VmHWM (Python, boto3, yt.wrapper included).\n"
         + framework_listing
         + f"YT server's own peak RSS over the run: {server_peak_mb:.0f} MB.\n"

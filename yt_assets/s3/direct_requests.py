@@ -21,8 +21,12 @@ errors only).
 
 Example::
 
-    lister = direct_lister_from(client, prepared_request)  # None: use the client
-    body = lister.get({"list-type": "2", "prefix": "raw/"}) if lister else None
+    sent = []
+    client.meta.events.register("before-send.s3.ListObjectsV2", lambda request, **_: sent.append(request))
+    client.list_objects_v2(Bucket="my-bucket", Prefix="raw/")
+    lister = direct_lister_from(client, sent[0], connections=4)  # None: keep using the client
+    body = lister.get({"list-type": "2", "prefix": "raw/", "encoding-type": "url"}) if lister else None
+    assert body is None or b"<ListBucketResult" in body
 """
 
 from __future__ import annotations
