@@ -20,8 +20,7 @@ import pytest
 from yt_assets.demo.processes import pid_alive
 from yt_assets_tests.wheel_venv import WheelVenv
 
-# One xdist worker builds the wheel and its venvs for both wheel modules (session fixtures).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
+pytestmark = [pytest.mark.slow]
 
 DEMO_TIMEOUT_S = 900
 

@@ -31,8 +31,9 @@ from yt_assets.demo.processes import free_port, group_members, pid_alive
 from yt_assets.demo.seed import demo_objects, ready_prefixes
 from yt_assets.partitions import S3_PREFIX_PARTITIONS_NAME
 
-# One xdist worker runs the whole module, in order: one `yt-assets dev` stack, Ctrl-C last.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
+# Under pytest-xdist (scripts/test: --dist loadfile) one worker runs the module, in order: one
+# `yt-assets dev` stack, Ctrl-C last.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
 CHROMIUM = next((path for path in CHROMIUM_CANDIDATES if os.access(path, os.X_OK)), None)

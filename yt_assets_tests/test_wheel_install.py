@@ -18,8 +18,7 @@ import pytest
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.wheel_venv import WheelVenv
 
-# One xdist worker builds the wheel and its venvs for both wheel modules (session fixtures).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
+pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent(
     """
