@@ -111,6 +111,35 @@ def child_write_only(endpoint_url: str, proxy_url: str, table: str) -> dict[str,
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
+def child_asset(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
+    """The Dagster ``s3_listing`` asset (``build_s3_listing_asset``) materialised into ``table``
+    through ``YTTableIOManager``: the listing table's 5 columns, Dagster included."""
+    import dagster as dg
+    from dagster_aws.s3 import S3Resource
+
+    from yt_assets.assets import build_s3_listing_asset
+    from yt_assets.io_manager import YTTableIOManager
+    from yt_assets.resources import YTResource
+
+    root, _, name = table.rpartition("/")
+    asset = build_s3_listing_asset(name, bucket=BUCKET, prefix=PREFIX)
+    yt_cluster = YTResource(proxy=proxy_url, token="bench")
+    resources = {
+        "io_manager": YTTableIOManager(yt_cluster=yt_cluster, root=root),
+        "s3": S3Resource(
+            endpoint_url=endpoint_url,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name=REGION,
+        ),
+    }
+    started = time.perf_counter()
+    result = dg.materialize([asset], resources=resources)
+    seconds = time.perf_counter() - started
+    metadata = result.asset_materializations_for_node(name)[0].metadata
+    return {"rows": metadata["dagster/row_count"].value, "seconds": seconds}
+
+
 def child_yt_framework(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
     from botocore.client import Config as BotoConfig
     from yt_framework.operations.s3 import list_s3_files, save_s3_paths_to_table
@@ -144,9 +173,11 @@ def child_yt_framework(endpoint_url: str, proxy_url: str, table: str) -> dict[st
 
 LABELS = {
     "ours": "ours: `iter_s3_objects` streamed into `save_s3_paths_to_table` (overlapped)",
-    "before": "before (the baseline checkout: same call, listing and writing in turn)",
+    "before": "before (the baseline checkout, `--baseline-src`: same call)",
     "list-only": "ours, listing alone (`iter_s3_objects`, nothing written)",
     "write-only": "ours, writing alone (`save_s3_paths_to_table` of keys made in memory)",
+    "asset": "ours, the Dagster `s3_listing` asset (5 columns, `dg.materialize`, overlapped)",
+    "asset-before": "the `s3_listing` asset in the baseline checkout (row dicts, in turn)",
     "yt-framework": "yt-framework: `list_s3_files` + `save_s3_paths_to_table`, `YTProdClient`",
 }
 
@@ -155,6 +186,8 @@ CHILDREN = {
     "before": child_ours,
     "list-only": child_list_only,
     "write-only": child_write_only,
+    "asset": child_asset,
+    "asset-before": child_asset,
     "yt-framework": child_yt_framework,
 }
 
@@ -207,10 +240,10 @@ def main() -> None:
                 for name in names[shift:] + names[:shift]:
                     if name == "yt-framework" and round_index >= args.framework_rounds:
                         continue
-                    if name == "before" and not args.baseline_src:
+                    if name.endswith("before") and not args.baseline_src:
                         continue
                     environment = {**os.environ, "BENCH_KEYS": str(args.keys)}
-                    if name == "before":
+                    if name.endswith("before"):
                         environment["PYTHONPATH"] = args.baseline_src
                     table = f"//home/bench/{name.replace('-', '_')}_{round_index}/paths"
                     result = run_child(
@@ -245,7 +278,8 @@ def main() -> None:
                     server_peak_mb = int(line.split()[1]) / 1024
 
     ours_s = median([r["seconds"] for r in results["ours"]])
-    theirs_s = median([r["seconds"] for r in results["yt-framework"]])
+    reference = "yt-framework" if results["yt-framework"] else "before"
+    theirs_s = median([r["seconds"] for r in results[reference]])
     alone_s = max(
         median([r["seconds"] for r in results["list-only"]]),
         median([r["seconds"] for r in results["write-only"]]),
@@ -273,26 +307,38 @@ def main() -> None:
             "all runs s",
             "keys/s",
             "peak RSS MB (max)",
-            "speed vs yt-framework",
+            f"speed vs {reference}",
         ],
         rows,
     )
-    listing_only = median([r["list_seconds"] for r in results["yt-framework"]])
+    framework_listing = (
+        f"- yt-framework spent "
+        f"{median([r['list_seconds'] for r in results['yt-framework']]):.1f} s (median) in "
+        "`list_s3_files` alone; the local "
+        if results["yt-framework"]
+        else "- The local "
+    )
     body = (
-        header_lines("benchmarks/.venv/bin/python benchmarks/listing_to_table.py")
+        header_lines(
+            "benchmarks/.venv/bin/python benchmarks/listing_to_table.py " + " ".join(sys.argv[1:])
+        )
         + f"- Data: {args.keys:,} keys `{PREFIX}<000-099>/part-<n>.json` on SeaweedFS `weed mini`"
         f" (127.0.0.1), into a `{{bucket, path}}` table on the local YT (`yt_assets.local_yt`, its "
         f"own process); each method in a child process, {args.rounds} rounds in rotating order "
-        f"(yt-framework: {min(args.rounds, args.framework_rounds)}, it is slow); "
-        "wall time from the start of listing to the committed table; peak RSS is the child's "
+        + (
+            f"(yt-framework: {min(args.rounds, args.framework_rounds)}, it is slow); "
+            if args.framework_rounds
+            else "(yt-framework not run: `--framework-rounds 0`); "
+        )
+        + "wall time from the start of listing to the committed table; peak RSS is the child's "
         "VmHWM (Python, boto3, yt.wrapper included).\n"
-        f"- yt-framework spent {listing_only:.1f} s (median) in `list_s3_files` alone; the local "
-        f"YT server's own peak RSS over the run: {server_peak_mb:.0f} MB.\n"
+        + framework_listing
+        + f"YT server's own peak RSS over the run: {server_peak_mb:.0f} MB.\n"
         f"- Ours listing and writing together vs the slower of the two alone: {ours_s:.1f} s vs "
         f"{alone_s:.1f} s ({ours_s / alone_s:.2f}x).\n\n" + table
     )
     print(table)
-    print(f"ours {ours_s:.1f} s vs yt-framework {theirs_s:.1f} s")
+    print(f"ours {ours_s:.1f} s vs {reference} {theirs_s:.1f} s")
     if not args.no_write:
         write_section("listing_to_table", "2. Listing 1,000,000 keys into a YT table", body)
 

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import dagster as dg
 import yt.wrapper as yt
@@ -63,7 +63,7 @@ from yt_assets.yt.schemas import (
     listing_row,
     yt_schema,
 )
-from yt_assets.yt.tables import YTTable
+from yt_assets.yt.tables import YTTable, listing_yson_rows, yson_blocks
 from yt_assets.yt_jobs.s3_export import Compression, TableExportMapper
 from yt_assets.yt_jobs.s3_listing import (
     STAT_KEYS_FILTERED_OUT,
@@ -81,6 +81,8 @@ from yt_assets.yt_jobs.s3_processing import (
     S3ObjectMapper,
     process_object,
 )
+
+T = TypeVar("T")
 
 ASSET_KINDS = {"s3", "ytsaurus"}
 
@@ -210,26 +212,31 @@ def _list_into_rows(
         if no_match:
             raise dg.Failure(description=no_match, allow_retries=False)
     head: list[S3Object] = [first] if first is not None else []
-    rows.rows = _failing_at_cause(
-        listing_row(config.bucket, obj) for obj in itertools.chain(head, objects)
-    )
+    rows.bucket = config.bucket
+    rows.objects = itertools.chain(head, objects)
     # Wrapped in Output: a bare generator would be taken for a stream of Dagster events.
     return dg.Output(rows)
 
 
 class ListingRows:
-    """The rows of a listing, streamed once; after that, :meth:`output_metadata` holds the
-    listing's final counts (keys listed and matched, pages, seconds, keys/s)."""
+    """The rows of a listing, streamed once, as row dicts or as YSON text blocks (the IO
+    manager writes the latter: :class:`~yt_assets.yt.tables.YsonRows`, listed and formatted in a
+    thread of their own while the table is written); after that, :meth:`output_metadata` holds
+    the listing's final counts (keys listed and matched, pages, seconds, keys/s)."""
 
     def __init__(self) -> None:
-        self.rows: Iterator[dict[str, Any]] = iter(())
+        self.bucket = ""
+        self.objects: Iterator[S3Object] = iter(())
         self.progress: ListingProgress | None = None
 
     def record(self, progress: ListingProgress) -> None:
         self.progress = progress
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return self.rows
+        return _failing_at_cause(listing_row(self.bucket, obj) for obj in self.objects)
+
+    def yson_blocks(self) -> Iterator[bytes]:
+        return _failing_at_cause(yson_blocks(listing_yson_rows(self.bucket, self.objects)))
 
     def output_metadata(self) -> dict[str, Any]:
         progress = self.progress
@@ -244,10 +251,10 @@ class ListingRows:
         }
 
 
-def _failing_at_cause(rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The rows; a listing error on a later page fails the step with its one-line cause."""
+def _failing_at_cause(items: Iterator[T]) -> Iterator[T]:
+    """The items; a listing error on a later page fails the step with its one-line cause."""
     try:
-        yield from rows
+        yield from items
     except S3ListingError as error:
         raise listing_failure(error) from None
 

@@ -8,7 +8,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,8 +23,8 @@ from yt_assets.s3.listing import (
     normalize_extension,
 )
 from yt_assets.s3.pages import S3Object
-from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, yt_schema
-from yt_assets.yt.tables import publish_rows
+from yt_assets.yt.schemas import LISTING_COLUMNS, PATHS_TABLE_COLUMNS, listing_row, yt_schema
+from yt_assets.yt.tables import listing_yson_rows, publish_rows, yson_blocks
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
 
@@ -393,6 +393,45 @@ def test_save_s3_paths_writes_the_same_table_as_writing_row_dicts(
     assert ours == read_paths_table(yt_client, f"{directory}/dicts")
     assert [row["path"] for row in ours] == keys
     assert yt_client.get(f"{directory}/ours/@schema") == yt_client.get(f"{directory}/dicts/@schema")
+
+
+class TextRows:
+    """Listing rows as :class:`~yt_assets.yt.tables.YsonRows` (what the listing asset returns)."""
+
+    def __init__(self, bucket: str, objects: list[S3Object]) -> None:
+        self.bucket, self.objects = bucket, objects
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (listing_row(self.bucket, obj) for obj in self.objects)
+
+    def yson_blocks(self) -> Iterator[bytes]:
+        return yson_blocks(listing_yson_rows(self.bucket, self.objects))
+
+
+def test_listing_rows_as_yson_text_make_the_same_table_as_row_dicts(yt_client: Any) -> None:
+    """The listing asset's publication (YSON text blocks) and yt.wrapper's serialisation of the
+    row dicts give identical tables: rows (awkward keys and ETags, sizes past 2**32, times with
+    and without microseconds), order, schema; over several blocks."""
+    directory = f"//tmp/s3_listing_{uuid.uuid4().hex}"
+    moments = [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(1999, 12, 31, tzinfo=UTC),
+    ]
+    objects = [
+        S3Object(key, index * 7_000_000_011, f'e"\\{index}\t', moments[index % 2])
+        for index, key in enumerate(
+            sorted(AWKWARD_TABLE_KEYS + [f"many/{index:05d}" for index in range(2500)])
+        )
+    ]
+    schema = yt_schema(LISTING_COLUMNS)
+
+    publish_rows(yt_client, f"{directory}/text", TextRows("bucket-é", objects), schema)
+    publish_rows(yt_client, f"{directory}/dicts", list(TextRows("bucket-é", objects)), schema)
+
+    text = read_paths_table(yt_client, f"{directory}/text")
+    assert text == read_paths_table(yt_client, f"{directory}/dicts")
+    assert [row["path"] for row in text] == [obj.key for obj in objects]
+    assert yt_client.get(f"{directory}/text/@schema") == yt_client.get(f"{directory}/dicts/@schema")
 
 
 def test_a_background_producer_stops_and_is_closed_when_the_consumer_stops() -> None:

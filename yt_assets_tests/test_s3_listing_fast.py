@@ -31,7 +31,7 @@ from yt_assets.s3.fast_listing import (
     parse_list_objects_v2_tree,
 )
 from yt_assets.s3.listing import FETCHER_ENV_VARIABLE, LISTING_RETRY, iter_s3_objects
-from yt_assets.s3.pages import ListingPage, S3Object
+from yt_assets.s3.pages import ListingPage, S3Object, iter_listing_pages
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
 from yt_assets_tests.s3_fake_http import CannedS3Server, query_of
@@ -618,3 +618,105 @@ def test_the_quick_reader_and_the_tree_reader_agree(body: str) -> None:
         parsed = type(error).__name__
 
     assert parsed == expected
+
+
+def listed_with(fetch: FastPageFetcher, bucket: str, prefix: str) -> list[ObjectTuple]:
+    pages = iter_listing_pages(fetch, bucket, prefix, max_keys=lambda: 5)
+    return [
+        (obj.key, obj.size, obj.etag, obj.last_modified)
+        for page in pages
+        for obj in page.objects
+        if not obj.key.endswith("/")
+    ]
+
+
+@pytest.mark.parametrize("prefix", ["", "odd/", "gaps/"])
+def test_requests_after_the_first_are_sent_directly_and_list_the_same(
+    s3_server: S3TestServer, awkward_bucket: str, prefix: str
+) -> None:
+    fetch = FastPageFetcher(s3_server.client())
+
+    listed = listed_with(fetch, awkward_bucket, prefix)
+
+    assert fetch.sends_directly(awkward_bucket)
+    assert listed == paginator_objects(s3_server.client(), awkward_bucket, prefix)
+
+
+def test_a_client_with_hooks_of_its_own_sees_every_request(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    client = s3_server.client()
+    calls = record_list_calls(client)
+    fetch = FastPageFetcher(client)
+
+    listed = listed_with(fetch, awkward_bucket, "odd/")
+
+    assert not fetch.sends_directly(awkward_bucket)
+    assert len(calls) == -(-len(listed) // 5)  # one call a page
+    assert listed == paginator_objects(s3_server.client(), awkward_bucket, "odd/")
+
+
+def test_an_error_after_direct_requests_is_reported_with_its_s3_code(
+    s3_server: S3TestServer,
+) -> None:
+    client = s3_server.client()
+    bucket = s3_server.create_bucket("vanishing")
+    put_objects(s3_server, bucket, {f"k/{index}": b"x" for index in range(7)})
+    fetch = FastPageFetcher(client)
+    assert len(listed_with(fetch, bucket, "k/")) == 7
+    assert fetch.sends_directly(bucket)
+    for index in range(7):
+        client.delete_object(Bucket=bucket, Key=f"k/{index}")
+    client.delete_bucket(Bucket=bucket)
+
+    with pytest.raises(S3ListingError) as raised:
+        listed_with(fetch, bucket, "k/")
+
+    assert raised.value.code == "NoSuchBucket"
+    assert "HTTP 404" in str(raised.value)
+
+
+def contents_xml(key: str, etag: str, modified: str = "2024-01-02T03:04:05.678Z") -> str:
+    etag_element = f"<ETag>{etag}</ETag>" if etag else ""
+    return (
+        f"<Contents><Key>{key}</Key><LastModified>{modified}</LastModified>{etag_element}"
+        "<Size>7</Size></Contents>"
+    )
+
+
+ODD_PAGES = {
+    "entity-escaped keys": [contents_xml("a&amp;b&lt;&gt;&#34;&#x9;", "&quot;e1&quot;")],
+    "numeric-quoted etags": [contents_xml("a", "&#34;e1&#34;"), contents_xml("b", "&#34;e2&#34;")],
+    "raw quotes and no etag": [contents_xml("a", '"e1"'), contents_xml("b", "")],
+    "an etag with an entity inside": [contents_xml("a", "&quot;e&amp;1&quot;")],
+    "a newline in a key": [
+        contents_xml("a\nb", "&quot;e&quot;"),
+        contents_xml("c", "&quot;f&quot;"),
+    ],
+    "spaced blocks": ["\n  " + contents_xml("a", "&quot;e&quot;") + "\n  ", contents_xml("b", "")],
+    "prefixes between blocks": [
+        contents_xml("a", "&quot;e&quot;"),
+        "<CommonPrefixes><Prefix>p%2F/</Prefix></CommonPrefixes>",
+        contents_xml("b", "&quot;f&quot;", "2024-05-06T07:08:09Z"),
+    ],
+    "url escapes besides slashes": [
+        contents_xml("a%2Fb%20c+d", "&quot;e&quot;"),
+        contents_xml("%E6%97%A5%2F", "&quot;f&quot;"),
+    ],
+}
+
+
+@pytest.mark.parametrize("encoding", [None, "url"])
+@pytest.mark.parametrize("case", list(ODD_PAGES))
+def test_the_plain_reader_reads_what_xml_etree_reads(case: str, encoding: str | None) -> None:
+    head = '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>'
+    encoding_element = f"<EncodingType>{encoding}</EncodingType>" if encoding else ""
+    body = (
+        head
+        + encoding_element
+        + "<IsTruncated>false</IsTruncated>"
+        + "".join(ODD_PAGES[case])
+        + "</ListBucketResult>"
+    ).encode()
+
+    assert parse_list_objects_v2(body) == parse_list_objects_v2_tree(body)

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
@@ -45,7 +45,13 @@ from yt.wrapper.stream import ItemStream
 
 from yt_assets.s3.background import iter_in_background
 from yt_assets.s3.pages import S3Object
-from yt_assets.yt.schemas import PATHS_TABLE_COLUMNS, ColumnSpec, column_specs, yt_schema
+from yt_assets.yt.schemas import (
+    PATHS_TABLE_COLUMNS,
+    ColumnSpec,
+    column_specs,
+    timestamp_microseconds,
+    yt_schema,
+)
 
 __all__ = [
     "LOCK_CONFLICT_RETRY_SECONDS",
@@ -56,10 +62,12 @@ __all__ = [
     "TableConflictError",
     "YTTable",
     "YTTableRows",
+    "YsonRows",
     "check_replaceable",
     "count_non_empty",
     "describe_table",
     "ensure_directory",
+    "listing_yson_rows",
     "publish_rows",
     "publish_table",
     "read_rows",
@@ -68,6 +76,8 @@ __all__ = [
     "schema_text",
     "table_preview",
     "write_table_atomically",
+    "write_yson_blocks_atomically",
+    "yson_blocks",
 ]
 
 Row = dict[str, Any]
@@ -169,6 +179,16 @@ def write_table_atomically(
         retry_lock_conflicts(lambda: client.move(temporary, path, force=True))
 
 
+@runtime_checkable
+class YsonRows(Protocol):
+    """Rows that can format themselves as YSON text (e.g. a listing's): :func:`publish_rows`
+    writes their :meth:`yson_blocks` instead of serialising row dicts."""
+
+    def yson_blocks(self) -> Iterator[bytes]:
+        """The rows as YSON text, whole rows per block (each row ends with ``;``)."""
+        ...
+
+
 def publish_rows(
     client: yt.YtClient,
     path: str,
@@ -177,8 +197,15 @@ def publish_rows(
     *,
     owner: str | None = None,
 ) -> YTTable:
-    """:func:`write_table_atomically`, then :func:`describe_table` of the result."""
-    write_table_atomically(client, path, rows, schema, owner=owner)
+    """:func:`write_table_atomically`, then :func:`describe_table` of the result.
+
+    Rows that are :class:`YsonRows` are written as their YSON text blocks, formatted in a thread
+    of their own while this one waits on the proxy (:func:`write_yson_blocks_atomically`).
+    """
+    if isinstance(rows, YsonRows):
+        write_yson_blocks_atomically(client, path, rows.yson_blocks(), schema, owner=owner)
+    else:
+        write_table_atomically(client, path, rows, schema, owner=owner)
     return describe_table(client, path)
 
 
@@ -412,20 +439,45 @@ def _path_key(path: str | S3Object) -> str:
     return key
 
 
-def _paths_table_blocks(
-    bucket: str, paths: Iterable[str | S3Object], counter: list[int]
-) -> Iterator[bytes]:
-    """The rows ``{bucket, path}`` as YSON text, :data:`PATHS_BLOCK_ROWS` rows a block;
-    ``counter[0]`` counts the rows."""
+def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[bytes]:
+    """The rows ``{bucket, path}`` as YSON text, one a time."""
     head = b'{"bucket"=' + yson_string(bucket) + b';"path"='
-    block: list[bytes] = []
     for path in paths:
-        block.append(head + yson_string(_path_key(path)) + b"};")
+        yield head + yson_string(_path_key(path)) + b"};"
+
+
+def listing_yson_rows(bucket: str, objects: Iterable[S3Object]) -> Iterator[bytes]:
+    r""":func:`~yt_assets.yt.schemas.listing_row` of each object, as YSON text (the same values:
+    ``size`` and ``last_modified`` as int64, like yt.wrapper writes Python ints).
+
+    >>> from datetime import UTC, datetime
+    >>> moment = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> next(listing_yson_rows("b", [S3Object("k\t", 3, "e", moment)]))
+    b'{"bucket"="b";"path"="k\\x09";"size"=3;"etag"="e";"last_modified"=1767225600000000};'
+    """
+    head = b'{"bucket"=' + yson_string(bucket) + b';"path"='
+    for obj in objects:
+        yield b'%s%s;"size"=%d;"etag"=%s;"last_modified"=%d};' % (
+            head,
+            yson_string(obj.key),
+            obj.size,
+            yson_string(obj.etag),
+            timestamp_microseconds(obj.last_modified),
+        )
+
+
+def yson_blocks(rows: Iterable[bytes], counter: list[int] | None = None) -> Iterator[bytes]:
+    """YSON text rows joined :data:`PATHS_BLOCK_ROWS` to a block; ``counter[0]`` counts rows."""
+    block: list[bytes] = []
+    for row in rows:
+        block.append(row)
         if len(block) == PATHS_BLOCK_ROWS:
-            counter[0] += len(block)
+            if counter is not None:
+                counter[0] += len(block)
             yield b"".join(block)
             block = []
-    counter[0] += len(block)
+    if counter is not None:
+        counter[0] += len(block)
     yield b"".join(block)
 
 
@@ -475,19 +527,35 @@ def save_s3_paths_to_table(
     log = logger or _DEFAULT_LOGGER
     counter = [0]
     log.info("Saving S3 paths of bucket %s to YT table %s", bucket, output_table)
-    blocks = iter_in_background(
-        _paths_table_blocks(bucket, paths, counter), max_ahead=PATHS_BLOCKS_AHEAD, name="s3-rows"
+    write_yson_blocks_atomically(
+        yt_client,
+        output_table,
+        yson_blocks(_paths_table_rows(bucket, paths), counter),
+        yt_schema(PATHS_TABLE_COLUMNS),
+        write_chunk_bytes=write_chunk_bytes,
     )
+    log.info("Saved %d paths to %s", counter[0], output_table)
+    return counter[0]
+
+
+def write_yson_blocks_atomically(
+    yt_client: Any,
+    path: str,
+    blocks: Iterable[bytes],
+    schema: TableSchema,
+    *,
+    owner: str | None = None,
+    write_chunk_bytes: int = SAVE_WRITE_CHUNK_BYTES,
+) -> None:
+    """:func:`write_table_atomically` of blocks of YSON text rows, overlapped: the blocks are
+    produced (e.g. listed and formatted) in a thread of their own, at most
+    :data:`PATHS_BLOCKS_AHEAD` ahead, while this thread waits on the YT proxy; the client's write
+    chunk is capped at ``write_chunk_bytes`` (see :func:`save_s3_paths_to_table`)."""
+    ahead = iter_in_background(blocks, max_ahead=PATHS_BLOCKS_AHEAD, name="yt-rows")
     try:
         with _bounded_write_chunk(yt_client, write_chunk_bytes):
             write_table_atomically(
-                yt_client,
-                output_table,
-                blocks,
-                yt_schema(PATHS_TABLE_COLUMNS),
-                raw_format=PATHS_ROW_FORMAT,
+                yt_client, path, ahead, schema, owner=owner, raw_format=PATHS_ROW_FORMAT
             )
     finally:
-        blocks.close()  # type: ignore[attr-defined]
-    log.info("Saved %d paths to %s", counter[0], output_table)
-    return counter[0]
+        ahead.close()  # type: ignore[attr-defined]
