@@ -30,7 +30,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from yt_assets_tests.read_transactions import abort_dropped_read_transactions
+from yt_assets_tests.leftovers import (
+    abort_dropped_read_transactions,
+    clear_stale_dagster_state_storage,
+)
 from yt_assets_tests.wheel_venv import project_wheel, wheel_venv, wheel_venv_factory
 
 __all__ = ["project_wheel", "wheel_venv", "wheel_venv_factory"]  # fixtures for every test module
@@ -38,11 +41,12 @@ __all__ = ["project_wheel", "wheel_venv", "wheel_venv_factory"]  # fixtures for 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """After each test's body, its dropped read transactions are aborted (``read_transactions``)."""
+    """After each test's body, what it left behind is cleared (``leftovers``)."""
     try:
         return (yield)
     finally:
         abort_dropped_read_transactions()
+        clear_stale_dagster_state_storage()
 
 
 S3_TEST_REGION = "us-east-1"
