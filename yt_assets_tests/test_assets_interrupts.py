@@ -22,18 +22,19 @@ WAIT_SECONDS = 60
 STEP_SCRIPT = textwrap.dedent(
     """
     import json, sys, time
+    from datetime import UTC, datetime
     import dagster as dg
     from dagster_aws.s3 import S3Resource
     from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
     from yt_assets.io_manager import YTTableIOManager
     from yt_assets.resources import YTResource
+    from yt_assets.s3.pages import S3Object
     from yt_assets_tests.job_processors import slow_processor
 
-    def stalling_rows(bucket):
-        # 50,000 rows (several 1 MB write chunks sent to YT), then a stall until killed.
+    def stalling_objects():
+        # 50,000 objects (several 1 MB write chunks sent to YT), then a stall until killed.
         for i in range(50_000):
-            yield {"bucket": bucket, "path": f"stall/{i:06d}", "size": 1, "etag": "e" * 32,
-                   "last_modified": 0}
+            yield S3Object(f"stall/{i:06d}", 1, "e" * 32, datetime(2026, 1, 1, tzinfo=UTC))
         print("stalling", flush=True)
         time.sleep(600)
 
@@ -46,8 +47,7 @@ STEP_SCRIPT = textwrap.dedent(
         processed = build_s3_processing_asset("processed", listing=listing, processor=slow_processor)
         if settings["mode"] == "stall":
             import yt_assets.assets as assets_module
-            assets_module.listing_row = lambda bucket, obj: obj
-            assets_module.iter_s3_objects = lambda *args, **kwargs: stalling_rows(settings["bucket"])
+            assets_module.iter_s3_objects = lambda *args, **kwargs: stalling_objects()
             listing = build_s3_listing_asset("listing", bucket=settings["bucket"])
         assets = [listing, processed] if settings["mode"] == "process" else [listing]
         print("starting", flush=True)

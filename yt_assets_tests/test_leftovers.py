@@ -20,13 +20,19 @@ from yt_assets_tests.leftovers import (
 
 
 def _aborter_asleep(client: yt.YtClient) -> None:
-    """yt.wrapper's aborter thread running and asleep: it aborts what it is handed when it starts,
-    then looks again every 10 s, so a read dropped now waits in its queue."""
-    yt_transaction.add_transaction_to_abort(yt.Transaction(client=client))
+    """yt.wrapper's aborter thread asleep, or gone, with nothing queued: a read dropped now waits
+    in its queue. (The thread takes the newest transaction first and sleeps 10 s only once the
+    queue is empty, so earlier leftovers are cleared first; a thread that an earlier failed abort
+    ended stays gone, and its queue is then only ours.)"""
+    abort_dropped_read_transactions()
+    starter = yt.Transaction(client=client)
+    yt_transaction.add_transaction_to_abort(starter)
+    aborter = yt_transaction._transaction_aborter
     deadline = time.monotonic() + 15
-    while yt_transaction._transaction_aborter._transactions_to_abort:
+    while not starter._finished and aborter.is_alive():  # aborted by the thread, which then sleeps
         assert time.monotonic() < deadline, "yt.wrapper's aborter thread took nothing"
         time.sleep(0.05)
+    abort_dropped_read_transactions()
 
 
 def test_a_dropped_read_stream_has_its_transaction_aborted_at_once(tmp_path: Path) -> None:

@@ -404,34 +404,44 @@ def test_command_job_fails_naming_the_key_and_never_the_secret(
     assert "YT_SECURE_VAULT_S3_ACCESS_KEY is not set" in without_keys.stderr
 
 
+def _imported_modules(source: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
 def test_job_code_imports_only_stdlib_and_boto() -> None:
-    allowed_third_party = {"boto3", "botocore", "yt"}
-    shared = {
-        "yt_assets.s3.client",
-        "yt_assets.s3.errors",
-        "yt_assets.s3.retries",
-        "yt_assets.s3.uploads",
-    }  # shipped along
-    job_dir = Path(s3_processing.__file__).parent
-    package_dir = job_dir.parent
-    sources = [
-        *job_dir.glob("*.py"),
-        *(package_dir / "s3" / f"{m.split('.')[-1]}.py" for m in shared),
-    ]
-    for source in sources:
-        tree = ast.parse(source.read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
+    """The job code and every ``yt_assets`` module it reaches (its closure, shipped along) import
+    only the standard library, boto3/botocore (urllib3 is botocore's) and ``yt`` (ytsaurus-client),
+    and of ``yt_assets`` only the Dagster-free ``s3``, ``yt`` and ``yt_jobs`` packages."""
+    allowed_third_party = {"boto3", "botocore", "urllib3", "yt"}
+    allowed_packages = ("yt_assets.s3", "yt_assets.yt", "yt_assets.yt_jobs")
+    package_dir = Path(s3_processing.__file__).parents[1]
+    pending = [f"yt_assets.yt_jobs.{path.stem}" for path in (package_dir / "yt_jobs").glob("*.py")]
+    reached: set[str] = set()
+    while pending:
+        module = pending.pop()
+        if module in reached:
+            continue
+        reached.add(module)
+        parts = module.split(".")[1:]
+        source = package_dir.joinpath(*parts).with_suffix(".py")
+        if not source.exists():
+            source = package_dir.joinpath(*parts, "__init__.py")
+        for name in _imported_modules(source):
+            top = name.split(".")[0]
+            if top == "yt_assets":
+                assert name.startswith(allowed_packages), f"{module} imports {name}"
+                pending.append(name)
             else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                assert (
-                    top in sys.stdlib_module_names or top in allowed_third_party or name in shared
-                ), f"{source.name} imports {name}"
+                assert top in sys.stdlib_module_names or top in allowed_third_party, (
+                    f"{module} imports {name}"
+                )
+    assert "yt_assets.s3.uploads" in reached and "yt_assets.yt_jobs.s3_listing" in reached
 
     probe = (
         "import sys, yt_assets.yt_jobs.s3_processing;"
