@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,13 @@ def test_another_python_version_on_the_node_fails_naming_both_versions(
     text = failure_text(result)
     assert "this node runs Python 3.12.1" in text
     assert f"pickled by Python {sys.version.split()[0]}" in text
+
+
+def test_plans_made_in_parallel_threads_are_the_same() -> None:
+    """The steps of a backfill in one process plan their shipments at once: each thread gets the
+    same plan (CPython 3.11's ``ast.parse`` is not thread-safe; shipping parses one at a time)."""
+    job = S3ObjectMapper(processor=import_probe)
+    expected = plan_shipment(job).pickling_config()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        plans = list(pool.map(lambda _: plan_shipment(job).pickling_config(), range(32)))
+    assert all(plan == expected for plan in plans)

@@ -65,6 +65,10 @@ JOB_PACKAGES = ("yt_assets.yt_jobs",)
 """Project packages shipped whole (what of them is imported)."""
 
 _MAIN_LOCK = threading.Lock()
+_PARSE_LOCK = threading.Lock()
+"""``ast.parse`` one thread at a time: CPython 3.11's AST constructor is not thread-safe (the
+steps of a ten-partition backfill in one process failed with "SystemError: AST constructor
+recursion depth mismatch" while packing their job code in parallel)."""
 
 VERSION_CHECK = (
     "import sys; expected = {expected!r}; actual = sys.version.split()[0]; "
@@ -169,7 +173,9 @@ def _same_package_imports(name: str, *, everywhere: bool) -> list[str]:
     top = name.split(".")[0]
     package = name if source.endswith("__init__.py") else name.rpartition(".")[0]
     try:
-        tree = ast.parse(Path(source).read_text(encoding="utf-8"))
+        text = Path(source).read_text(encoding="utf-8")
+        with _PARSE_LOCK:
+            tree = ast.parse(text)
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     imported: list[str] = []
