@@ -111,9 +111,17 @@ def child_write_only(endpoint_url: str, proxy_url: str, table: str) -> dict[str,
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def child_asset(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]:
+OPERATION_JOBS = 4
+"""``listing_jobs`` of the operation-mode row (jobs are processes on the local YT: 2 CPUs)."""
+
+
+def child_asset(
+    endpoint_url: str, proxy_url: str, table: str, listing_jobs: int | None = None
+) -> dict[str, Any]:
     """The Dagster ``s3_listing`` asset (``build_s3_listing_asset``) materialised into ``table``
-    through ``YTTableIOManager``: the listing table's 5 columns, Dagster included."""
+    through ``YTTableIOManager``: the listing table's 5 columns, Dagster included; with
+    ``listing_jobs``, in its ``yt_operation`` listing mode (one map operation of that many
+    jobs lists the key ranges, then a sort)."""
     import dagster as dg
     from dagster_aws.s3 import S3Resource
 
@@ -126,6 +134,7 @@ def child_asset(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]
     yt_cluster = YTResource(proxy=proxy_url, token="bench")
     resources = {
         "io_manager": YTTableIOManager(yt_cluster=yt_cluster, root=root),
+        "yt_cluster": yt_cluster,
         "s3": S3Resource(
             endpoint_url=endpoint_url,
             aws_access_key_id=ACCESS_KEY,
@@ -134,7 +143,9 @@ def child_asset(endpoint_url: str, proxy_url: str, table: str) -> dict[str, Any]
         ),
     }
     started = time.perf_counter()
-    result = dg.materialize([asset], resources=resources)
+    config = {"listing_mode": "yt_operation", "listing_jobs": listing_jobs} if listing_jobs else {}
+    run_config = {"ops": {name: {"config": config}}} if config else None
+    result = dg.materialize([asset], resources=resources, run_config=run_config)
     seconds = time.perf_counter() - started
     metadata = result.asset_materializations_for_node(name)[0].metadata
     return {"rows": metadata["dagster/row_count"].value, "seconds": seconds}
@@ -178,6 +189,8 @@ LABELS = {
     "write-only": "ours, writing alone (`save_s3_paths_to_table` of keys made in memory)",
     "asset": "ours, the Dagster `s3_listing` asset (5 columns, `dg.materialize`, overlapped)",
     "asset-before": "the `s3_listing` asset in the baseline checkout (row dicts, in turn)",
+    "asset-operation": "ours, the `s3_listing` asset, `listing_mode: yt_operation`, "
+    f"`listing_jobs: {OPERATION_JOBS}` (a map operation, then a sort)",
     "yt-framework": "yt-framework: `list_s3_files` + `save_s3_paths_to_table`, `YTProdClient`",
 }
 
@@ -188,6 +201,7 @@ CHILDREN = {
     "write-only": child_write_only,
     "asset": child_asset,
     "asset-before": child_asset,
+    "asset-operation": lambda *args: child_asset(*args, listing_jobs=OPERATION_JOBS),
     "yt-framework": child_yt_framework,
 }
 

@@ -81,14 +81,20 @@ AWKWARD_KEYS = [
 PAGE_EDGE_KEYS = [
     f"many/{index:04d}.{'json' if index % 4 == 0 else 'txt'}" for index in range(1001)
 ]
-SPREAD_KEYS = [f"spread/{group:02d}/{index:03d}.txt" for group in range(30) for index in range(7)]
+SPREAD_KEYS = [
+    *(f"spread/{group:02d}/{index:03d}.txt" for group in range(30) for index in range(7)),
+    # the level's own objects between sub-prefixes
+    "spread/05.txt",
+    "spread/12-direct.json",
+    "spread/zz-last.txt",
+]
 
 
 @pytest.fixture(scope="module")
 def awkward_bucket(s3_server: S3TestServer) -> str:
     """Awkward keys, a 1,001-key sub-prefix and 30 sub-prefixes; shared read-only."""
     bucket = s3_server.create_bucket("awkward")
-    keys = AWKWARD_KEYS + PAGE_EDGE_KEYS + SPREAD_KEYS
+    keys = AWKWARD_KEYS + PAGE_EDGE_KEYS + SPREAD_KEYS + ["spread/20/"]  # and a folder marker
     put_objects(s3_server, bucket, {key: key.encode()[: len(key) % 50] for key in keys})
     return bucket
 
@@ -154,7 +160,8 @@ def test_fan_out_lists_ranges_in_parallel_threads_and_keeps_key_order(
     client = s3_server.client()
     calls = record_list_calls(client)
 
-    listed = as_tuples(iter_s3_objects(client, awkward_bucket, "spread/", fan_out=4, page_size=5))
+    # 20 keys a page: the sequential start sees sub-prefixes of well under half a page each
+    listed = as_tuples(iter_s3_objects(client, awkward_bucket, "spread/", fan_out=4, page_size=20))
 
     assert listed == paginator_objects(s3_server.client(), awkward_bucket, "spread/")
     range_calls = [call for call in calls if "StartAfter" in call]
@@ -164,6 +171,36 @@ def test_fan_out_lists_ranges_in_parallel_threads_and_keeps_key_order(
     assert [("Delimiter" in call, "StartAfter" in call) for call in calls[:6]] == [
         (False, False)
     ] * SEQUENTIAL_PAGES + [(True, False)]
+
+
+@pytest.mark.parametrize("page_size", [5, 7])
+def test_sub_prefixes_of_half_a_page_or_more_are_each_listed_with_their_own_prefix(
+    s3_server: S3TestServer, awkward_bucket: str, page_size: int
+) -> None:
+    """spread/ has 30 sub-prefixes of 7 keys and objects of its own between them: past the
+    sequential start, each later sub-prefix is listed from its start with Prefix set to it
+    (no StartAfter, so no page runs into the next sub-prefix), and the level's own objects come
+    from the delimited listing; the same objects in the same order as the paginator's."""
+    client = s3_server.client()
+    calls = record_list_calls(client)
+
+    listed = as_tuples(
+        iter_s3_objects(client, awkward_bucket, "spread/", fan_out=4, page_size=page_size)
+    )
+
+    assert listed == paginator_objects(s3_server.client(), awkward_bucket, "spread/")
+    assert "spread/05.txt" in [key for key, *_ in listed]
+    after_discovery = calls[SEQUENTIAL_PAGES + 1 :]
+    assert not [call for call in calls if "StartAfter" in call]
+    per_sub_prefix = [call for call in after_discovery if call["Prefix"] != "spread/"]
+    first_calls = {call["Prefix"] for call in per_sub_prefix if "ContinuationToken" not in call}
+    sequential_reached = max(key for key, *_ in listed[: SEQUENTIAL_PAGES * page_size])
+    later = sorted(
+        {key[: key.rindex("/") + 1] for key, *_ in listed if key > sequential_reached} - {"spread/"}
+    )
+    assert sorted(first_calls) == [group for group in later if group > sequential_reached]
+    assert len(first_calls) == sum(1 for call in per_sub_prefix if "ContinuationToken" not in call)
+    assert len({call["thread"] for call in per_sub_prefix}) >= 2
 
 
 @pytest.mark.parametrize(
@@ -698,6 +735,32 @@ ODD_PAGES = {
         contents_xml("a", "&quot;e&quot;"),
         "<CommonPrefixes><Prefix>p%2F/</Prefix></CommonPrefixes>",
         contents_xml("b", "&quot;f&quot;", "2024-05-06T07:08:09Z"),
+    ],
+    "mixed quote forms": [contents_xml("a", "&#34;e1&#34;"), contents_xml("b", "&quot;e2&quot;")],
+    "a quote inside an etag": [
+        contents_xml("a", "&#34;e&#34;1&#34;"),
+        contents_xml("b", "&#34;f&#34;"),
+    ],
+    "quoted etags around raw quotes": [
+        contents_xml("a", '&#34;"e"&#34;'),
+        contents_xml("b", "&#34;f&#34;"),
+    ],
+    "a line break in an etag": [
+        contents_xml("a", "&#34;e\n&#34;"),
+        contents_xml("b", "&#34;f&#34;"),
+    ],
+    "nested and plain other children": [
+        contents_xml("a!b?c", "&#34;e&#34;").replace(
+            "<Size>", "<Owner><ID>o</ID></Owner><StorageClass>STANDARD</StorageClass><Size>"
+        ),
+        contents_xml("b", "&#34;f&#34;").replace(
+            "<Size>", "<Owner><ID>p</ID></Owner><StorageClass>GLACIER</StorageClass><Size>"
+        ),
+    ],
+    "a namespace prefix on a later block": [
+        contents_xml("a", "&#34;e&#34;"),
+        '<s3:Contents xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Key>b</s3:Key>'
+        "<s3:LastModified>2024-01-02T03:04:05Z</s3:LastModified><s3:Size>7</s3:Size></s3:Contents>",
     ],
     "url escapes besides slashes": [
         contents_xml("a%2Fb%20c+d", "&quot;e&quot;"),

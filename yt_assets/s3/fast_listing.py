@@ -88,12 +88,19 @@ __all__ = [
 DELIMITER = "/"
 """The delimiter used to discover sub-prefixes."""
 
-LOOKAHEAD_PAGES = 2
-"""Pages a range may list ahead of the consumer."""
+LOOKAHEAD_PAGES = 8
+"""Pages a range may list ahead of the consumer: at most ``workers x`` this many pages in
+memory (8 x 8 pages of 1,000 keys: about 16 MB); 1,000,000 keys on SeaweedFS listed in 20 s
+with 8, in 27 s with 2 (the ranges after the one being consumed stall sooner)."""
 
 SEQUENTIAL_PAGES = 5
 """Truncated pages listed sequentially before fanning out: listings of up to this many pages
 cost exactly the paginator's requests (5,000 keys at 1,000 a page)."""
+
+SUB_PREFIX_PAGES = 0.5
+"""Pages per sub-prefix (estimated from the sequential start) from which each sub-prefix is
+listed on its own, with its own ``Prefix`` (below it, key ranges spanning several sub-prefixes
+are, so a level of many tiny sub-prefixes does not cost a request each)."""
 
 MAX_DESCENT = 16
 """How many single-sub-prefix levels the fan-out walks down before giving up on finding more."""
@@ -186,28 +193,32 @@ def _url_decoded(text: str) -> str:
     return unquote_plus(text)
 
 
-_CHILD_ELEMENT = re.compile(r"<(\w+)>.*?</\1>", re.DOTALL)
+_CHILD_ELEMENT = re.compile(r"<(\w+)>(.*?)</\1>", re.DOTALL)
 _FIELD_NAMES = ("Key", "LastModified", "ETag", "Size")
-_contents_patterns: dict[tuple[str, ...], tuple[re.Pattern[str], tuple[int, ...]] | None] = {}
+_ContentsPattern = tuple[re.Pattern[str], tuple[int, ...]]
+_contents_patterns: dict[tuple[tuple[str, bool], ...], _ContentsPattern | None] = {}
 
 FieldColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[str]]
-"""Raw texts of every Key, LastModified, ETag (``""`` if absent) and Size of a page."""
+"""Every Key (XML entities decoded), LastModified, ETag (unquoted; ``""`` if absent) and Size
+text of a page."""
 _CONTENTS_BLOCK = re.compile(r"<Contents>(.*?)</Contents>", re.DOTALL)
 
 
-def _contents_pattern(children: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[int, ...]] | None:
-    """A pattern matching a whole ``<Contents>`` with these children in this order, capturing
-    the fields, and where each field's group is; None when a field is missing or repeated."""
-    if len(set(children)) != len(children) or not {"Key", "LastModified", "Size"} <= set(children):
+def _contents_pattern(children: tuple[tuple[str, bool], ...]) -> _ContentsPattern | None:
+    """A pattern matching a whole ``<Contents>`` with these children (name, whether it holds
+    elements) in this order, capturing the fields, and where each field's group is; None when
+    a field is missing or repeated."""
+    names = [name for name, _ in children]
+    if len(set(names)) != len(names) or not {"Key", "LastModified", "Size"} <= set(names):
         return None
-    parts, groups = [], []
-    for name in children:
+    parts = []
+    for name, nested in children:
         if name in _FIELD_NAMES:
             parts.append(f"<{name}>([^<]*)</{name}>")
-            groups.append(name)
-        else:
-            parts.append(f"<{name}>.*?</{name}>")
+        else:  # Owner holds elements; StorageClass only text (matched faster)
+            parts.append(f"<{name}>{'.*?' if nested else '[^<]*'}</{name}>")
     pattern = re.compile(r"<Contents>\s*" + r"\s*".join(parts) + r"\s*</Contents>", re.DOTALL)
+    groups = [name for name in names if name in _FIELD_NAMES]
     return pattern, tuple(groups.index(name) if name in groups else -1 for name in _FIELD_NAMES)
 
 
@@ -232,7 +243,9 @@ def _contents_columns(text: str, count: int) -> FieldColumns:
         return (), (), (), ()
     first = text.index("<Contents>") + len("<Contents>")
     first_block = text[first : text.index("</Contents>", first)]
-    children = tuple(match.group(1) for match in _CHILD_ELEMENT.finditer(first_block))
+    children = tuple(
+        (match.group(1), "<" in match.group(2)) for match in _CHILD_ELEMENT.finditer(first_block)
+    )
     if children not in _contents_patterns:
         if len(_contents_patterns) > 32:
             _contents_patterns.clear()
@@ -243,8 +256,8 @@ def _contents_columns(text: str, count: int) -> FieldColumns:
         rows = pattern.findall(text)
         if len(rows) == count:
             columns = list(zip(*rows, strict=True))
-            etags = columns[etag] if etag >= 0 else ("",) * len(rows)
-            return columns[key], columns[modified], etags, columns[size]
+            etags = _unquoted_etags(columns[etag]) if etag >= 0 else [""] * count
+            return _xml_texts(columns[key]), columns[modified], etags, columns[size]
     fields_of_blocks = []
     for block in _CONTENTS_BLOCK.findall(text):
         fields = dict(_CONTENTS_FIELD.findall(block))
@@ -252,32 +265,45 @@ def _contents_columns(text: str, count: int) -> FieldColumns:
             (fields["Key"], fields["LastModified"], fields.get("ETag", ""), fields["Size"])
         )
     keys, times, etags, sizes = zip(*fields_of_blocks, strict=True)
-    return keys, times, etags, sizes
+    return _xml_texts(keys), times, _unquoted_etags(etags), sizes
 
 
-_PLAIN_ETAGS = re.compile(r"(?:&quot;[^&\n]*&quot;\n)*")
+def _xml_texts(texts: Sequence[str]) -> Sequence[str]:
+    """The texts with their XML entities decoded; the usual ones (none) as they are."""
+    if any("&" in text for text in texts):
+        return [_xml_text(text) for text in texts]
+    return texts
 
 
-def _decoded_keys(texts: Sequence[str], url_encoded: bool) -> list[str]:
-    """The keys of a page's ``<Key>`` texts: XML entities, then (``url_encoded``) URL escapes
-    decoded. The usual page (no entity, only ``%2F`` escapes) is decoded in one piece."""
-    joined = "\n".join(texts)
-    if "&" in joined:
-        keys = [_xml_text(text) for text in texts]
-        return [_url_decoded(key) for key in keys] if url_encoded else keys
+def _decoded_keys(keys: Sequence[str], url_encoded: bool) -> Sequence[str]:
+    """The keys, URL-decoded when ``url_encoded``; the usual page (only ``%2F`` escapes) in
+    one piece."""
     if not url_encoded:
-        return list(texts)
-    separators_only = joined.count("\n") == len(texts) - 1  # no text holds the separator
+        return keys
+    joined = "\n".join(keys)
+    separators_only = joined.count("\n") == len(keys) - 1  # no key holds the separator
     if separators_only and "+" not in joined and joined.count("%") == joined.count("%2F"):
         return joined.replace("%2F", "/").split("\n")
-    return [_url_decoded(text) for text in texts]
+    return [_url_decoded(key) for key in keys]
 
 
-def _unquoted_etags(texts: Sequence[str]) -> list[str]:
-    """The ETags without their quotes; the usual ``&quot;<hex>&quot;`` ones in one piece."""
-    joined = "\n".join(texts).replace("&#34;", "&quot;") + "\n"
-    if _PLAIN_ETAGS.fullmatch(joined) is not None:
-        return joined.replace("&quot;", "").split("\n")[:-1]
+def _unquoted_etags(texts: Sequence[str]) -> Sequence[str]:
+    """The ETags without their quotes; the usual ones (each ``&quot;<text>&quot;`` or
+    ``&#34;<text>&#34;``, no other entity, quote or line break) in one piece."""
+    count = len(texts)
+    joined = "\n".join(texts)
+    for quote in ("&#34;", "&quot;"):
+        plain = (
+            joined.count("\n") == count - 1
+            and joined.count(quote) == 2 * count
+            and joined.count("&") == 2 * count
+            and '"' not in joined
+            and joined.startswith(quote)
+            and joined.endswith(quote)
+            and joined.count(f"{quote}\n{quote}") == count - 1
+        )
+        if plain:
+            return joined.replace(quote, "").split("\n")
     return [_xml_text(text).strip('"') for text in texts]
 
 
@@ -295,15 +321,13 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
     declaration = _PLAIN_BODY.match(text)
     if (
         declaration is None
-        or not text.rstrip().endswith("</ListBucketResult>")
-        or "<!" in text  # CDATA, comments
-        or "<?" in text[declaration.end() :]
+        or not text[-64:].rstrip().endswith("</ListBucketResult>")
+        or ("!" in text and "<!" in text)  # CDATA, comments ("!": one memchr, the usual body)
+        or (text.find("?", declaration.end()) != -1 and text.find("<?", declaration.end()) != -1)
         or "xmlns:" in text  # namespace prefixes
     ):
         return None
-    count = text.count("<Contents")
-    if text.count("<Contents>") != count or text.count("</Contents>") != count:
-        return None
+    count = text.count("</Contents>")  # an opening tag of any other shape fails the patterns
     without_contents = _without_contents(text, count)
     if without_contents is None:
         return None
@@ -318,7 +342,7 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
                 zip(
                     _decoded_keys(key_texts, url_encoded),
                     map(int, size_texts),
-                    _unquoted_etags(etag_texts),
+                    etag_texts,
                     map(times.__getitem__, modified_texts),
                     strict=True,
                 ),
@@ -657,8 +681,8 @@ def iter_range_pages(
 
 
 def _iter_ranges_in_parallel(
-    list_range: Callable[[KeyRange], Iterator[list[S3Object]]],
-    ranges: Iterator[KeyRange],
+    list_range: Callable[[Any], Iterator[list[S3Object]]],
+    ranges: Iterator[Any],
     workers: int,
     lookahead_pages: int,
 ) -> Iterator[list[S3Object]]:
@@ -742,6 +766,7 @@ def iter_fanned_out_pages(
     """
     pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
     last_key = None
+    listed = 0
     for count in itertools.count(1):
         page = next(pages, None)
         if page is None:
@@ -749,6 +774,7 @@ def iter_fanned_out_pages(
         yield page.objects
         if not page.is_truncated:
             return
+        listed += len(page.objects)
         if page.objects:
             last_key = page.objects[-1].key
         if workers >= 2 and last_key is not None and count >= sequential_pages:
@@ -760,6 +786,7 @@ def iter_fanned_out_pages(
         prefix,
         pages,
         last_key,
+        listed,
         workers=workers,
         page_size=page_size,
         lookahead_pages=lookahead_pages,
@@ -809,6 +836,7 @@ def _iter_rest_fanned_out(
     prefix: str,
     rest: Iterator[ListingPage],
     last_key: str,
+    listed: int,
     *,
     workers: int,
     page_size: int,
@@ -830,6 +858,20 @@ def _iter_rest_fanned_out(
         delimiter=delimiter,
         first_page=first,
     )
+    seen = sum(1 for sub_prefix in first.common_prefixes if sub_prefix <= last_key)
+    if listed >= SUB_PREFIX_PAGES * page_size * max(seen, 1):
+        # Sub-prefixes of a page or more: each listed with its own Prefix, as a sequential
+        # listing of it would (no range's last page running into the next range's keys).
+        yield from _iter_units_in_parallel(
+            fetch_page,
+            bucket,
+            rest,
+            _sub_prefix_units(level_pages, last_key),
+            workers,
+            lookahead_pages,
+            page_size,
+        )
+        return
     ranges = _ranges_after(key_ranges(level_pages, workers), last_key)
     head = next(ranges)
     if head.high is None:
@@ -844,6 +886,63 @@ def _iter_rest_fanned_out(
     yield from _iter_ranges_in_parallel(
         list_range, itertools.chain([head], ranges), workers, lookahead_pages
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SubPrefix:
+    """A sub-prefix of the level, listed with ``Prefix=prefix``."""
+
+    prefix: str
+
+
+_ListingUnit = KeyRange | SubPrefix | list[S3Object]
+"""What one worker lists: the sequential listing's rest up to ``high`` (a :class:`KeyRange`),
+a sub-prefix, or objects the level's delimited listing already holds."""
+
+
+def _sub_prefix_units(level_pages: Iterator[ListingPage], last_key: str) -> Iterator[_ListingUnit]:
+    """After ``last_key``, in key order: the rest of the sequential listing up to the first
+    sub-prefix past it, then each later sub-prefix and the level's own objects between them."""
+    head_done = False
+    for page in level_pages:
+        objects = [obj for obj in page.objects if obj.key > last_key]
+        taken = 0
+        for sub_prefix in page.common_prefixes:
+            if sub_prefix <= last_key:
+                continue
+            before = taken
+            while taken < len(objects) and objects[taken].key < sub_prefix:
+                taken += 1
+            if not head_done:
+                yield KeyRange(last_key, sub_prefix)  # the sequential listing lists those
+                head_done = True
+            elif taken > before:
+                yield objects[before:taken]
+            yield SubPrefix(sub_prefix)
+        if head_done and taken < len(objects):
+            yield objects[taken:]
+    if not head_done:
+        yield KeyRange(last_key, None)
+
+
+def _iter_units_in_parallel(
+    fetch_page: PageFetcher,
+    bucket: str,
+    rest: Iterator[ListingPage],
+    units: Iterator[_ListingUnit],
+    workers: int,
+    lookahead_pages: int,
+    page_size: int,
+) -> Iterator[list[S3Object]]:
+    def list_unit(unit: _ListingUnit) -> Iterator[list[S3Object]]:
+        if isinstance(unit, KeyRange):
+            return _bounded_pages((page.objects for page in rest), unit.high)
+        if isinstance(unit, SubPrefix):
+            pages = iter_listing_pages(fetch_page, bucket, unit.prefix, max_keys=lambda: page_size)
+            return (page.objects for page in pages)
+        return iter([unit])
+
+    return _iter_ranges_in_parallel(list_unit, units, workers, lookahead_pages)
 
 
 def _ranges_after(ranges: Iterator[KeyRange], last_key: str) -> Iterator[KeyRange]:
