@@ -10,6 +10,7 @@ from dagster_aws.s3 import S3Resource
 
 from yt_assets.assets import build_s3_listing_asset
 from yt_assets.local_yt import LocalYT
+from yt_assets.resources import YTResource
 from yt_assets.yt_jobs.s3_listing import split_key_space
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.dagster_stack import UPLOAD_ACCESS, UPLOAD_SECRET, stack_resources
@@ -48,6 +49,12 @@ def _table(client: yt.YtClient, name: str) -> tuple[list[dict[str, Any]], Any, A
         client.get(f"{path}/@schema"),
         list(client.get(f"{path}/@sorted_by")),
     )
+
+
+def _scratch_tables_left(client: yt.YtClient, run_id: str) -> list[str]:
+    """The tables a run's listing step left under the scratch root (``.ranges``, ``.listed``)."""
+    run_dir = f"{YTResource().scratch_root}/{run_id}"
+    return [str(name) for name in client.list(run_dir)] if client.exists(run_dir) else []
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
@@ -131,6 +138,7 @@ def test_an_extension_matching_nothing_fails_as_in_process(
     assert error is not None
     assert f"extension 'parquet' matched none of {len(SPREAD_KEYS)} keys under " in error.message
     assert not yt_client.exists(f"{ROOT}/op_no_match")
+    assert _scratch_tables_left(yt_client, result.run_id) == []
 
 
 def test_key_space_split_covers_every_key_once(s3_server: S3TestServer, bucket: str) -> None:
@@ -188,3 +196,4 @@ def test_s3_error_in_a_job_fails_the_step_naming_it(
     headline = error.message.splitlines()[0]
     assert "failed: Listing s3://denied/ failed: AccessDenied (HTTP 403)" in headline, headline
     assert secret not in error.message and "AKIDLISTING" not in error.message
+    assert _scratch_tables_left(dagster_local_yt.client(), result.run_id) == []

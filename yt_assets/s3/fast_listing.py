@@ -38,8 +38,11 @@ sequential listing's continuation token, the others are sequential listings with
 range, so the output is in global key order and memory is bounded by ``workers x lookahead``
 pages. A prefix without sub-prefixes beyond what was listed goes on sequentially; a prefix
 holding a single sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``).
-A range's last page may run into the next range (those keys are dropped): at most one extra
-page per range.
+When the sequential start shows sub-prefixes of half a page or more (:data:`SUB_PREFIX_PAGES`),
+each later sub-prefix is listed on its own, with ``Prefix`` set to it, as obstore and s5cmd do,
+and the level's own objects between sub-prefixes come from the delimited listing: no request
+lists keys another one lists. Otherwise (many small sub-prefixes) a range spans several, and its
+last page may run into the next range (those keys are dropped): at most one extra page per range.
 """
 
 from __future__ import annotations
