@@ -325,41 +325,6 @@ def _list_in_operation(
         max_files=config.max_files,
     )
     map_config = MapOperationConfig(job_count=min(config.listing_jobs, len(ranges)))
-    try:
-        _list_and_sort(
-            context,
-            config,
-            yt_cluster,
-            mapper,
-            map_config,
-            prefix,
-            s3,
-            ranges_path,
-            listed_path,
-            base,
-        )
-    except BaseException:
-        with yt_cluster.get_client() as client:  # a failed listing leaves no scratch table
-            client.remove(listed_path, force=True)
-            client.remove(base, force=True)
-        raise
-    return WrittenTable(path=base)
-
-
-def _list_and_sort(
-    context: dg.AssetExecutionContext,
-    config: S3ListingConfig,
-    yt_cluster: YTResource,
-    mapper: S3RangeLister,
-    map_config: MapOperationConfig,
-    prefix: str,
-    s3: S3Resource,
-    ranges_path: str,
-    listed_path: str,
-    base: str,
-) -> None:
-    """The steps of :func:`_list_in_operation`: the listing operation into ``listed_path``,
-    then sorted into ``base``."""
     unsorted = tuple(dataclasses.replace(column, sort_order=None) for column in LISTING_COLUMNS)
     try:
         listed, summary = _run_map(
@@ -374,24 +339,29 @@ def _list_and_sort(
             failure_cause=_listing_job_error,
             destination=listed_path,
         )
+        with yt_cluster.get_client() as client:
+            no_match = _operation_no_match(config, prefix, summary)
+            if no_match:
+                raise dg.Failure(description=no_match, allow_retries=False)
+            client.create(
+                "table",
+                base,
+                force=True,
+                attributes={"schema": yt_schema(LISTING_COLUMNS).to_yson_type()},
+            )
+            client.run_sort(listed, base, sort_by=["bucket", "path"])
+            client.remove(listed, force=True)
+            if config.max_files is not None:
+                client.run_erase(yt.TablePath(base, start_index=config.max_files))
+    except BaseException:
+        with yt_cluster.get_client() as client:  # a failed listing leaves no scratch table
+            client.remove(listed_path, force=True)
+            client.remove(base, force=True)
+        raise
     finally:
         with yt_cluster.get_client() as client:
             client.remove(ranges_path, force=True)
-    with yt_cluster.get_client() as client:
-        no_match = _operation_no_match(config, prefix, summary)
-        if no_match:
-            client.remove(listed, force=True)
-            raise dg.Failure(description=no_match, allow_retries=False)
-        client.create(
-            "table",
-            base,
-            force=True,
-            attributes={"schema": yt_schema(LISTING_COLUMNS).to_yson_type()},
-        )
-        client.run_sort(listed, base, sort_by=["bucket", "path"])
-        client.remove(listed, force=True)
-        if config.max_files is not None:
-            client.run_erase(yt.TablePath(base, start_index=config.max_files))
+    return WrittenTable(path=base)
 
 
 def _listing_job_error(failures: list[JobFailure]) -> str | None:

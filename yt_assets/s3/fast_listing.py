@@ -57,7 +57,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -683,9 +683,12 @@ def iter_range_pages(
     return _bounded_pages(after_low(), key_range.high)
 
 
+_Unit = TypeVar("_Unit")
+
+
 def _iter_ranges_in_parallel(
-    list_range: Callable[[Any], Iterator[list[S3Object]]],
-    ranges: Iterator[Any],
+    list_range: Callable[[_Unit], Iterator[list[S3Object]]],
+    ranges: Iterator[_Unit],
     workers: int,
     lookahead_pages: int,
 ) -> Iterator[list[S3Object]]:
@@ -693,7 +696,7 @@ def _iter_ranges_in_parallel(
     stop = threading.Event()
     done = object()
 
-    def produce(key_range: KeyRange, out: queue.Queue[Any]) -> None:
+    def produce(key_range: _Unit, out: queue.Queue[Any]) -> None:
         try:
             for objects in list_range(key_range):
                 if not put_unless_stopped(out, objects, stop):
@@ -863,7 +866,7 @@ def _iter_rest_fanned_out(
     )
     seen = sum(1 for sub_prefix in first.common_prefixes if sub_prefix <= last_key)
     if listed >= SUB_PREFIX_PAGES * page_size * max(seen, 1):
-        # Sub-prefixes of a page or more: each listed with its own Prefix, as a sequential
+        # Sub-prefixes of half a page or more: each listed with its own Prefix, as a sequential
         # listing of it would (no range's last page running into the next range's keys).
         yield from _iter_units_in_parallel(
             fetch_page,
