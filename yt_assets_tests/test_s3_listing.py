@@ -24,7 +24,12 @@ from yt_assets.s3.listing import (
 )
 from yt_assets.s3.pages import S3Object
 from yt_assets.yt.schemas import LISTING_COLUMNS, PATHS_TABLE_COLUMNS, listing_row, yt_schema
-from yt_assets.yt.tables import listing_yson_rows, publish_rows, yson_blocks
+from yt_assets.yt.tables import (
+    PUBLICATION_TRANSACTION_SLEEP_MS,
+    listing_yson_rows,
+    publish_rows,
+    yson_blocks,
+)
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
 
@@ -334,24 +339,29 @@ def test_save_s3_paths_rejects_what_is_not_a_key(yt_client: Any) -> None:
 
 def test_save_s3_paths_writes_in_bounded_chunks_and_restores_the_client(yt_client: Any) -> None:
     table = f"//tmp/s3_listing_{uuid.uuid4().hex}/paths"
-    write_retries = yt_client.config["write_retries"]
-    previous = write_retries["chunk_size"]
-    seen_chunk_sizes: list[int | None] = []
+    config = yt_client.config
+    write_retries = config["write_retries"]
+    previous = write_retries["chunk_size"], config["transaction_sleep_period"]
+    seen: list[tuple[int | None, int]] = []
 
     def paths() -> Iterator[str]:
         for index in range(3):
-            seen_chunk_sizes.append(write_retries["chunk_size"])  # read while write_table runs
+            # read while write_table runs
+            seen.append((write_retries["chunk_size"], config["transaction_sleep_period"]))
             yield f"k{index}"
 
     try:
         write_retries["chunk_size"] = None  # yt.wrapper's default: 128 MB
+        config["transaction_sleep_period"] = 100  # yt.wrapper's default
         assert (
             save_s3_paths_to_table(yt_client, "b", paths(), table, write_chunk_bytes=1 << 20) == 3
         )
-        assert seen_chunk_sizes == [1 << 20] * 3
+        assert seen == [(1 << 20, PUBLICATION_TRANSACTION_SLEEP_MS)] * 3
         assert write_retries["chunk_size"] is None
+        assert config["transaction_sleep_period"] == 100
+        assert yt_client.get(f"{table}/@row_count") == 3
     finally:
-        write_retries["chunk_size"] = previous
+        write_retries["chunk_size"], config["transaction_sleep_period"] = previous
 
 
 AWKWARD_TABLE_KEYS = [

@@ -89,6 +89,13 @@ OWNER_ATTRIBUTE = "yt_assets_owner"
 LOCK_CONFLICT_RETRY_SECONDS = 300.0
 """How long a publication waits, retrying, for a concurrent writer's lock on the same node."""
 
+PUBLICATION_TRANSACTION_SLEEP_MS = 10
+"""yt.wrapper's ``transaction_sleep_period`` during a publication (its default: 100 ms). Each
+transaction's pinger thread sleeps in steps of it, and leaving the transaction waits for the
+pinger to wake: up to a step per transaction, and a write commits one per 4 MB chunk. Writing
+1,000,000 rows to the local YT took 5.6 s with 100 ms, 4.2 s with 10 ms. Pings keep their own
+period."""
+
 
 class TableConflictError(Exception):
     """The node at a table's path is not the asset's to replace; one line naming the path and
@@ -149,6 +156,18 @@ def parent_of(path: str) -> str:
     return parent if parent not in ("", "/") else "/"
 
 
+@contextmanager
+def _publication_transaction(client: yt.YtClient) -> Iterator[None]:
+    """``client.Transaction`` with its pingers (and those of the writes inside it) quick to
+    stop: :data:`PUBLICATION_TRANSACTION_SLEEP_MS`, restored after."""
+    config = getattr(client, "config", None)
+    with (
+        _config_capped(config, "transaction_sleep_period", PUBLICATION_TRANSACTION_SLEEP_MS),
+        client.Transaction(timeout=TRANSACTION_TIMEOUT_MS),
+    ):
+        yield
+
+
 def write_table_atomically(
     client: yt.YtClient,
     path: str,
@@ -164,7 +183,7 @@ def write_table_atomically(
     each holding whole rows in that format, sent as they are (never split: a write retry
     repeats whole blocks)."""
     ensure_directory(client, parent_of(path))
-    with client.Transaction(timeout=TRANSACTION_TIMEOUT_MS):
+    with _publication_transaction(client):
         check_replaceable(client, path, schema, owner)
         temporary = temporary_sibling(path)
         attributes: dict[str, Any] = {"schema": schema.to_yson_type()}
@@ -214,7 +233,7 @@ def publish_table(
 ) -> YTTable:
     """Atomically move a table written elsewhere (e.g. by an operation) over ``path``."""
     ensure_directory(client, parent_of(path))
-    with client.Transaction(timeout=TRANSACTION_TIMEOUT_MS):
+    with _publication_transaction(client):
         schema = TableSchema.from_yson_type(client.get(f"{source}/@schema"))
         check_replaceable(client, path, schema, owner)
         if owner is not None:
@@ -482,18 +501,18 @@ def yson_blocks(rows: Iterable[bytes], counter: list[int] | None = None) -> Iter
 
 
 @contextmanager
-def _bounded_write_chunk(yt_client: Any, limit_bytes: int) -> Iterator[None]:
-    """Cap the client's ``write_retries/chunk_size`` at ``limit_bytes`` inside the block."""
-    write_retries = getattr(yt_client, "config", {}).get("write_retries")
-    if not isinstance(write_retries, MutableMapping):  # yt.wrapper's VerifiedDict is no dict
+def _config_capped(config: Any, key: str, limit: int) -> Iterator[None]:
+    """``config[key]`` (a ``None`` one: unset) at most ``limit`` inside the block, restored
+    after; nothing changes when ``config`` is no mapping (yt.wrapper's VerifiedDict is no dict)."""
+    if not isinstance(config, MutableMapping):
         yield
         return
-    previous = write_retries.get("chunk_size")
-    write_retries["chunk_size"] = min(previous or limit_bytes, limit_bytes)
+    previous = config.get(key)
+    config[key] = min(previous or limit, limit)
     try:
         yield
     finally:
-        write_retries["chunk_size"] = previous
+        config[key] = previous
 
 
 def save_s3_paths_to_table(
@@ -553,7 +572,8 @@ def write_yson_blocks_atomically(
     chunk is capped at ``write_chunk_bytes`` (see :func:`save_s3_paths_to_table`)."""
     ahead = iter_in_background(blocks, max_ahead=PATHS_BLOCKS_AHEAD, name="yt-rows")
     try:
-        with _bounded_write_chunk(yt_client, write_chunk_bytes):
+        write_retries = getattr(yt_client, "config", {}).get("write_retries")
+        with _config_capped(write_retries, "chunk_size", write_chunk_bytes):
             write_table_atomically(
                 yt_client, path, ahead, schema, owner=owner, raw_format=PATHS_ROW_FORMAT
             )
