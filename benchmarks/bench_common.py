@@ -85,7 +85,8 @@ def wait_for_port(port: int, timeout: float) -> None:
 
 @dataclass
 class SeaweedS3:
-    """A running ``weed mini`` (S3 on ``endpoint_url``); ``pid`` to stop it."""
+    """A running S3 server on loopback (``weed mini``, or moto's by :func:`moto_s3`) on
+    ``endpoint_url``; ``pid`` to stop it."""
 
     endpoint_url: str
     pid: int
@@ -109,6 +110,26 @@ class SeaweedS3:
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_REGION": REGION,
         }
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[SeaweedS3]:
+    """moto's S3 server (``python -m moto.server``, its own process, in memory) on 127.0.0.1;
+    stopped by pid (SIGTERM). Any keys are accepted: the benchmark's keys are used."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    server = SeaweedS3(f"http://127.0.0.1:{port}", process.pid, process)
+    try:
+        wait_for_port(port, 60)
+        _wait_until_usable(server, 60)
+        yield server
+    finally:
+        _stop(process)
 
 
 @contextlib.contextmanager
@@ -158,13 +179,18 @@ def seaweed_s3(data_dir: Path) -> Iterator[SeaweedS3]:
         _wait_until_usable(server, 60)
         yield server
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop(process)
         shutil.rmtree(sockets_dir, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by pid, SIGKILL after 30 s."""
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _wait_until_usable(server: SeaweedS3, timeout: float) -> None:
