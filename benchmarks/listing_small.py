@@ -134,9 +134,7 @@ def main() -> None:
                         ]
                     )
                     print(rows[-1], flush=True)
-    table = markdown_table(
-        ["server", "keys", "method", "median s", "speed vs the paginator"], rows
-    )
+    table = markdown_table(["server", "keys", "method", "median s", "speed vs the paginator"], rows)
     body = (
         header_lines("benchmarks/.venv/bin/python benchmarks/listing_small.py")
         + f"- Data: per size one bucket of `{PREFIX}<00-09>/part-<n>.json` (10 sub-prefixes), "
