@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -300,6 +300,27 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def time_in_rotation(
+    methods: dict[str, Callable[[], int]], rounds: int, expected: int
+) -> dict[str, list[float]]:
+    """Each method once as a warm-up (connections, loaders, the server's caches), then ``rounds``
+    rounds in rotating order; seconds per method, round by round. Every run must return
+    ``expected`` (the count of what it listed)."""
+    for run in methods.values():
+        run()
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    names = list(methods)
+    for round_index in range(rounds):
+        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+            started = time.perf_counter()
+            listed = methods[name]()
+            seconds[name].append(time.perf_counter() - started)
+            if listed != expected:
+                raise RuntimeError(f"{name} listed {listed}, expected {expected}")
+            print(f"round {round_index + 1}: {name}: {seconds[name][-1]:.3f} s", flush=True)
+    return seconds
 
 
 def median(values: Sequence[float]) -> float:

@@ -15,7 +15,6 @@ import argparse
 import contextlib
 import logging
 import sys
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +32,7 @@ from bench_common import (
     median,
     moto_s3,
     seaweed_s3,
+    time_in_rotation,
     write_section,
 )
 
@@ -78,21 +78,6 @@ def methods(client: Any, bucket: str) -> dict[str, Callable[[], int]]:
     }
 
 
-def time_methods(runs: dict[str, Callable[[], int]], keys: int, rounds: int) -> dict[str, float]:
-    for run in runs.values():
-        run()  # warm-up
-    seconds: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for round_index in range(rounds):
-        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-            started = time.perf_counter()
-            listed = runs[name]()
-            seconds[name].append(time.perf_counter() - started)
-            if listed != keys:
-                raise RuntimeError(f"{name} listed {listed} keys, expected {keys}")
-    return {name: median(values) for name, values in seconds.items()}
-
-
 @contextlib.contextmanager
 def server_named(name: str) -> Iterator[SeaweedS3]:
     if name == "moto":
@@ -121,7 +106,8 @@ def main() -> None:
                     put_keys(server, bucket_name(size), keys)
                 else:
                     ensure_keys(server, bucket_name(size), PREFIX, keys)
-                medians = time_methods(methods(client, bucket_name(size)), size, args.rounds)
+                runs = time_in_rotation(methods(client, bucket_name(size)), args.rounds, size)
+                medians = {name: median(values) for name, values in runs.items()}
                 paginator = medians["boto3 paginator"]
                 for method, value in medians.items():
                     rows.append(

@@ -13,7 +13,6 @@ import argparse
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +31,7 @@ from bench_common import (
     markdown_table,
     median,
     seaweed_s3,
+    time_in_rotation,
     venv_tool,
     write_section,
 )
@@ -177,18 +177,7 @@ def main() -> None:
             ),
         }
         check_same_as_paginator(client)
-        for run in methods.values():
-            run()  # warm-up: connections, botocore's loaders, the server's caches
-        seconds: dict[str, list[float]] = {name: [] for name in methods}
-        names = list(methods)
-        for round_index in range(args.rounds):
-            for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
-                started = time.perf_counter()
-                listed = methods[name]()
-                seconds[name].append(time.perf_counter() - started)
-                if listed != args.keys:
-                    raise RuntimeError(f"{name} listed {listed} keys, expected {args.keys}")
-                print(f"round {round_index + 1}: {name}: {seconds[name][-1]:.2f} s", flush=True)
+        seconds = time_in_rotation(methods, args.rounds, args.keys)
 
     medians = {name: median(values) for name, values in seconds.items()}
     paginator = medians["boto3 `list_objects_v2` paginator"]
