@@ -13,6 +13,7 @@ directory, and tests of local-only behaviour (faults, SIGKILL, restart) skip.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -125,6 +126,14 @@ def _read_and_close(stream: Any) -> bytes:
         return bytes(stream.read())
     finally:
         stream.close()
+
+
+def write_yson_text_rows(client: Any, path: str, rows: Iterator[bytes]) -> None:
+    """Write rows already formatted as YSON text (``{"k"=1};`` each) in blocks of 10,000: a
+    million rows in a few seconds, where yt.wrapper's per-row serialisation takes most of a
+    test's time."""
+    blocks = iter(lambda: b"".join(itertools.islice(rows, 10_000)), b"")
+    client.write_table(path, blocks, raw=True, format=yt.YsonFormat(format="text"))
 
 
 def peak_rss_kib(pid: int) -> int:

@@ -19,7 +19,7 @@ from yt_assets.local_yt import LocalYT, ensure_local_yt, running_server, stop_lo
 from yt_assets.local_yt.faults import FAULTS_ENV_VAR
 from yt_assets.local_yt.launcher import default_client_config
 
-from .conftest import LOCAL_ONLY_REASON, REAL_PROXY, peak_rss_kib
+from .conftest import LOCAL_ONLY_REASON, REAL_PROXY, peak_rss_kib, write_yson_text_rows
 
 pytestmark = pytest.mark.skipif(bool(REAL_PROXY), reason=LOCAL_ONLY_REASON)
 
@@ -107,7 +107,9 @@ def test_streamed_write_of_a_million_rows_keeps_server_memory_flat(tmp_path: Pat
         assert list(client.read_table("//tmp/warm_up")) == [{"n": 0, "s": "x"}]
         before = peak_rss_kib(local_yt.pid)
         count = 1_000_000
-        client.write_table("//tmp/big", ({"n": n, "s": "x" * 20} for n in range(count)))
+        write_yson_text_rows(
+            client, "//tmp/big", (b'{"n"=%d;"s"="%s"};' % (n, b"x" * 20) for n in range(count))
+        )
         assert sum(1 for _ in client.read_table("//tmp/big")) == count
         growth_mib = (peak_rss_kib(local_yt.pid) - before) / 1024
         # Materialising the rows would take hundreds of MiB; streaming needs a few buffers.

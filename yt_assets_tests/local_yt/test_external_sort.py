@@ -14,7 +14,7 @@ from yt_assets.local_yt.cluster import Cluster
 from yt_assets.local_yt.external_sort import ExternalSorter
 from yt_assets.local_yt.operations import OperationEngine
 
-from .conftest import LOCAL_ONLY_REASON, REAL_PROXY, peak_rss_kib
+from .conftest import LOCAL_ONLY_REASON, REAL_PROXY, peak_rss_kib, write_yson_text_rows
 
 
 def test_sort_holds_at_most_one_run_in_memory(tmp_path: Path) -> None:
@@ -71,8 +71,10 @@ def test_a_million_row_sort_keeps_the_server_memory_flat(tmp_path: Path) -> None
     with LocalYT(root=tmp_path / "yt") as local_yt:
         assert local_yt.pid is not None
         client = local_yt.client()
-        client.write_table(
-            "//tmp/unsorted", ({"k": (n * 7_919) % count, "s": f"{n:040d}"} for n in range(count))
+        write_yson_text_rows(
+            client,
+            "//tmp/unsorted",
+            (b'{"k"=%d;"s"="%040d"};' % ((n * 7_919) % count, n) for n in range(count)),
         )
         before = peak_rss_kib(local_yt.pid)
         client.run_sort("//tmp/unsorted", "//tmp/sorted", sort_by=["k"])
