@@ -302,6 +302,23 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+def ours_lister(client: Any, bucket: str, prefix: str, fan_out: int | None) -> Callable[[], int]:
+    """Our listing (``iter_s3_objects``, ``fan_out=None``: the default) as a timed method."""
+    from yt_assets.s3.listing import iter_s3_objects
+
+    return lambda: sum(1 for _ in iter_s3_objects(client, bucket, prefix, fan_out=fan_out))
+
+
+def paginator_lister(client: Any, bucket: str, prefix: str) -> Callable[[], int]:
+    """The boto3 ``list_objects_v2`` paginator as a timed method."""
+
+    def run() -> int:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return sum(len(page.get("Contents", ())) for page in pages)
+
+    return run
+
+
 def time_in_rotation(
     methods: dict[str, Callable[[], int]], rounds: int, expected: int
 ) -> dict[str, list[float]]:

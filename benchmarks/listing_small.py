@@ -16,7 +16,6 @@ import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (
     CACHE_DIR,
     SeaweedS3,
-    count_keys,
     ensure_keys,
     header_lines,
     markdown_table,
     median,
     moto_s3,
+    ours_lister,
+    paginator_lister,
     seaweed_s3,
     time_in_rotation,
     write_section,
 )
-
-from yt_assets.s3.listing import iter_s3_objects
 
 PREFIX = "data/"
 GROUPS = 10
@@ -52,29 +50,11 @@ def bucket_name(count: int) -> str:
     return f"small-{count}"
 
 
-def put_keys(server: SeaweedS3, bucket: str, keys: list[str]) -> None:
-    """Upload through boto3 in 16 threads (moto's server holds everything in memory)."""
-    client = server.client(max_pool_connections=16)
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
-        client.create_bucket(Bucket=bucket)
-    if count_keys(client, bucket, PREFIX) == len(keys):
-        return
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda key: client.put_object(Bucket=bucket, Key=key, Body=b"{}\n"), keys))
-
-
 def methods(client: Any, bucket: str) -> dict[str, Callable[[], int]]:
-    def ours(fan_out: int | None) -> Callable[[], int]:
-        return lambda: sum(1 for _ in iter_s3_objects(client, bucket, PREFIX, fan_out=fan_out))
-
-    def paginator() -> int:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX)
-        return sum(len(page.get("Contents", ())) for page in pages)
-
     return {
-        "ours, default": ours(None),
-        "ours, sequential (`fan_out=1`)": ours(1),
-        "boto3 paginator": paginator,
+        "ours, default": ours_lister(client, bucket, PREFIX, None),
+        "ours, sequential (`fan_out=1`)": ours_lister(client, bucket, PREFIX, 1),
+        "boto3 paginator": paginator_lister(client, bucket, PREFIX),
     }
 
 
@@ -101,11 +81,7 @@ def main() -> None:
         with server_named(name) as server:
             client = server.client(max_pool_connections=16)
             for size in args.sizes:
-                keys = bench_keys(size)
-                if name == "moto":
-                    put_keys(server, bucket_name(size), keys)
-                else:
-                    ensure_keys(server, bucket_name(size), PREFIX, keys)
+                ensure_keys(server, bucket_name(size), PREFIX, bench_keys(size))
                 runs = time_in_rotation(methods(client, bucket_name(size)), args.rounds, size)
                 medians = {name: median(values) for name, values in runs.items()}
                 paginator = medians["boto3 paginator"]

@@ -30,6 +30,8 @@ from bench_common import (
     header_lines,
     markdown_table,
     median,
+    ours_lister,
+    paginator_lister,
     seaweed_s3,
     time_in_rotation,
     venv_tool,
@@ -46,21 +48,6 @@ GROUPS = 100
 def bench_keys(count: int) -> list[str]:
     """``data/<group>/part-<n>.json``: 100 sub-prefixes, like a partitioned data set."""
     return [f"{PREFIX}{index % GROUPS:03d}/part-{index:07d}.json" for index in range(count)]
-
-
-def ours(client: Any, fan_out: int | None) -> Callable[[], int]:
-    return lambda: sum(1 for _ in iter_s3_objects(client, BUCKET, PREFIX, fan_out=fan_out))
-
-
-def boto3_paginator(client: Any) -> Callable[[], int]:
-    def run() -> int:
-        paginator = client.get_paginator("list_objects_v2")
-        return sum(
-            len(page.get("Contents", ()))
-            for page in paginator.paginate(Bucket=BUCKET, Prefix=PREFIX)
-        )
-
-    return run
 
 
 def yt_framework_list(server: SeaweedS3) -> Callable[[], int]:
@@ -164,11 +151,11 @@ def main() -> None:
             print(f"uploaded {args.keys:,} keys in {upload_seconds:.0f} s", flush=True)
         client = server.client(max_pool_connections=16)
         methods: dict[str, Callable[[], int]] = {
-            "ours (`iter_s3_objects`, default: sequential start, then fan-out 8)": ours(
-                client, None
+            "ours (`iter_s3_objects`, default: sequential start, then fan-out 8)": ours_lister(
+                client, BUCKET, PREFIX, None
             ),
-            "ours, fast path, sequential (`fan_out=1`)": ours(client, 1),
-            "boto3 `list_objects_v2` paginator": boto3_paginator(client),
+            "ours, fast path, sequential (`fan_out=1`)": ours_lister(client, BUCKET, PREFIX, 1),
+            "boto3 `list_objects_v2` paginator": paginator_lister(client, BUCKET, PREFIX),
             "yt-framework `list_s3_files`": yt_framework_list(server),
             "`s5cmd ls` (Go)": s5cmd_ls(server),
             "obstore 0.12 (Rust), sequential, Arrow batches": obstore_list(server, 1),
