@@ -63,7 +63,7 @@ from yt_assets.yt.schemas import (
     listing_row,
     yt_schema,
 )
-from yt_assets.yt.tables import YTTable, listing_yson_rows, yson_blocks
+from yt_assets.yt.tables import YTTable, listing_yson_blocks
 from yt_assets.yt_jobs.s3_export import Compression, TableExportMapper
 from yt_assets.yt_jobs.s3_listing import (
     STAT_KEYS_FILTERED_OUT,
@@ -236,7 +236,7 @@ class ListingRows:
         return _failing_at_cause(listing_row(self.bucket, obj) for obj in self.objects)
 
     def yson_blocks(self) -> Iterator[bytes]:
-        return _failing_at_cause(yson_blocks(listing_yson_rows(self.bucket, self.objects)))
+        return _failing_at_cause(listing_yson_blocks(self.bucket, self.objects))
 
     def output_metadata(self) -> dict[str, Any]:
         progress = self.progress

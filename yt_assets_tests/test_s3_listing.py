@@ -26,9 +26,8 @@ from yt_assets.s3.pages import S3Object
 from yt_assets.yt.schemas import LISTING_COLUMNS, PATHS_TABLE_COLUMNS, listing_row, yt_schema
 from yt_assets.yt.tables import (
     PUBLICATION_TRANSACTION_SLEEP_MS,
-    listing_yson_rows,
+    listing_yson_blocks,
     publish_rows,
-    yson_blocks,
 )
 from yt_assets_tests.conftest import S3TestServer, put_objects
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
@@ -415,7 +414,7 @@ class TextRows:
         return (listing_row(self.bucket, obj) for obj in self.objects)
 
     def yson_blocks(self) -> Iterator[bytes]:
-        return yson_blocks(listing_yson_rows(self.bucket, self.objects))
+        return listing_yson_blocks(self.bucket, self.objects)
 
 
 def test_listing_rows_as_yson_text_make_the_same_table_as_row_dicts(yt_client: Any) -> None:

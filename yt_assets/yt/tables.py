@@ -28,6 +28,7 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import re
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import yt.wrapper as yt
 from yt.wrapper.schema import TableSchema
@@ -67,7 +68,7 @@ __all__ = [
     "count_non_empty",
     "describe_table",
     "ensure_directory",
-    "listing_yson_rows",
+    "listing_yson_blocks",
     "publish_rows",
     "publish_table",
     "read_rows",
@@ -77,7 +78,6 @@ __all__ = [
     "table_preview",
     "write_table_atomically",
     "write_yson_blocks_atomically",
-    "yson_blocks",
 ]
 
 Row = dict[str, Any]
@@ -436,6 +436,8 @@ PATHS_BLOCKS_AHEAD = 32
 
 PATHS_ROW_FORMAT = yt.YsonFormat(format="text")
 _YSON_NEEDS_ESCAPE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+_YSON_NEEDS_ESCAPE_BESIDES_NEWLINE = re.compile(rb"[^\n\x20\x21\x23-\x5b\x5d-\x7e]")
+_Item = TypeVar("_Item")
 
 
 def yson_string(text: str) -> bytes:
@@ -458,46 +460,83 @@ def _path_key(path: str | S3Object) -> str:
     return key
 
 
-def _paths_table_rows(bucket: str, paths: Iterable[str | S3Object]) -> Iterator[bytes]:
-    """The rows ``{bucket, path}`` as YSON text, one a time."""
-    head = b'{"bucket"=' + yson_string(bucket) + b';"path"='
-    for path in paths:
-        yield head + yson_string(_path_key(path)) + b"};"
+def _yson_string_bodies(texts: Sequence[str]) -> Sequence[bytes]:
+    """Each text as :func:`yson_string` without its quotes; the usual texts (none needs an
+    escape) encoded in one piece."""
+    if not texts:
+        return []
+    joined = "\n".join(texts).encode("utf-8")
+    if (
+        joined.count(b"\n") == len(texts) - 1
+        and _YSON_NEEDS_ESCAPE_BESIDES_NEWLINE.search(joined) is None
+    ):
+        return joined.split(b"\n")
+    return [yson_string(text)[1:-1] for text in texts]
 
 
-def listing_yson_rows(bucket: str, objects: Iterable[S3Object]) -> Iterator[bytes]:
-    r""":func:`~yt_assets.yt.schemas.listing_row` of each object, as YSON text (the same values:
-    ``size`` and ``last_modified`` as int64, like yt.wrapper writes Python ints).
+def _row_template(bucket: str, rest: bytes) -> bytes:
+    """``{"bucket"=<bucket>;`` then ``rest``: a ``bytes %`` template of a row."""
+    return b'{"bucket"=' + yson_string(bucket).replace(b"%", b"%%") + b";" + rest
+
+
+def _chunks(items: Iterable[_Item], counter: list[int] | None) -> Iterator[list[_Item]]:
+    """``items`` in lists of :data:`PATHS_BLOCK_ROWS` (at least one list, maybe empty);
+    ``counter[0]`` counts them."""
+    iterator = iter(items)
+    chunk = list(itertools.islice(iterator, PATHS_BLOCK_ROWS))
+    while True:
+        if counter is not None:
+            counter[0] += len(chunk)
+        yield chunk
+        if len(chunk) < PATHS_BLOCK_ROWS:
+            return
+        chunk = list(itertools.islice(iterator, PATHS_BLOCK_ROWS))
+        if not chunk:
+            return
+
+
+def _paths_yson_blocks(
+    bucket: str, paths: Iterable[str | S3Object], counter: list[int] | None = None
+) -> Iterator[bytes]:
+    """The rows ``{bucket, path}`` as YSON text, :data:`PATHS_BLOCK_ROWS` rows to a block."""
+    template = _row_template(bucket, b'"path"="%s"};')
+    for chunk in _chunks(paths, counter):
+        keys = _yson_string_bodies(list(map(_path_key, chunk)))
+        yield b"".join(map(template.__mod__, keys))
+
+
+def listing_yson_blocks(
+    bucket: str, objects: Iterable[S3Object], counter: list[int] | None = None
+) -> Iterator[bytes]:
+    r""":func:`~yt_assets.yt.schemas.listing_row` of each object as YSON text (the same values:
+    ``size`` and ``last_modified`` as int64, like yt.wrapper writes Python ints), joined
+    :data:`PATHS_BLOCK_ROWS` rows to a block (a page's columns formatted at once: about 4x
+    less CPU than a row at a time); ``counter[0]`` counts the rows.
 
     >>> from datetime import UTC, datetime
     >>> moment = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> next(listing_yson_rows("b", [S3Object("k\t", 3, "e", moment)]))
+    >>> next(listing_yson_blocks("b", [S3Object("k\t", 3, "e", moment)]))
     b'{"bucket"="b";"path"="k\\x09";"size"=3;"etag"="e";"last_modified"=1767225600000000};'
     """
-    head = b'{"bucket"=' + yson_string(bucket) + b';"path"='
-    for obj in objects:
-        yield b'%s%s;"size"=%d;"etag"=%s;"last_modified"=%d};' % (
-            head,
-            yson_string(obj.key),
-            obj.size,
-            yson_string(obj.etag),
-            timestamp_microseconds(obj.last_modified),
+    template = _row_template(bucket, b'"path"="%s";"size"=%d;"etag"="%s";"last_modified"=%d};')
+    for chunk in _chunks(objects, counter):
+        if not chunk:
+            yield b""
+            continue
+        keys, sizes, etags, times = zip(*chunk, strict=True)
+        microseconds = {moment: timestamp_microseconds(moment) for moment in set(times)}
+        yield b"".join(
+            map(
+                template.__mod__,
+                zip(
+                    _yson_string_bodies(keys),
+                    sizes,
+                    _yson_string_bodies(etags),
+                    map(microseconds.__getitem__, times),
+                    strict=True,
+                ),
+            )
         )
-
-
-def yson_blocks(rows: Iterable[bytes], counter: list[int] | None = None) -> Iterator[bytes]:
-    """YSON text rows joined :data:`PATHS_BLOCK_ROWS` to a block; ``counter[0]`` counts rows."""
-    block: list[bytes] = []
-    for row in rows:
-        block.append(row)
-        if len(block) == PATHS_BLOCK_ROWS:
-            if counter is not None:
-                counter[0] += len(block)
-            yield b"".join(block)
-            block = []
-    if counter is not None:
-        counter[0] += len(block)
-    yield b"".join(block)
 
 
 @contextmanager
@@ -549,7 +588,7 @@ def save_s3_paths_to_table(
     write_yson_blocks_atomically(
         yt_client,
         output_table,
-        yson_blocks(_paths_table_rows(bucket, paths), counter),
+        _paths_yson_blocks(bucket, paths, counter),
         yt_schema(PATHS_TABLE_COLUMNS),
         write_chunk_bytes=write_chunk_bytes,
     )
