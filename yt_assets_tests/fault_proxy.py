@@ -9,6 +9,9 @@ Each request (``GET``/``HEAD``, and the writes ``PUT``/``POST``/``DELETE``) is f
 - ``slow``: the answer is held ``slow_seconds`` before its first byte (longer than the client's
   read timeout, it is a timeout).
 
+With ``close_after_answer``, every connection is closed after its answer without a
+``Connection: close`` header, as a server closing idle kept-alive connections does.
+
 Faults are drawn per request from a seeded generator, with a probability per kind, and only for
 the request kinds in ``kinds`` (``list``: ``ListObjectsV2``; ``get``: object downloads; ``head``;
 ``put``: ``PutObject`` and ``UploadPart``; ``post``: creating and completing a multipart upload;
@@ -53,6 +56,7 @@ class FaultPlan:
     cut: float = 0.0
     slow: float = 0.0
     slow_seconds: float = 0.5
+    close_after_answer: bool = False
     kinds: frozenset[str] = frozenset({"list", "get", "head"})
     seed: int = 1234
 
@@ -165,6 +169,7 @@ class FaultProxy(LoopbackHTTPServer):
         length = headers_value(headers, "content-length")
         handler.send_header("Content-Length", length if method == "HEAD" else str(len(body)))
         handler.end_headers()
+        handler.close_connection = self.plan.close_after_answer
         if method == "HEAD":
             return
         if fault == "cut" and len(body) >= 2:

@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from yt_assets.s3.direct_requests import direct_lister_from
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import (
     SEQUENTIAL_PAGES,
@@ -783,3 +784,49 @@ def test_the_plain_reader_reads_what_xml_etree_reads(case: str, encoding: str | 
     ).encode()
 
     assert parse_list_objects_v2(body) == parse_list_objects_v2_tree(body)
+
+
+def test_later_fetchers_of_a_client_send_directly_from_their_first_request_unless_hooked(
+    s3_server: S3TestServer, awkward_bucket: str
+) -> None:
+    client = s3_server.client()
+    expected = paginator_objects(s3_server.client(), awkward_bucket, "odd/")
+    first = FastPageFetcher(client)
+    assert not first.sends_directly(awkward_bucket)
+    assert listed_with(first, awkward_bucket, "odd/") == expected
+
+    later = FastPageFetcher(client)
+    assert later.sends_directly(awkward_bucket)  # before any request of its own
+    assert listed_with(later, awkward_bucket, "odd/") == expected
+    assert not FastPageFetcher(s3_server.client()).sends_directly(awkward_bucket)
+
+    calls = record_list_calls(client)  # a hook of someone else's: it must see every request
+    hooked = FastPageFetcher(client)
+    assert listed_with(hooked, awkward_bucket, "odd/") == expected
+    assert not hooked.sends_directly(awkward_bucket)
+    assert len(calls) == -(-len(expected) // 5)
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_not_reported_as_a_failure(
+    s3_server: S3TestServer,
+) -> None:
+    """Behind a proxy closing every connection after its answer (no ``Connection: close``), each
+    direct request after the first finds its kept connection closed: it is sent again once on a
+    new one, and every answer is the listing (None would send it through botocore)."""
+    bucket = s3_server.create_bucket("closing")
+    put_objects(s3_server, bucket, {f"k/{index}": b"x" for index in range(3)})
+    with FaultProxy(s3_server.endpoint_url, FaultPlan(close_after_answer=True)) as proxy:
+        sent: list[Any] = []
+        recorder = S3TestServer(proxy.endpoint_url).client()
+        recorder.meta.events.register(
+            "before-send.s3.ListObjectsV2", lambda request, **_: sent.append(request)
+        )
+        recorder.list_objects_v2(Bucket=bucket, Prefix="k/")
+        lister = direct_lister_from(S3TestServer(proxy.endpoint_url).client(), sent[0], 2)
+        assert lister is not None
+        before = proxy.counts["list_requests"]
+
+        bodies = [lister.get({"list-type": "2", "prefix": "k/"}) for _ in range(4)]
+
+        assert proxy.counts["list_requests"] - before == 4
+    assert all(body is not None and body.count(b"<Key>k/") == 3 for body in bodies)

@@ -1,10 +1,11 @@
-"""Sending ``ListObjectsV2`` requests ourselves: signed with botocore's signer, sent with urllib3.
+"""Sending ``ListObjectsV2`` requests ourselves: signed with botocore's signer, sent with ``http.client``.
 
 Why: botocore's request pipeline (serialising the parameters, endpoint rules, a dozen event
 hooks, building the response dict) costs about 3-4 ms of CPU per page, as much as reading the
 page; on a 2-CPU machine that CPU is taken from the server. A :class:`DirectLister` costs a
 fraction of it: it signs with botocore's ``S3SigV4Auth`` (the client's own credentials, frozen
-at each request, so refreshable credentials refresh) and sends with a urllib3 pool of its own.
+at each request, so refreshable credentials refresh) and sends over kept-alive connections of
+its own (``http.client``).
 
 What it copies from botocore, so that it sends what the client sends: it is made from a
 request the client has just sent (:func:`direct_lister_from`): that request's URL gives the
@@ -31,11 +32,13 @@ Example::
 
 from __future__ import annotations
 
+import ssl
+from collections import deque
 from collections.abc import Mapping
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from typing import Any
 from urllib.parse import urlsplit
 
-import urllib3
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.httpsession import get_cert_path
@@ -45,11 +48,16 @@ __all__ = ["DirectLister", "direct_lister_from", "only_library_handlers"]
 
 _SIGV4_PREFIX = "AWS4-HMAC-SHA256 Credential="
 _LIBRARY_MODULES = ("botocore.", "boto3.", "yt_assets.s3.")
-_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
 class DirectLister:
-    """GETs a bucket's listing URL with signed query strings through a pool of connections."""
+    """GETs a bucket's listing URL with signed query strings over kept-alive connections.
+
+    The connections are the standard library's (``http.client``): about 0.4 ms of CPU less per
+    page than urllib3's pool (its timeouts, header dicts and response wrapper), measured on
+    SeaweedFS's 214 kB pages. At most ``connections`` idle ones are kept; a kept one the server
+    has closed meanwhile is replaced and the request sent again once (nothing was read from it).
+    """
 
     def __init__(
         self,
@@ -59,7 +67,8 @@ class DirectLister:
         region: str,
         signing_name: str,
         connections: int,
-        timeout: urllib3.Timeout,
+        connect_timeout: float | None,
+        read_timeout: float | None,
         ca_certs: str | None,
     ) -> None:
         parts = urlsplit(base_url)
@@ -68,10 +77,13 @@ class DirectLister:
         self._credentials = credentials
         self._region = region
         self._signing_name = signing_name
-        pool_options: dict[str, Any] = {"maxsize": connections, "block": False, "timeout": timeout}
-        if base_url.startswith("https:"):
-            pool_options.update(cert_reqs="CERT_REQUIRED", ca_certs=ca_certs)
-        self._pool = urllib3.connection_from_url(base_url, **pool_options)
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._tls = ssl.create_default_context(cafile=ca_certs) if parts.scheme == "https" else None
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._idle: deque[HTTPConnection] = deque()
+        self._max_idle = connections
 
     def get(self, query: Mapping[str, str]) -> bytes | None:
         """The body of a 200 response to ``GET <base>?<query>``; None on anything else."""
@@ -80,22 +92,37 @@ class DirectLister:
         S3SigV4Auth(
             self._credentials.get_frozen_credentials(), self._signing_name, self._region
         ).add_auth(request)
-        try:
-            response = self._pool.urlopen(
-                "GET",
-                target,
-                headers=dict(request.headers.items()),
-                retries=False,
-                redirect=False,
-                preload_content=True,
-                decode_content=True,
+        headers = dict(request.headers.items())
+        while True:
+            try:
+                connection, reused = self._idle.pop(), True
+            except IndexError:
+                connection, reused = self._connection(), False
+            try:
+                connection.request("GET", target, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (HTTPException, OSError):
+                connection.close()
+                if reused:
+                    continue  # closed by the server while idle: once more on a new connection
+                return None
+            if response.will_close or len(self._idle) >= self._max_idle:
+                connection.close()
+            else:
+                self._idle.append(connection)
+            return data if response.status == 200 else None
+
+    def _connection(self) -> HTTPConnection:
+        if self._tls is None:
+            connection = HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
+        else:
+            connection = HTTPSConnection(
+                self._host, self._port, timeout=self._connect_timeout, context=self._tls
             )
-        except _NETWORK_ERRORS:
-            return None
-        if response.status != 200:
-            return None
-        data: bytes = response.data
-        return data
+        connection.connect()
+        connection.sock.settimeout(self._read_timeout)
+        return connection
 
 
 def _signing_scope(authorization: str) -> tuple[str, str] | None:
@@ -169,6 +196,7 @@ def direct_lister_from(client: Any, prepared_request: Any, connections: int) -> 
         region=region,
         signing_name=signing_name,
         connections=connections,
-        timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
         ca_certs=get_cert_path(True),
     )

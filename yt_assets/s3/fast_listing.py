@@ -5,23 +5,24 @@ dicts, ``dateutil``, shape walking; plus ``_handle_200_error``, which parses eve
 an XML tree a second time). At 1,000 keys per page that, not the network, bounds it to 15,000 to
 20,000 keys/s. Our reader costs about 4 µs per key.
 
-How requests are sent (:class:`FastPageFetcher`): a bucket's first page is requested with the
-client's own ``list_objects_v2``, so botocore serializes the request, resolves the endpoint and
-addressing style and signs it; the request it sent makes a
-:class:`~yt_assets.s3.direct_requests.DirectLister`, which sends the bucket's later pages itself
-(the same URL and query, ``encoding-type=url``, signed with botocore's signer and the client's
-credentials, through urllib3: about 3 ms of CPU less per page). Anything but a 200 listing, or a
-network error, and every request of a client the direct lister can't stand in for (see
-:mod:`yt_assets.s3.direct_requests`), goes through ``list_objects_v2``: botocore retries throttling,
-5xx and connection errors with its configured retry mode and raises the usual errors. Through
-the client, only the parsing is ours, hooked into botocore's public event system: a
-``before-parse`` handler parses a 200 listing body itself, keeps the result in the parsed
-response under a private key and hands botocore's parser an empty ``ListBucketResult``. Error
-responses are left to botocore (a ``ClientError`` carries the usual S3 error code, retries
+How requests are sent (:class:`FastPageFetcher`): a client's first page of a bucket is requested
+with the client's own ``list_objects_v2``, so botocore serializes the request, resolves the
+endpoint and addressing style and signs it; the request it sent makes a
+:class:`~yt_assets.s3.direct_requests.DirectLister`, which sends the bucket's later pages
+itself, for every later fetcher of that client too (the same URL and query,
+``encoding-type=url``, signed with botocore's signer and the client's credentials, over
+kept-alive ``http.client`` connections: about 3 ms of CPU less per page). Anything but a 200
+listing, or a network error, and every request of a client the direct lister can't stand in for
+(see :mod:`yt_assets.s3.direct_requests`), goes through ``list_objects_v2``: botocore retries
+throttling, 5xx and connection errors with its configured retry mode and raises the usual
+errors. Through the client, only the parsing is ours, hooked into botocore's public event
+system: a ``before-parse`` handler parses a 200 listing body itself, keeps the result in the
+parsed response under a private key and hands botocore's parser an empty ``ListBucketResult``.
+Error responses are left to botocore (a ``ClientError`` carries the usual S3 error code, retries
 apply), and so is any body our reader can't read (then botocore's parsed result is used). The
 handler acts only for calls made by a :class:`FastPageFetcher` (a thread-local flag): other
-users of the same client are untouched (see :func:`_install_parser` for the one botocore
-handler it stands in for, on that client only).
+users of the same client are untouched (see :func:`_install_parser` for the one botocore handler
+it stands in for, on that client only).
 
 Reading (:func:`parse_list_objects_v2`): the usual S3 body (plain elements, character entities)
 is read with regular expressions, column by column (keys, times, ETags and sizes of a page each
@@ -51,6 +52,7 @@ import itertools
 import queue
 import re
 import threading
+import weakref
 import xml.etree.ElementTree as ElementTree
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +65,7 @@ from urllib.parse import unquote_plus
 from botocore.exceptions import BotoCoreError, ClientError
 
 from yt_assets.s3.background import Raised, put_unless_stopped
-from yt_assets.s3.direct_requests import DirectLister, direct_lister_from
+from yt_assets.s3.direct_requests import DirectLister, direct_lister_from, only_library_handlers
 from yt_assets.s3.errors import listing_error
 from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
@@ -92,9 +94,15 @@ DELIMITER = "/"
 """The delimiter used to discover sub-prefixes."""
 
 LOOKAHEAD_PAGES = 8
-"""Pages a range may list ahead of the consumer: at most ``workers x`` this many pages in
-memory (8 x 8 pages of 1,000 keys: about 16 MB); 1,000,000 keys on SeaweedFS listed in 20 s
-with 8, in 27 s with 2 (the ranges after the one being consumed stall sooner)."""
+"""Pages per worker that may be listed ahead of the consumer: at most ``workers x`` this many
+pages in memory (8 x 8 pages of 1,000 keys: about 16 MB); 1,000,000 keys on SeaweedFS listed in
+20 s with 8, in 27 s with 2 (the ranges after the one being consumed stall sooner)."""
+
+RANGES_AHEAD_PER_WORKER = 2
+"""Ranges handed to the pool per worker, each buffering ``LOOKAHEAD_PAGES /`` this many pages:
+a worker whose range is done takes the next one while the range being consumed is still
+listing, instead of idling until it is (a level of one-page sub-prefixes otherwise ran at a
+fraction of the pool)."""
 
 SEQUENTIAL_PAGES = 5
 """Truncated pages listed sequentially before fanning out: listings of up to this many pages
@@ -199,24 +207,44 @@ def _url_decoded(text: str) -> str:
 _CHILD_ELEMENT = re.compile(r"<(\w+)>(.*?)</\1>", re.DOTALL)
 _FIELD_NAMES = ("Key", "LastModified", "ETag", "Size")
 _ContentsPattern = tuple[re.Pattern[str], tuple[int, ...]]
-_contents_patterns: dict[tuple[tuple[str, bool], ...], _ContentsPattern | None] = {}
+_ContentsLayout = tuple[tuple[tuple[str, bool], ...], str]
+"""A ``<Contents>`` block's children (name, whether it holds elements) and its ETag's quote."""
+_contents_patterns: dict[_ContentsLayout, _ContentsPattern | None] = {}
 
 FieldColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[str]]
 """Every Key (XML entities decoded), LastModified, ETag (unquoted; ``""`` if absent) and Size
 text of a page."""
 _CONTENTS_BLOCK = re.compile(r"<Contents>(.*?)</Contents>", re.DOTALL)
+_ETAG_QUOTES = ("&#34;", "&quot;", '"')
 
 
-def _contents_pattern(children: tuple[tuple[str, bool], ...]) -> _ContentsPattern | None:
-    """A pattern matching a whole ``<Contents>`` with these children (name, whether it holds
-    elements) in this order, capturing the fields, and where each field's group is; None when
-    a field is missing or repeated."""
+def _etag_quote(block: str) -> str:
+    """How the ETag of a ``<Contents>`` block is quoted (``""``: not at all, or no ETag)."""
+    start = block.find("<ETag>")
+    if start == -1:
+        return ""
+    start += len("<ETag>")
+    return next((quote for quote in _ETAG_QUOTES if block.startswith(quote, start)), "")
+
+
+def _contents_pattern(layout: _ContentsLayout) -> _ContentsPattern | None:
+    """A pattern matching a whole ``<Contents>`` of this layout, capturing the fields, and where
+    each field's group is; None when a field is missing or repeated.
+
+    The Key and ETag groups hold no ``&`` (nor the ETag group a quote): they capture the final
+    text (an ETag without its quotes), and a block with an entity there doesn't match, so its
+    page is read block by block (entities decoded)."""
+    children, quote = layout
     names = [name for name, _ in children]
     if len(set(names)) != len(names) or not {"Key", "LastModified", "Size"} <= set(names):
         return None
     parts = []
     for name, nested in children:
-        if name in _FIELD_NAMES:
+        if name == "Key":
+            parts.append("<Key>([^<&]*)</Key>")
+        elif name == "ETag":
+            parts.append(f'<ETag>{re.escape(quote)}([^<&"]*){re.escape(quote)}</ETag>')
+        elif name in _FIELD_NAMES:
             parts.append(f"<{name}>([^<]*)</{name}>")
         else:  # Owner holds elements; StorageClass only text (matched faster)
             parts.append(f"<{name}>{'.*?' if nested else '[^<]*'}</{name}>")
@@ -240,8 +268,8 @@ def _without_contents(text: str, count: int) -> str | None:
 
 def _contents_columns(text: str, count: int) -> FieldColumns:
     """The fields of the ``count`` ``<Contents>``, column by column: one regex pass over the
-    body when every block has the first block's layout (the usual case), else block by block.
-    Raises KeyError on a block without Key, LastModified or Size."""
+    body when every block has the first block's layout and nothing to decode (the usual case),
+    else block by block. Raises KeyError on a block without Key, LastModified or Size."""
     if count == 0:
         return (), (), (), ()
     first = text.index("<Contents>") + len("<Contents>")
@@ -249,18 +277,19 @@ def _contents_columns(text: str, count: int) -> FieldColumns:
     children = tuple(
         (match.group(1), "<" in match.group(2)) for match in _CHILD_ELEMENT.finditer(first_block)
     )
-    if children not in _contents_patterns:
+    layout = (children, _etag_quote(first_block))
+    if layout not in _contents_patterns:
         if len(_contents_patterns) > 32:
             _contents_patterns.clear()
-        _contents_patterns[children] = _contents_pattern(children)
-    compiled = _contents_patterns[children]
+        _contents_patterns[layout] = _contents_pattern(layout)
+    compiled = _contents_patterns[layout]
     if compiled is not None:
         pattern, (key, modified, etag, size) = compiled
         rows = pattern.findall(text)
         if len(rows) == count:
             columns = list(zip(*rows, strict=True))
-            etags = _unquoted_etags(columns[etag]) if etag >= 0 else [""] * count
-            return _xml_texts(columns[key]), columns[modified], etags, columns[size]
+            etags = columns[etag] if etag >= 0 else [""] * count
+            return columns[key], columns[modified], etags, columns[size]
     fields_of_blocks = []
     for block in _CONTENTS_BLOCK.findall(text):
         fields = dict(_CONTENTS_FIELD.findall(block))
@@ -284,6 +313,8 @@ def _decoded_keys(keys: Sequence[str], url_encoded: bool) -> Sequence[str]:
     if not url_encoded:
         return keys
     joined = "\n".join(keys)
+    if "%" not in joined and "+" not in joined:
+        return keys
     separators_only = joined.count("\n") == len(keys) - 1  # no key holds the separator
     if separators_only and "+" not in joined and joined.count("%") == joined.count("%2F"):
         return joined.replace("%2F", "/").split("\n")
@@ -514,8 +545,7 @@ class FastPageFetcher:
     def __init__(self, client: Any, *, direct: bool = True) -> None:
         self._client = client
         self._direct = direct
-        self._listers: dict[str, DirectLister | None] = {}
-        self._lock = threading.Lock()
+        self._listers = _direct_listers_of(client) if direct else {}
         _install_parser(client.meta.events)
 
     @staticmethod
@@ -571,7 +601,7 @@ class FastPageFetcher:
             _calls_in_progress.active = False
         if capture:
             sent, _calls_in_progress.sent = _calls_in_progress.sent, None
-            with self._lock:
+            with _listers_lock:
                 if bucket not in self._listers:
                     connections = self._client.meta.config.max_pool_connections
                     self._listers[bucket] = direct_lister_from(self._client, sent, connections)
@@ -579,6 +609,26 @@ class FastPageFetcher:
         if isinstance(page, ListingPage):
             return page
         return page_from_boto3_response(response)
+
+
+_listers_by_client: weakref.WeakKeyDictionary[Any, dict[str, DirectLister | None]] = (
+    weakref.WeakKeyDictionary()
+)
+_listers_lock = threading.Lock()
+
+
+def _direct_listers_of(client: Any) -> dict[str, DirectLister | None]:
+    """The direct listers (by bucket) of a client, shared by its fetchers, so that a listing
+    after the first sends its first request directly too (botocore's path costs about 3 ms of
+    CPU more); a fetcher's own empty dict when the client now has hooks of someone else's (they
+    see every call) or can't be referred to weakly."""
+    if not only_library_handlers(client.meta.events):
+        return {}
+    with _listers_lock:
+        try:
+            return _listers_by_client.setdefault(client, {})
+        except TypeError:
+            return {}
 
 
 _QUERY_NAMES = {
@@ -692,7 +742,9 @@ def _iter_ranges_in_parallel(
     workers: int,
     lookahead_pages: int,
 ) -> Iterator[list[S3Object]]:
-    """Pages of the ranges, range after range; up to ``workers`` ranges listed at once."""
+    """Pages of the ranges, range after range; up to ``workers`` ranges listed at once, up to
+    ``workers x RANGES_AHEAD_PER_WORKER`` handed to the pool, ``lookahead_pages`` per worker
+    buffered."""
     stop = threading.Event()
     done = object()
 
@@ -707,10 +759,11 @@ def _iter_ranges_in_parallel(
 
     window: deque[queue.Queue[Any] | Raised] = deque()
     more_ranges = True
+    range_lookahead = max(1, lookahead_pages // RANGES_AHEAD_PER_WORKER)
 
     def fill_window() -> None:
         nonlocal more_ranges
-        while more_ranges and len(window) < workers:
+        while more_ranges and len(window) < workers * RANGES_AHEAD_PER_WORKER:
             try:
                 key_range = next(ranges)
             except StopIteration:
@@ -720,7 +773,7 @@ def _iter_ranges_in_parallel(
                 window.append(Raised(error))
                 more_ranges = False
                 return
-            out: queue.Queue[Any] = queue.Queue(maxsize=lookahead_pages)
+            out: queue.Queue[Any] = queue.Queue(maxsize=range_lookahead)
             executor.submit(produce, key_range, out)
             window.append(out)
 
