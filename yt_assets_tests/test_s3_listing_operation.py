@@ -148,11 +148,11 @@ def test_key_space_split_covers_every_key_once(s3_server: S3TestServer, bucket: 
     level, ranges = split_key_space(fetch, bucket, "", jobs=4)
     assert level == "" and 4 < len(ranges) <= 9
     listed = [
-        obj.key
+        row[0]
         for key_range in ranges
         for page in iter_range_pages(fetch, bucket, level, key_range, 1000)
-        for obj in page
-        if not obj.key.endswith("/")
+        for row in page
+        if not row[0].endswith("/")
     ]
     expected = sorted((key for key in KEYS if not key.endswith("/")), key=str.encode)
     assert listed == expected

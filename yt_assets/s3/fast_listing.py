@@ -71,7 +71,7 @@ from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
     ListingPage,
     PageFetcher,
-    S3Object,
+    S3Row,
     iter_listing_pages,
     list_objects_v2_request,
     page_from_boto3_response,
@@ -161,7 +161,7 @@ def parse_list_objects_v2(body: bytes) -> ListingPage:
             b"<Size>12</Size></Contents></ListBucketResult>"
         )
         page = parse_list_objects_v2(body)
-        assert [obj.key for obj in page.objects] == ["raw/a.json"] and page.objects[0].etag == "9b2c"
+        assert page.objects == [("raw/a.json", 12, "9b2c", datetime(2026, 11, 28, tzinfo=UTC))]
     """
     page = _parse_plain_listing(body)
     return page if page is not None else parse_list_objects_v2_tree(body)
@@ -370,16 +370,12 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
         key_texts, modified_texts, etag_texts, size_texts = _contents_columns(text, count)
         times = {modified: _parse_timestamp(modified) for modified in set(modified_texts)}
         objects = list(
-            map(
-                tuple.__new__,  # S3Object(...) without the named tuple's Python-level __new__
-                itertools.repeat(S3Object),
-                zip(
-                    _decoded_keys(key_texts, url_encoded),
-                    map(int, size_texts),
-                    etag_texts,
-                    map(times.__getitem__, modified_texts),
-                    strict=True,
-                ),
+            zip(
+                _decoded_keys(key_texts, url_encoded),
+                map(int, size_texts),
+                etag_texts,
+                map(times.__getitem__, modified_texts),
+                strict=True,
             )
         )
         prefix_texts = _COMMON_PREFIX.findall(without_contents)
@@ -411,7 +407,7 @@ def parse_list_objects_v2_tree(body: bytes) -> ListingPage:
     key_tag, size_tag = namespace + "Key", namespace + "Size"
     etag_tag, modified_tag = namespace + "ETag", namespace + "LastModified"
     times: dict[str, datetime] = {}  # many keys of a page share a timestamp
-    objects: list[S3Object] = []
+    objects: list[S3Row] = []
     for contents in root.iterfind(namespace + "Contents"):
         key = size = etag = modified = None
         for child in contents:
@@ -430,11 +426,11 @@ def parse_list_objects_v2_tree(body: bytes) -> ListingPage:
         if last_modified is None:
             last_modified = times[modified] = _parse_timestamp(modified)
         objects.append(
-            S3Object(
-                key=unquote_plus(key) if url_encoded else key,
-                size=int(size),
-                etag=(etag or "").strip('"'),
-                last_modified=last_modified,
+            (
+                unquote_plus(key) if url_encoded else key,
+                int(size),
+                (etag or "").strip('"'),
+                last_modified,
             )
         )
     prefix_tag = namespace + "Prefix"
@@ -700,11 +696,11 @@ def key_ranges(level_pages: Iterator[ListingPage], workers: int) -> Iterator[Key
     yield KeyRange(low, None)
 
 
-def _bounded_pages(pages: Iterator[list[S3Object]], high: str | None) -> Iterator[list[S3Object]]:
+def _bounded_pages(pages: Iterator[list[S3Row]], high: str | None) -> Iterator[list[S3Row]]:
     """The pages' objects below ``high`` (``None``: all); stops at the first page reaching it."""
     for objects in pages:
-        if high is not None and objects and objects[-1].key >= high:
-            yield [obj for obj in objects if obj.key < high]
+        if high is not None and objects and objects[-1][0] >= high:
+            yield [obj for obj in objects if obj[0] < high]
             return
         yield objects
 
@@ -715,7 +711,7 @@ def iter_range_pages(
     prefix: str,
     key_range: KeyRange,
     page_size: int,
-) -> Iterator[list[S3Object]]:
+) -> Iterator[list[S3Row]]:
     """The objects of ``key_range`` under ``prefix``, page by page (listed with
     ``StartAfter=low``, stopping at the first page that reaches ``high``)."""
     low = key_range.low
@@ -723,11 +719,11 @@ def iter_range_pages(
         fetch_page, bucket, prefix, max_keys=lambda: page_size, start_after=low
     )
 
-    def after_low() -> Iterator[list[S3Object]]:
+    def after_low() -> Iterator[list[S3Row]]:
         for page in pages:
             objects = page.objects
-            if low is not None and objects and objects[0].key <= low:
-                objects = [obj for obj in objects if obj.key > low]  # a server ignoring StartAfter
+            if low is not None and objects and objects[0][0] <= low:
+                objects = [obj for obj in objects if obj[0] > low]  # a server ignoring StartAfter
             yield objects
 
     return _bounded_pages(after_low(), key_range.high)
@@ -737,11 +733,11 @@ _Unit = TypeVar("_Unit")
 
 
 def _iter_ranges_in_parallel(
-    list_range: Callable[[_Unit], Iterator[list[S3Object]]],
+    list_range: Callable[[_Unit], Iterator[list[S3Row]]],
     ranges: Iterator[_Unit],
     workers: int,
     lookahead_pages: int,
-) -> Iterator[list[S3Object]]:
+) -> Iterator[list[S3Row]]:
     """Pages of the ranges, range after range; up to ``workers`` ranges listed at once, up to
     ``workers x RANGES_AHEAD_PER_WORKER`` handed to the pool, ``lookahead_pages`` per worker
     buffered."""
@@ -807,7 +803,7 @@ def iter_fanned_out_pages(
     lookahead_pages: int = LOOKAHEAD_PAGES,
     delimiter: str = DELIMITER,
     sequential_pages: int = SEQUENTIAL_PAGES,
-) -> Iterator[list[S3Object]]:
+) -> Iterator[list[S3Row]]:
     """All objects under ``prefix``, as lists in global key order; in parallel once it is large.
 
     The listing starts sequential, exactly as the boto3 paginator does (same requests), and fans
@@ -821,7 +817,7 @@ def iter_fanned_out_pages(
     Example::
 
         for objects in iter_fanned_out_pages(FastPageFetcher(client), "my-bucket", "raw/", workers=8):
-            print(len(objects), objects[0].key if objects else None)
+            print(len(objects), objects[0][0] if objects else None)  # rows: (key, size, etag, ...)
     """
     pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
     last_key = None
@@ -835,7 +831,7 @@ def iter_fanned_out_pages(
             return
         listed += len(page.objects)
         if page.objects:
-            last_key = page.objects[-1].key
+            last_key = page.objects[-1][0]
         if workers >= 2 and last_key is not None and count >= sequential_pages:
             break
     assert last_key is not None
@@ -901,7 +897,7 @@ def _iter_rest_fanned_out(
     page_size: int,
     lookahead_pages: int,
     delimiter: str,
-) -> Iterator[list[S3Object]]:
+) -> Iterator[list[S3Row]]:
     """The keys after ``last_key``: ``rest`` (the sequential listing, going on from its
     continuation token) up to the first cut, and the ranges between the later cuts in parallel.
     Without sub-prefixes to cut at, ``rest`` is listed to the end."""
@@ -937,7 +933,7 @@ def _iter_rest_fanned_out(
         yield from (page.objects for page in rest)
         return
 
-    def list_range(key_range: KeyRange) -> Iterator[list[S3Object]]:
+    def list_range(key_range: KeyRange) -> Iterator[list[S3Row]]:
         if key_range is head:
             return _bounded_pages((page.objects for page in rest), key_range.high)
         return iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
@@ -954,7 +950,7 @@ class SubPrefix:
     prefix: str
 
 
-_ListingUnit = KeyRange | SubPrefix | list[S3Object]
+_ListingUnit = KeyRange | SubPrefix | list[S3Row]
 """What one worker lists: the sequential listing's rest up to ``high`` (a :class:`KeyRange`),
 a sub-prefix, or objects the level's delimited listing already holds."""
 
@@ -964,13 +960,13 @@ def _sub_prefix_units(level_pages: Iterator[ListingPage], last_key: str) -> Iter
     sub-prefix past it, then each later sub-prefix and the level's own objects between them."""
     head_done = False
     for page in level_pages:
-        objects = [obj for obj in page.objects if obj.key > last_key]
+        objects = [obj for obj in page.objects if obj[0] > last_key]
         taken = 0
         for sub_prefix in page.common_prefixes:
             if sub_prefix <= last_key:
                 continue
             before = taken
-            while taken < len(objects) and objects[taken].key < sub_prefix:
+            while taken < len(objects) and objects[taken][0] < sub_prefix:
                 taken += 1
             if not head_done:
                 yield KeyRange(last_key, sub_prefix)  # the sequential listing lists those
@@ -992,8 +988,8 @@ def _iter_units_in_parallel(
     workers: int,
     lookahead_pages: int,
     page_size: int,
-) -> Iterator[list[S3Object]]:
-    def list_unit(unit: _ListingUnit) -> Iterator[list[S3Object]]:
+) -> Iterator[list[S3Row]]:
+    def list_unit(unit: _ListingUnit) -> Iterator[list[S3Row]]:
         if isinstance(unit, KeyRange):
             return _bounded_pages((page.objects for page in rest), unit.high)
         if isinstance(unit, SubPrefix):

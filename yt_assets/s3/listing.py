@@ -43,7 +43,9 @@ from yt_assets.s3.pages import (
     ListingPage,
     PageFetcher,
     S3Object,
+    S3Row,
     iter_listing_pages,
+    s3_objects,
 )
 from yt_assets.s3.retries import (
     RetryBudgetExhausted,
@@ -271,7 +273,7 @@ def iter_s3_objects(
         bucket, prefix, on_progress, logger, progress_every_pages, progress_every_seconds
     )
 
-    def list_pages(next_page_size: Callable[[], int]) -> Iterator[list[S3Object]]:
+    def list_pages(next_page_size: Callable[[], int]) -> Iterator[list[S3Row]]:
         if workers > 1:
             return iter_fanned_out_pages(
                 fetch_page, bucket, prefix, workers=workers, page_size=page_size
@@ -354,7 +356,7 @@ def make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
 
 
 def _iter_matching_objects(
-    list_pages: Callable[[Callable[[], int]], Iterator[list[S3Object]]],
+    list_pages: Callable[[Callable[[], int]], Iterator[list[S3Row]]],
     normalized_extension: str | None,
     max_files: int | None,
     reporter: _ProgressReporter,
@@ -369,9 +371,9 @@ def _iter_matching_objects(
 
     pages = list_pages(next_page_size)
     try:
-        for objects in pages:
-            reporter.page_done(len(objects))
-            for obj in objects:
+        for rows in pages:
+            reporter.page_done(len(rows))
+            for obj in s3_objects(rows):
                 key = obj.key
                 if key.endswith("/"):
                     continue

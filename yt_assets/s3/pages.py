@@ -10,7 +10,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -25,9 +26,11 @@ __all__ = [
     "ListingPage",
     "PageFetcher",
     "S3Object",
+    "S3Row",
     "iter_listing_pages",
     "list_objects_v2_request",
     "page_from_boto3_response",
+    "s3_objects",
 ]
 
 LIST_PAGE_SIZE = 1000
@@ -51,11 +54,32 @@ class S3Object(NamedTuple):
     """Timezone-aware, in UTC."""
 
 
+S3Row = tuple[str, int, str, datetime]
+"""One listed object as a plain tuple, in :class:`S3Object`'s field order (key, size, etag,
+last_modified): what pages carry. Python's garbage collector stops tracking a plain tuple of
+strings, ints and datetimes at its first pass, while a named tuple stays tracked for life: the
+pages waiting in the fan-out's buffers as ``S3Object``s made full collections take 0.07-0.1 s
+of the 0.5 s of CPU a 100,000-key listing took. :func:`s3_objects` makes them ``S3Object``s
+when they are handed out."""
+
+
+def s3_objects(rows: Iterable[S3Row]) -> Iterator[S3Object]:
+    """Each row as an :class:`S3Object`, one at a time (made at C speed).
+
+    Example::
+
+        [obj] = s3_objects([("raw/a.json", 12, "9b2cf5", datetime(2026, 1, 1, tzinfo=UTC))])
+        assert obj.key == "raw/a.json" and obj.size == 12
+    """
+    return map(tuple.__new__, itertools.repeat(S3Object), rows)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
 class ListingPage:
     """One ``ListObjectsV2`` response, reduced to what the listing needs."""
 
-    objects: list[S3Object]
+    objects: list[S3Row]
+    """The page's objects as :data:`S3Row` tuples (``row[0]`` is the key)."""
     is_truncated: bool
     next_continuation_token: str | None
     common_prefixes: tuple[str, ...] = ()
@@ -81,20 +105,20 @@ class PageFetcher(Protocol):
     ) -> ListingPage: ...
 
 
-def _s3_object_from_boto3(entry: dict[str, Any]) -> S3Object:
+def _s3_row_from_boto3(entry: dict[str, Any]) -> S3Row:
     last_modified: datetime = entry["LastModified"]
-    return S3Object(
-        key=entry["Key"],
-        size=int(entry["Size"]),
-        etag=str(entry.get("ETag", "")).strip('"'),
-        last_modified=last_modified.astimezone(UTC),
+    return (
+        entry["Key"],
+        int(entry["Size"]),
+        str(entry.get("ETag", "")).strip('"'),
+        last_modified.astimezone(UTC),
     )
 
 
 def page_from_boto3_response(response: dict[str, Any]) -> ListingPage:
     """A :class:`ListingPage` of a ``list_objects_v2`` response parsed by botocore."""
     return ListingPage(
-        objects=[_s3_object_from_boto3(entry) for entry in response.get("Contents", ())],
+        objects=[_s3_row_from_boto3(entry) for entry in response.get("Contents", ())],
         is_truncated=bool(response.get("IsTruncated", False)),
         next_continuation_token=response.get("NextContinuationToken") or None,
         common_prefixes=tuple(entry["Prefix"] for entry in response.get("CommonPrefixes", ())),

@@ -47,7 +47,7 @@ from yt_assets.s3.listing import (
     make_page_fetcher,
     normalize_extension,
 )
-from yt_assets.s3.pages import LIST_PAGE_SIZE, PageFetcher
+from yt_assets.s3.pages import LIST_PAGE_SIZE, PageFetcher, s3_objects
 from yt_assets.s3.retries import RetryPolicy
 from yt_assets.yt.schemas import listing_row
 
@@ -199,7 +199,7 @@ class S3RangeLister:
         for objects in iter_range_pages(fetch_page, bucket, prefix, key_range, self.page_size):
             filtered_out = 0
             rows = []
-            for obj in objects:
+            for obj in s3_objects(objects):
                 if obj.key.endswith("/"):
                     continue
                 if not key_matches_extension(obj.key, self.extension):
