@@ -319,25 +319,57 @@ def paginator_lister(client: Any, bucket: str, prefix: str) -> Callable[[], int]
     return run
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children so far (``/proc``; a server's threads
+    included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU of this process (all its threads) and its waited-for children."""
+    own, children = os.times()[:2], os.times()[2:4]
+    return sum(own) + sum(children)
+
+
+@dataclass
+class Timings:
+    """Per method, run by run: wall seconds, this process's CPU seconds (children included: a
+    command's), and the server's CPU seconds (when its pid was given)."""
+
+    wall: dict[str, list[float]]
+    client_cpu: dict[str, list[float]]
+    server_cpu: dict[str, list[float]]
+
+
 def time_in_rotation(
-    methods: dict[str, Callable[[], int]], rounds: int, expected: int
-) -> dict[str, list[float]]:
+    methods: dict[str, Callable[[], int]],
+    rounds: int,
+    expected: int,
+    server_pid: int | None = None,
+) -> Timings:
     """Each method once as a warm-up (connections, loaders, the server's caches), then ``rounds``
-    rounds in rotating order; seconds per method, round by round. Every run must return
-    ``expected`` (the count of what it listed)."""
+    rounds in rotating order; wall and CPU seconds per method, round by round. Every run must
+    return ``expected`` (the count of what it listed)."""
     for run in methods.values():
         run()
-    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    timings = Timings(*({name: [] for name in methods} for _ in range(3)))
     names = list(methods)
     for round_index in range(rounds):
         for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+            server_before = process_cpu_seconds(server_pid) if server_pid else 0.0
+            cpu_before = own_cpu_seconds()
             started = time.perf_counter()
             listed = methods[name]()
-            seconds[name].append(time.perf_counter() - started)
+            timings.wall[name].append(time.perf_counter() - started)
+            timings.client_cpu[name].append(own_cpu_seconds() - cpu_before)
+            if server_pid:
+                timings.server_cpu[name].append(process_cpu_seconds(server_pid) - server_before)
             if listed != expected:
                 raise RuntimeError(f"{name} listed {listed}, expected {expected}")
-            print(f"round {round_index + 1}: {name}: {seconds[name][-1]:.3f} s", flush=True)
-    return seconds
+            print(f"round {round_index + 1}: {name}: {timings.wall[name][-1]:.3f} s", flush=True)
+    return timings
 
 
 def median(values: Sequence[float]) -> float:

@@ -82,7 +82,7 @@ def main() -> None:
             client = server.client(max_pool_connections=16)
             for size in args.sizes:
                 ensure_keys(server, bucket_name(size), PREFIX, bench_keys(size))
-                runs = time_in_rotation(methods(client, bucket_name(size)), args.rounds, size)
+                runs = time_in_rotation(methods(client, bucket_name(size)), args.rounds, size).wall
                 medians = {name: median(values) for name, values in runs.items()}
                 paginator = medians["boto3 paginator"]
                 for method, value in medians.items():

@@ -164,8 +164,9 @@ def main() -> None:
             ),
         }
         check_same_as_paginator(client)
-        seconds = time_in_rotation(methods, args.rounds, args.keys)
+        timings = time_in_rotation(methods, args.rounds, args.keys, server_pid=server.pid)
 
+    seconds = timings.wall
     medians = {name: median(values) for name, values in seconds.items()}
     paginator = medians["boto3 `list_objects_v2` paginator"]
     s5cmd = medians["`s5cmd ls` (Go)"]
@@ -177,6 +178,8 @@ def main() -> None:
             f"{args.keys / medians[name]:,.0f}",
             f"{paginator / medians[name]:.2f}x",
             f"{s5cmd / medians[name]:.2f}x",
+            f"{median(timings.client_cpu[name]):.2f}",
+            f"{median(timings.server_cpu[name]):.2f}",
         ]
         for name in methods
     ]
@@ -188,6 +191,8 @@ def main() -> None:
             "keys/s",
             "speed vs boto3 paginator",
             "speed vs s5cmd",
+            "client CPU s",
+            "server CPU s",
         ],
         rows,
     )
@@ -195,7 +200,9 @@ def main() -> None:
         header_lines("benchmarks/.venv/bin/python benchmarks/listing_speed.py")
         + f"- Data: {args.keys:,} keys `{PREFIX}<000-099>/part-<n>.json` in one bucket of SeaweedFS "
         f"`weed mini` on 127.0.0.1; each method listed all of them, {args.rounds} rounds in "
-        "rotating order after one warm-up round; medians.\n\n" + table
+        "rotating order after one warm-up round; medians. CPU: user + system seconds of the "
+        "benchmark process (its threads; s5cmd's process for s5cmd) and of the SeaweedFS process "
+        "during each run, medians.\n\n" + table
     )
     print(table)
     if not args.no_write:
