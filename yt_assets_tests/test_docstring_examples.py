@@ -1,4 +1,5 @@
-"""Every ``Example::`` block of a public docstring in ``yt_assets`` runs.
+"""Every ``Example::`` block of a public docstring in ``yt_assets`` runs, and every ``>>>``
+example (doctest) gives what it shows.
 
 A block runs in its module's namespace, in a fresh working directory, with these names given
 (the things an example would otherwise have to set up at length):
@@ -12,6 +13,7 @@ A block runs in its module's namespace, in a fresh working directory, with these
 from __future__ import annotations
 
 import ast
+import doctest
 import importlib
 import textwrap
 from collections.abc import Iterator
@@ -92,6 +94,27 @@ def _collect() -> list[Any]:
 
 
 EXAMPLES = _collect()
+
+
+def _doctest_modules() -> list[str]:
+    """The modules of ``yt_assets`` whose source shows a ``>>>`` example."""
+    modules = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if ">>> " in path.read_text():
+            parts = list(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return modules
+
+
+@pytest.mark.parametrize("module_name", _doctest_modules())
+def test_doctests_give_what_they_show(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    tests = [test for test in doctest.DocTestFinder().find(module) if test.examples]
+    assert tests  # the examples are found
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
 
 
 def test_examples_are_found() -> None:

@@ -24,6 +24,7 @@ from botocore.config import Config
 from yt_assets.s3.direct_requests import direct_lister_from
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import (
+    LOOKAHEAD_PAGES,
     SEQUENTIAL_PAGES,
     FastPageFetcher,
     KeyRange,
@@ -250,7 +251,7 @@ def test_a_single_sub_prefix_chain_is_walked_down_before_fanning_out(
     keys = [row[0] for rows in pages for row in rows]
 
     assert keys == ["deep/1/2/3/4/5/leaf.json", "deep/1/2/3/4/5/leaf2.json"]
-    assert [call["Prefix"] for call in calls] == [
+    assert [call["Prefix"] for call in calls[:7]] == [
         "deep/",  # the sequential first page
         "deep/",
         "deep/1/",
@@ -258,8 +259,12 @@ def test_a_single_sub_prefix_chain_is_walked_down_before_fanning_out(
         "deep/1/2/3/",
         "deep/1/2/3/4/",
         "deep/1/2/3/4/5/",
-        "deep/",  # no sub-prefix there: the sequential listing goes on from its token
     ]
+    # no sub-prefix there: one-key probes after the last key listed, then the listing goes on
+    probes = [call for call in calls[7:] if call["MaxKeys"] == 1 and "StartAfter" in call]
+    assert probes
+    assert all(call["Prefix"] == "deep/" for call in calls[7:])
+    assert all(call["StartAfter"] >= keys[0] for call in probes)
 
 
 @pytest.mark.parametrize("max_files", [1, 6, 7, 250, 1000, 1001, 1100, 5000])
@@ -313,10 +318,12 @@ def test_stopping_early_stops_the_pool_and_lookahead_is_bounded(
     objects.close()
 
     assert first.key == "spread/00/000.txt"
-    # the sequential pages, 1 discovery page, the level pages read to cut ranges, and per range
-    # in the window at most its lookahead (2 pages) + 1 blocked on the queue + 1 being fetched:
-    # far from 106 pages.
-    assert len(calls) <= SEQUENTIAL_PAGES + 1 + 3 + 3 * 4
+    # the sequential pages, 1 discovery page, the level pages read to cut ranges (or one-key
+    # probes for sampled cuts), and per range in the window at most its lookahead + 1 blocked on
+    # the queue + 1 being fetched: far from the 107 pages of the whole prefix.
+    pages = [call for call in calls if call["MaxKeys"] != 1]
+    assert any(call["thread"].startswith("s3-list") for call in pages)  # it did fan out
+    assert len(pages) <= SEQUENTIAL_PAGES + 1 + 3 + 3 * (LOOKAHEAD_PAGES + 2) < 107
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("s3-list")]
 
 

@@ -18,7 +18,16 @@ from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_
 from yt_assets_tests.test_s3_listing_fast import AWKWARD_KEYS, SPREAD_KEYS
 
 ROOT = "//home/listing_operation_tests"
-KEYS = [*AWKWARD_KEYS, *SPREAD_KEYS, "./dot", "x/./y", "ctl/\x01\x1f.json", "x/ spaced .JSON"]
+FLAT_KEYS = [f"flat/{n:05d}.json" for n in range(1_200)]  # more than a page, no sub-prefix
+KEYS = [
+    *AWKWARD_KEYS,
+    *SPREAD_KEYS,
+    *FLAT_KEYS,
+    "./dot",
+    "x/./y",
+    "ctl/\x01\x1f.json",
+    "x/ spaced .JSON",
+]
 
 SLOW = pytest.mark.slow  # each materialisation runs a YT operation (5 s or more)
 
@@ -72,6 +81,7 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
         ("all", {}),
         ("filtered", {"extension": "json", "max_files": 9}),
         ("cut", {"prefix": "spread/", "max_files": 40}),
+        ("flat", {"prefix": "flat/"}),  # cut at sampled keys
     ],
 )
 def test_operation_writes_the_in_process_table(
@@ -156,6 +166,23 @@ def test_key_space_split_covers_every_key_once(s3_server: S3TestServer, bucket: 
     ]
     expected = sorted((key for key in KEYS if not key.endswith("/")), key=str.encode)
     assert listed == expected
+
+
+def test_a_flat_prefix_is_split_at_sampled_keys(s3_server: S3TestServer, bucket: str) -> None:
+    from yt_assets.s3.fast_listing import FastPageFetcher, iter_range_pages
+
+    fetch = FastPageFetcher(s3_server.client())
+    level, ranges = split_key_space(fetch, bucket, "flat/", jobs=4)
+
+    assert level == "flat/" and 3 <= len(ranges) <= 9
+    assert ranges[0].low is None and ranges[-1].high is None
+    assert all(key_range.high in FLAT_KEYS for key_range in ranges[:-1])  # real keys
+    listed = [
+        [row[0] for page in iter_range_pages(fetch, bucket, level, key_range, 1000) for row in page]
+        for key_range in ranges
+    ]
+    assert all(listed)  # no empty range
+    assert [key for keys in listed for key in keys] == FLAT_KEYS
 
 
 @SLOW

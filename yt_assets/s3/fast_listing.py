@@ -37,8 +37,10 @@ prefix's sub-prefixes and the rest of the key space is cut at some of them into 
 sequential listing's continuation token, the others are sequential listings with
 ``StartAfter``; each range buffers at most a few pages ahead and pages are yielded range after
 range, so the output is in global key order and memory is bounded by ``workers x lookahead``
-pages. A prefix without sub-prefixes beyond what was listed goes on sequentially; a prefix
-holding a single sub-prefix and nothing else is walked down first (``"" -> "data/" -> ...``).
+pages. A prefix without sub-prefixes beyond what was listed is cut at keys found by one-key
+``StartAfter`` probes instead (:mod:`yt_assets.s3.key_sampling`: three rounds of at most a few
+dozen requests); a prefix holding a single sub-prefix and nothing else is walked down first
+(``"" -> "data/" -> ...``).
 When the sequential start shows sub-prefixes of half a page or more (:data:`SUB_PREFIX_PAGES`),
 each later sub-prefix is listed on its own, with ``Prefix`` set to it, as obstore and s5cmd do,
 and the level's own objects between sub-prefixes come from the delimited listing: no request
@@ -68,6 +70,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from yt_assets.s3.background import Raised, put_unless_stopped
 from yt_assets.s3.direct_requests import DirectLister, direct_lister_from, only_library_handlers
 from yt_assets.s3.errors import listing_error
+from yt_assets.s3.key_sampling import Cut, Probe, sampled_cuts
 from yt_assets.s3.pages import (
     LIST_PAGE_SIZE,
     ListingPage,
@@ -80,6 +83,7 @@ from yt_assets.s3.pages import (
 
 __all__ = [
     "DELIMITER",
+    "LOOKAHEAD_PAGES",
     "SEQUENTIAL_PAGES",
     "FastPageFetcher",
     "KeyRange",
@@ -88,6 +92,8 @@ __all__ = [
     "key_ranges",
     "parse_list_objects_v2",
     "parse_list_objects_v2_tree",
+    "probe_first_keys",
+    "sampled_key_ranges",
     "sub_prefix_level",
 ]
 
@@ -661,7 +667,9 @@ class KeyRange:
     """The keys ``k`` with ``low <= k < high`` under a prefix (``None``: unbounded).
 
     Bounds are sub-prefixes (ending in the delimiter), or for the first range after a
-    sequential start, the last key listed. A range is listed with
+    sequential start, the last key listed; between sampled cuts, ``low`` is a cut's point and
+    ``high`` the next cut's key (:func:`sampled_key_ranges`: there ``low`` itself, if it is a key,
+    belongs to the range before). A range is listed with
     ``StartAfter=low``: that skips only the folder marker named ``low`` (folder markers are
     never yielded anyway). ``StartAfter=low[:-1]`` would be the exact bound by the S3 spec,
     but SeaweedFS, which lists directory entries, then skips the whole ``low`` directory.
@@ -821,7 +829,8 @@ def iter_fanned_out_pages(
             print(len(objects), objects[0][0] if objects else None)  # rows: (key, size, etag, ...)
     """
     pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
-    last_key = None
+    first_key: str | None = None
+    sample: list[str] = []
     listed = 0
     for count in itertools.count(1):
         page = next(pages, None)
@@ -832,16 +841,16 @@ def iter_fanned_out_pages(
             return
         listed += len(page.objects)
         if page.objects:
-            last_key = page.objects[-1][0]
-        if workers >= 2 and last_key is not None and count >= sequential_pages:
+            first_key = first_key or page.objects[0][0]
+            sample = [first_key, *(obj[0] for obj in page.objects)]
+        if workers >= 2 and sample and count >= sequential_pages:
             break
-    assert last_key is not None
     yield from _iter_rest_fanned_out(
         fetch_page,
         bucket,
         prefix,
         pages,
-        last_key,
+        sample,
         listed,
         workers=workers,
         page_size=page_size,
@@ -891,7 +900,7 @@ def _iter_rest_fanned_out(
     bucket: str,
     prefix: str,
     rest: Iterator[ListingPage],
-    last_key: str,
+    sample: list[str],
     listed: int,
     *,
     workers: int,
@@ -899,12 +908,17 @@ def _iter_rest_fanned_out(
     lookahead_pages: int,
     delimiter: str,
 ) -> Iterator[list[S3Row]]:
-    """The keys after ``last_key``: ``rest`` (the sequential listing, going on from its
-    continuation token) up to the first cut, and the ranges between the later cuts in parallel.
-    Without sub-prefixes to cut at, ``rest`` is listed to the end."""
+    """The keys after the last one listed (``sample[-1]``; ``sample``: the first key and the
+    last page's): ``rest`` (the sequential listing, going on from its continuation token) up to
+    the first cut, and the ranges between the later cuts in parallel. Without sub-prefixes to
+    cut at, the cuts are sampled (:mod:`yt_assets.s3.key_sampling`)."""
+    last_key = sample[-1]
     level_prefix, first = sub_prefix_level(fetch_page, bucket, prefix, page_size, delimiter)
     if not first.common_prefixes or first.common_prefixes[-1] <= last_key:
-        yield from (page.objects for page in rest)  # no sub-prefix to cut at (in this page)
+        # no sub-prefix to cut at (in this page)
+        yield from _iter_sampled_ranges(
+            fetch_page, bucket, prefix, rest, sample, workers, page_size, lookahead_pages, delimiter
+        )
         return
     level_pages = iter_listing_pages(
         fetch_page,
@@ -931,16 +945,85 @@ def _iter_rest_fanned_out(
     ranges = _ranges_after(key_ranges(level_pages, workers), last_key)
     head = next(ranges)
     if head.high is None:
-        yield from (page.objects for page in rest)
+        yield from _iter_sampled_ranges(
+            fetch_page, bucket, prefix, rest, sample, workers, page_size, lookahead_pages, delimiter
+        )
         return
+    yield from _iter_rest_and_ranges(
+        fetch_page, bucket, level_prefix, rest, head, ranges, workers, page_size, lookahead_pages
+    )
+
+
+def _iter_rest_and_ranges(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    rest: Iterator[ListingPage],
+    head: KeyRange,
+    ranges: Iterator[KeyRange],
+    workers: int,
+    page_size: int,
+    lookahead_pages: int,
+) -> Iterator[list[S3Row]]:
+    """``head`` listed by ``rest`` (the sequential listing), the later ``ranges`` on their own;
+    in parallel, in order."""
 
     def list_range(key_range: KeyRange) -> Iterator[list[S3Row]]:
         if key_range is head:
             return _bounded_pages((page.objects for page in rest), key_range.high)
-        return iter_range_pages(fetch_page, bucket, level_prefix, key_range, page_size)
+        return iter_range_pages(fetch_page, bucket, prefix, key_range, page_size)
 
-    yield from _iter_ranges_in_parallel(
+    return _iter_ranges_in_parallel(
         list_range, itertools.chain([head], ranges), workers, lookahead_pages
+    )
+
+
+def probe_first_keys(fetch_page: PageFetcher, bucket: str, prefix: str, workers: int) -> Probe:
+    """A :data:`~yt_assets.s3.key_sampling.Probe` sending one-key listings (``MaxKeys=1``,
+    ``StartAfter=point``), ``workers`` at a time."""
+
+    def first_key_after(point: str) -> str | None:
+        page = fetch_page(
+            bucket=bucket, prefix=prefix, continuation_token=None, max_keys=1, start_after=point
+        )
+        return page.objects[0][0] if page.objects else None
+
+    def probe(points: Sequence[str]) -> list[str | None]:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-probe") as pool:
+            return list(pool.map(first_key_after, points))
+
+    return probe
+
+
+def sampled_key_ranges(cuts: Sequence[Cut], low: str | None) -> list[KeyRange]:
+    """The ranges between sampled ``cuts``, the first from ``low``: each ends at a cut's key and
+    the next is listed after the cut's point (:mod:`yt_assets.s3.key_sampling`)."""
+    lows = [low, *(cut.point for cut in cuts)]
+    highs = [*(cut.key for cut in cuts), None]
+    return [KeyRange(start, end) for start, end in zip(lows, highs, strict=True)]
+
+
+def _iter_sampled_ranges(
+    fetch_page: PageFetcher,
+    bucket: str,
+    prefix: str,
+    rest: Iterator[ListingPage],
+    sample: list[str],
+    workers: int,
+    page_size: int,
+    lookahead_pages: int,
+    delimiter: str,
+) -> Iterator[list[S3Row]]:
+    """The keys after ``sample[-1]`` in ranges between sampled cuts; ``rest`` to the end when
+    the probes find none."""
+    probe = probe_first_keys(fetch_page, bucket, prefix, workers)
+    cuts = sampled_cuts(probe, prefix, sample, 2 * workers, delimiter)
+    if not cuts:
+        yield from (page.objects for page in rest)
+        return
+    head, *ranges = sampled_key_ranges(cuts, sample[-1])
+    yield from _iter_rest_and_ranges(
+        fetch_page, bucket, prefix, rest, head, iter(ranges), workers, page_size, lookahead_pages
     )
 
 

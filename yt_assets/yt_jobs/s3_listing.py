@@ -8,7 +8,9 @@ Driver side, :func:`split_key_space`: one delimited ``ListObjectsV2`` request (w
 prefix that holds a single sub-prefix, as the in-process fan-out does) cuts the key space at up to
 ``2 x jobs`` of its ``CommonPrefixes`` into ranges ``[low, high)``
 (:func:`yt_assets.s3.fast_listing.key_ranges`); :func:`range_rows` makes one input row per range
-(:data:`~yt_assets.yt.schemas.LISTING_RANGE_COLUMNS`). A prefix without sub-prefixes is one range.
+(:data:`~yt_assets.yt.schemas.LISTING_RANGE_COLUMNS`). A prefix without sub-prefixes whose first
+page is full is cut at keys found by one-key ``StartAfter`` probes
+(:mod:`yt_assets.s3.key_sampling`), as the in-process fan-out does; a smaller one is one range.
 
 Job side, :class:`S3RangeLister` (a ``yt.wrapper`` mapper): for every input row it lists the range
 (``StartAfter=low``, up to ``high``; :func:`yt_assets.s3.fast_listing.iter_range_pages`, with the
@@ -38,8 +40,11 @@ from yt_assets.s3.fast_listing import (
     KeyRange,
     iter_range_pages,
     key_ranges,
+    probe_first_keys,
+    sampled_key_ranges,
     sub_prefix_level,
 )
+from yt_assets.s3.key_sampling import sampled_cuts
 from yt_assets.s3.listing import (
     LISTING_RETRY,
     RetryingPageFetcher,
@@ -74,6 +79,9 @@ _STATISTICS = (STAT_KEYS_LISTED, STAT_KEYS_MATCHED, STAT_KEYS_FILTERED_OUT, STAT
 
 _VAULT_PREFIX = "YT_SECURE_VAULT_"
 
+MAX_PROBES_AT_ONCE = 16
+"""Driver side: how many one-key probes of a split are sent at once."""
+
 ERROR_MARKER = "s3_listing failed: "
 """What starts the stderr line of a job whose listing failed (the error's description follows)."""
 
@@ -92,7 +100,12 @@ def split_key_space(
     if jobs <= 1:
         return prefix, [KeyRange(None, None)]
     level, first = sub_prefix_level(fetch_page, bucket, prefix)
-    return level, list(key_ranges(iter([first]), jobs))
+    ranges = list(key_ranges(iter([first]), jobs))
+    if len(ranges) == 1 and first.is_truncated and first.objects:
+        probe = probe_first_keys(fetch_page, bucket, level, min(jobs, MAX_PROBES_AT_ONCE))
+        listed = [row[0] for row in first.objects]
+        ranges = sampled_key_ranges(sampled_cuts(probe, level, listed, 2 * jobs), None)
+    return level, ranges
 
 
 def range_rows(bucket: str, prefix: str, ranges: Sequence[KeyRange]) -> Iterator[dict[str, Any]]:

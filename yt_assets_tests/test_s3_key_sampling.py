@@ -1,0 +1,209 @@
+"""Cuts of a key space without sub-prefixes, found with ``StartAfter`` probes.
+
+The cutting logic on sorted lists of keys (a probe answers as S3 does: the first key after the
+point), then the listing that uses it against real servers: moto's and SeaweedFS, whose
+``StartAfter`` skips a directory named exactly like the point.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
+from typing import Any
+
+import pytest
+
+from yt_assets.demo.local_s3 import DemoKeys, LocalS3, weed_binary
+from yt_assets.s3.fast_listing import (
+    FastPageFetcher,
+    iter_range_pages,
+    probe_first_keys,
+    sampled_key_ranges,
+)
+from yt_assets.s3.key_sampling import Cut, KeyDigits, sampled_cuts
+from yt_assets.s3.listing import iter_s3_objects
+from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.test_s3_listing_fast import as_tuples, paginator_objects, record_list_calls
+
+
+class SortedKeys:
+    """A bucket's keys in S3's order; :meth:`probe` answers as a ``MaxKeys=1`` listing does."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = sorted(keys, key=str.encode)
+        self.points: list[list[str]] = []
+
+    def first_after(self, point: str) -> str | None:
+        index = bisect.bisect_right(self.keys, point)  # code point order is UTF-8 byte order
+        return self.keys[index] if index < len(self.keys) else None
+
+    def probe(self, points: Sequence[str]) -> list[str | None]:
+        self.points.append(list(points))
+        return [self.first_after(point) for point in points]
+
+    def range_sizes(self, listed: int, cuts: Sequence[Cut]) -> list[int]:
+        bounds = [listed, *(self.keys.index(cut.key) for cut in cuts), len(self.keys)]
+        return [high - low for low, high in pairwise(bounds)]
+
+
+LAYOUTS = {
+    "decimal": [f"logs/part-{n:07d}.json" for n in range(200_000)],
+    "hex": [f"logs/{random.Random(n).getrandbits(64):016x}.bin" for n in range(100_000)],
+    "timestamps": [
+        f"logs/2026-12-{day:02d}T{hour:02d}:{minute:02d}:00Z.json"
+        for day in range(1, 31)
+        for hour in range(24)
+        for minute in range(0, 60, 2)
+    ],
+    "unpadded": [f"logs/{n}" for n in range(100_000)],
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_cuts_are_real_keys_in_order_and_spread_the_rest(layout: str) -> None:
+    bucket = SortedKeys(LAYOUTS[layout])
+    listed = 5_000
+
+    cuts = sampled_cuts(bucket.probe, "logs/", bucket.keys[:listed], pieces=16)
+
+    assert [cut.key for cut in cuts] == sorted({cut.key for cut in cuts})
+    for cut in cuts:
+        assert bucket.first_after(cut.point) == cut.key  # the server's own answer
+        assert cut.key > bucket.keys[listed - 1]
+    sizes = bucket.range_sizes(listed, cuts)
+    rest = len(bucket.keys) - listed
+    assert len(sizes) >= 6
+    assert max(sizes) <= 0.3 * rest  # no range holds most of the listing
+    assert len(bucket.points) == 3  # three rounds of probes
+    assert sum(len(points) for points in bucket.points) <= 80
+
+
+def test_points_are_printable_and_hold_no_delimiter() -> None:
+    keys = [f"raw/ключ-{n:04d}\t/x" for n in range(3_000)]
+    bucket = SortedKeys(keys)
+
+    sampled_cuts(bucket.probe, "raw/", bucket.keys[:1_000], pieces=8)
+
+    points = [point for round_points in bucket.points for point in round_points]
+    assert points
+    for point in points:
+        suffix = point.removeprefix("raw/")
+        assert point.startswith("raw/") and "/" not in suffix and "\t" not in suffix
+
+
+def test_a_short_rest_gives_few_cuts_and_an_empty_rest_none() -> None:
+    bucket = SortedKeys([f"k/{n:05d}" for n in range(5_003)])
+    cuts = sampled_cuts(bucket.probe, "k/", bucket.keys[:5_000], pieces=16)
+    assert len(cuts) <= 3 and all(cut.key in bucket.keys[5_000:] for cut in cuts)
+
+    assert sampled_cuts(bucket.probe, "k/", bucket.keys, pieces=16) == []
+
+
+def test_a_server_ignoring_start_after_gets_no_cuts() -> None:
+    keys = [f"k/{n:05d}" for n in range(20_000)]
+
+    def ignoring_probe(points: Sequence[str]) -> list[str | None]:
+        return [keys[0] for _ in points]  # the first key of the prefix, whatever the point
+
+    assert sampled_cuts(ignoring_probe, "k/", keys[:5_000], pieces=16) == []
+
+
+def test_key_digits_order_keys_as_s3_does() -> None:
+    keys = sorted({"k/a", "k/a0", "k/a9", "k/b", "k/é", "k/z~", "k/"}, key=str.encode)
+    digits = KeyDigits.of("k/", keys, delimiter="/")
+    positions = [digits.position(key) for key in keys]
+    assert positions == sorted(positions) and len(set(positions)) == len(positions)
+    # a character the sample lacks lands between its neighbours
+    assert digits.position("k/a5") > digits.position("k/a0")
+    assert digits.position("k/a5") < digits.position("k/a9")
+    assert all(
+        digits.point_at(position) <= key for position, key in zip(positions, keys, strict=True)
+    )
+
+
+# Against real servers
+
+
+FLAT_KEYS = [
+    *(f"flat/{n:05d}.json" for n in range(600)),
+    "flat/00100 space.json",
+    "flat/00200+plus",
+    "flat/00300%25",
+    "flat/00400-é.json",
+    "flat/zz-last",
+]
+
+
+@pytest.fixture(scope="module")
+def flat_bucket(s3_server: S3TestServer) -> str:
+    bucket = s3_server.create_bucket("flat")
+    put_objects(s3_server, bucket, {key: key.encode()[:7] for key in FLAT_KEYS})
+    return bucket
+
+
+@pytest.mark.parametrize(("fan_out", "page_size"), [(4, 7), (3, 20), (8, 5)])
+def test_a_flat_prefix_fans_out_and_lists_what_the_paginator_lists(
+    s3_server: S3TestServer, flat_bucket: str, fan_out: int, page_size: int
+) -> None:
+    client = s3_server.client()
+    expected = paginator_objects(client, flat_bucket, "flat/")
+    calls = record_list_calls(client)
+
+    listed = as_tuples(
+        iter_s3_objects(client, flat_bucket, "flat/", fan_out=fan_out, page_size=page_size)
+    )
+
+    assert listed == expected
+    probes = [call for call in calls if call["MaxKeys"] == 1]
+    assert probes and all(call["Prefix"] == "flat/" and "StartAfter" in call for call in probes)
+    range_threads = {call["thread"] for call in calls if call["MaxKeys"] != 1}
+    assert len({name for name in range_threads if name.startswith("s3-list")}) >= 2
+    assert threading.current_thread().name in range_threads  # the sequential start
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS (weed) not installed")
+    with LocalS3(tmp_path_factory.mktemp("weed"), DemoKeys.generate(), "seaweedfs") as server:
+        yield server
+
+
+def _list_ranges(fetch: Any, bucket: str, prefix: str, cuts: Sequence[Cut]) -> list[str]:
+    return [
+        row[0]
+        for key_range in sampled_key_ranges(cuts, None)
+        for page in iter_range_pages(fetch, bucket, prefix, key_range, 2)
+        for row in page
+    ]
+
+
+def test_a_point_named_like_a_directory_loses_nothing_on_seaweedfs(weed: LocalS3) -> None:
+    client = weed.client("admin")
+    client.create_bucket(Bucket="sampled")
+    keys = ["lvl/a", "lvl/b/x", "lvl/b/y", "lvl/b/z", "lvl/b0", "lvl/c", "lvl/d"]
+    for key in keys:
+        client.put_object(Bucket="sampled", Key=key, Body=b"x")
+    fetch = FastPageFetcher(client)
+    probe = probe_first_keys(fetch, "sampled", "lvl/", workers=2)
+
+    (answer,) = probe(["lvl/b"])
+    # S3 says "lvl/b/x"; SeaweedFS skips the directory named "b". Either way the cut holds.
+    assert answer in {"lvl/b/x", "lvl/b0"}
+    listed = _list_ranges(fetch, "sampled", "lvl/", [Cut("lvl/b", answer)])
+    assert listed == keys
+
+
+def test_a_flat_prefix_on_seaweedfs_lists_what_the_paginator_lists(weed: LocalS3) -> None:
+    client = weed.client("admin")
+    client.create_bucket(Bucket="flat")
+    for key in FLAT_KEYS[::3]:
+        client.put_object(Bucket="flat", Key=key, Body=key.encode()[:5])
+    expected = paginator_objects(client, "flat", "flat/")
+
+    listed = as_tuples(iter_s3_objects(client, "flat", "flat/", fan_out=4, page_size=5))
+
+    assert listed == expected
