@@ -576,6 +576,7 @@ def _run_map(
     may name the cause from the failed jobs (else the YT error does)."""
     settings = _map_settings(context, config)
     destination = destination or _scratch_table(yt_cluster, context)
+    hidden = list(secure_vault.values())  # a job printing its keys: never into the run
     with yt_cluster.get_client() as client:
         try:
             operation = start_map(
@@ -607,7 +608,7 @@ def _run_map(
                 interval_seconds=config.progress_interval_seconds,
             )
         except yt.YtOperationFailedError as error:
-            failures = failed_job_stderrs(client, operation.id)
+            failures = failed_job_stderrs(client, operation.id, hidden=hidden)
             _log_failures(context, failures)
             ended = operation_summary(client, operation.id, time.monotonic() - started)
             context.log.error(ended.describe(bytes_read_statistic))
@@ -629,7 +630,9 @@ def _run_map(
                 f"{yt_error_line(error)}"
             ) from error
         context.log.info(summary.describe(bytes_read_statistic))
-        failures = failed_job_stderrs(client, operation.id) if summary.jobs.failed else []
+        failures = (
+            failed_job_stderrs(client, operation.id, hidden=hidden) if summary.jobs.failed else []
+        )
         _log_failures(context, failures)
         context.add_output_metadata(_summary_metadata(summary, failures))
     return destination, summary

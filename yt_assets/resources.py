@@ -149,6 +149,9 @@ class YTResource(dg.ConfigurableResource):
         # A failed transaction ping must not raise KeyboardInterrupt inside a Dagster step: the
         # commit that follows fails with the YT error instead.
         config["ping_failed_mode"] = "pass"
+        # yt.wrapper would log a failed operation's job stderrs as they are; the assets report
+        # them themselves, with the secure vault's values hidden (yt.progress.failed_job_stderrs).
+        config["operation_tracker"]["enable_logging_failed_operation"] = False
         return config
 
     @contextmanager

@@ -22,7 +22,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,14 @@ def put_objects(server: S3TestServer, bucket: str, bodies: dict[str, bytes]) -> 
                 bodies.items(),
             )
         )
+
+
+def bucket_of_keys(server: S3TestServer, name_prefix: str, keys: Iterable[str]) -> str:
+    """A new bucket holding ``keys``, each with the first ``len(key) % 50`` bytes of its name as
+    its body (sizes that differ, ETags that differ)."""
+    bucket = server.create_bucket(name_prefix)
+    put_objects(server, bucket, {key: key.encode()[: len(key) % 50] for key in keys})
+    return bucket
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,19 @@ def environment_probe(body: Any, *, key: str) -> dict[str, Any]:
     }
 
 
+def prints_its_keys_then_fails(body: Any, *, key: str) -> dict[str, Any]:
+    """A careless processor: raises, and has the job print the secure vault's S3 keys on stderr
+    when it exits (after the traceback: the last line, in every excerpt of it)."""
+    import atexit
+    import sys
+
+    access, secret = (
+        os.environ.get(f"YT_SECURE_VAULT_S3_{kind}_KEY") for kind in ("ACCESS", "SECRET")
+    )
+    atexit.register(lambda: print(f"at exit: keys {access} {secret}", file=sys.stderr))
+    raise RuntimeError(f"failing on purpose at {key}")
+
+
 def import_probe(body: Any, *, key: str) -> dict[str, Any]:
     """The bytes of the object, and which of :data:`IMPORT_PROBES` the job can import."""
     data = body.read()

@@ -5,6 +5,7 @@ Real servers only: moto's S3 server and the local YT on loopback.
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import dagster as dg
 import pytest
 import yt.wrapper as yt
 from dagster_aws.s3 import S3Resource
+from yt.logger import LOGGER as YT_LOGGER
 
 from yt_assets.assets import build_s3_listing_asset, build_s3_processing_asset
 from yt_assets.io_manager import SCHEMA_METADATA_KEY, YTTableIOManager, dagster_table_schema
@@ -26,7 +28,7 @@ from yt_assets_tests.dagster_stack import (
     UPLOAD_SECRET,
     stack_resources,
 )
-from yt_assets_tests.job_processors import environment_probe
+from yt_assets_tests.job_processors import environment_probe, prints_its_keys_then_fails
 
 ROOT = "//home/core_tests"
 
@@ -313,6 +315,43 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
     assert "environment" not in spec.get("mapper", {}) or not any(
         secret in str(spec["mapper"]["environment"]) for secret in (s3_server.secret_key,)
     )
+
+
+def test_a_job_printing_its_keys_shows_them_nowhere_in_the_run(
+    dagster_local_yt: LocalYT,
+    s3_server: S3TestServer,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    yt_log: list[str] = []  # what yt.wrapper's own logger says while the run fails
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: yt_log.append(record.getMessage())  # type: ignore[method-assign]
+    monkeypatch.setattr(YT_LOGGER, "handlers", [*YT_LOGGER.handlers, handler])
+    put_objects(s3_server, s3_bucket, {"leak/one.txt": b"1\n"})
+    listing = build_s3_listing_asset("leak_listing", prefix="leak/")
+    processed = build_s3_processing_asset(
+        "leak_processed",
+        listing=listing,
+        processor=prints_its_keys_then_fails,
+        on_error="fail",
+        max_failed_job_count=1,
+    )
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [listing, processed],
+            resources=make_resources(dagster_local_yt, s3_server),
+            run_config=listing_config("leak_listing", s3_bucket),
+            instance=instance,
+            raise_on_error=False,
+        )
+        text = _all_run_text(instance, result.run_id)
+
+    assert not result.success
+    # the failure and its stderr excerpt are in the run, the keys are not
+    assert "failing on purpose at leak/one.txt" in text
+    assert "at exit: keys *** ***" in text
+    assert s3_server.secret_key not in text and s3_server.access_key not in text
+    assert yt_log and not [m for m in yt_log if s3_server.secret_key in m]  # nor yt.wrapper's log
 
 
 def test_missing_setting_names_the_variable(

@@ -25,7 +25,7 @@ from yt_assets.s3.fast_listing import (
 )
 from yt_assets.s3.key_sampling import Cut, KeyDigits, sampled_cuts
 from yt_assets.s3.listing import iter_s3_objects
-from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.conftest import S3TestServer, bucket_of_keys
 from yt_assets_tests.test_s3_listing_fast import as_tuples, paginator_objects, record_list_calls
 
 
@@ -139,9 +139,7 @@ FLAT_KEYS = [
 
 @pytest.fixture(scope="module")
 def flat_bucket(s3_server: S3TestServer) -> str:
-    bucket = s3_server.create_bucket("flat")
-    put_objects(s3_server, bucket, {key: key.encode()[:7] for key in FLAT_KEYS})
-    return bucket
+    return bucket_of_keys(s3_server, "flat", FLAT_KEYS)
 
 
 @pytest.mark.parametrize(("fan_out", "page_size"), [(4, 7), (3, 20), (8, 5)])

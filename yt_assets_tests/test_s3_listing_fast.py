@@ -35,7 +35,7 @@ from yt_assets.s3.fast_listing import (
 )
 from yt_assets.s3.listing import FETCHER_ENV_VARIABLE, LISTING_RETRY, iter_s3_objects
 from yt_assets.s3.pages import ListingPage, S3Object, iter_listing_pages
-from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.conftest import S3TestServer, bucket_of_keys, put_objects
 from yt_assets_tests.fault_proxy import FaultPlan, FaultProxy
 from yt_assets_tests.s3_fake_http import CannedS3Server, query_of
 
@@ -96,10 +96,8 @@ SPREAD_KEYS = [
 @pytest.fixture(scope="module")
 def awkward_bucket(s3_server: S3TestServer) -> str:
     """Awkward keys, a 1,001-key sub-prefix and 30 sub-prefixes; shared read-only."""
-    bucket = s3_server.create_bucket("awkward")
     keys = AWKWARD_KEYS + PAGE_EDGE_KEYS + SPREAD_KEYS + ["spread/20/"]  # and a folder marker
-    put_objects(s3_server, bucket, {key: key.encode()[: len(key) % 50] for key in keys})
-    return bucket
+    return bucket_of_keys(s3_server, "awkward", keys)
 
 
 def paginator_objects(client: Any, bucket: str, prefix: str) -> list[ObjectTuple]:

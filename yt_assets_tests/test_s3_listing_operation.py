@@ -12,7 +12,7 @@ from yt_assets.assets import build_s3_listing_asset
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource
 from yt_assets.yt_jobs.s3_listing import split_key_space
-from yt_assets_tests.conftest import S3TestServer, put_objects
+from yt_assets_tests.conftest import S3TestServer, bucket_of_keys
 from yt_assets_tests.dagster_stack import UPLOAD_ACCESS, UPLOAD_SECRET, stack_resources
 from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml, query_of
 from yt_assets_tests.test_s3_listing_fast import AWKWARD_KEYS, SPREAD_KEYS
@@ -34,9 +34,7 @@ SLOW = pytest.mark.slow  # each materialisation runs a YT operation (5 s or more
 
 @pytest.fixture(scope="module")
 def bucket(s3_server: S3TestServer) -> str:
-    name = s3_server.create_bucket("oplisting")
-    put_objects(s3_server, name, {key: key.encode()[: len(key) % 50] for key in KEYS})
-    return name
+    return bucket_of_keys(s3_server, "oplisting", KEYS)
 
 
 def _materialize(

@@ -188,7 +188,8 @@ class _Operation:
     def __init__(self, record: dict[str, Any], directory: Path) -> None:
         self.record = record
         self.directory = directory
-        self.secure_vault: dict[str, Any] = {}
+        self.secure_vault: dict[str, Any] = {}  # dropped when the operation ends
+        self.hidden_values: tuple[str, ...] = ()  # what the web view hides (never persisted)
         self.transaction_id: str | None = record.get("transaction_id")
         self.stop_reason: str | None = None  # "abort" or "complete"
         self.abort_message: str | None = None

@@ -167,6 +167,8 @@ class OperationEngine(SortedOperationRunner):
         (directory / "jobs").mkdir(parents=True)
         operation = _Operation(record, directory)
         operation.secure_vault = secure_vault
+        if secure_vault:
+            operation.hidden_values = tuple(secure_vault_environment(secure_vault).values())
         with self._lock:
             if self._closed:
                 raise GenericError("The local YT server is shutting down")
@@ -246,6 +248,13 @@ class OperationEngine(SortedOperationRunner):
             )
         path = self._stderr_path(operation, job["id"])
         return path.read_bytes() if path.exists() else b""
+
+    def secret_values(self, operation_id: str) -> list[str]:
+        """The operation's secure vault values as its jobs see them, for the web view to hide
+        (kept in memory while the operation is listed; none after a restart of the server,
+        which never stores a secure vault)."""
+        with self._lock:
+            return list(self._find(operation_id).hidden_values)
 
     def wait(self, operation_id: str, timeout: float | None = None) -> str:
         """Block until the operation is finished (or ``timeout``); returns its state."""

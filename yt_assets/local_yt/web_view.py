@@ -15,7 +15,9 @@ with ``<base> = http://127.0.0.1:<port>/ui``:
 
 Secrets never reach a page: the secure vault is never stored by the local YT, and the spec is
 shown with every ``environment`` value, ``secure_vault`` and any field whose name looks like a
-credential (token, secret, password, key...) replaced by ``***``.
+credential (token, secret, password, key...) replaced by ``***``; a running server's operation
+and stderr pages also show ``***`` wherever a job printed one of its secure vault values
+(:func:`without_secrets`; the ``get_job_stderr`` command returns what the job wrote, as YT does).
 
 Usage::
 
@@ -91,6 +93,8 @@ class OperationsReader(Protocol):
 
     def get_job_stderr(self, operation_id: str, job_id: str) -> bytes: ...
 
+    def secret_values(self, operation_id: str) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class WebResponse:
@@ -119,9 +123,14 @@ def render_web_page(
             if len(route) == 1:
                 return _page(*_operations_list(operations))
             if len(route) in (2, 3):
-                return _page(*_operation(operations, route[1]))
-            if len(route) == 5 and route[2] == "jobs" and route[4] == "stderr":
-                return _page(*_job_stderr(operations, route[1], route[3]))
+                title, body = _operation(operations, route[1])
+            elif len(route) == 5 and route[2] == "jobs" and route[4] == "stderr":
+                title, body = _job_stderr(operations, route[1], route[3])
+            else:
+                return _page(
+                    "Not found", f"<p>No page {_e(path)} in the local YT web view.</p>", 404
+                )
+            return _page(title, without_secrets(body, operations.secret_values(route[1])))
     except Exception as error:  # a missing node or operation: say so on the page
         message = getattr(error, "message", None) or str(error)
         return _page("Not found", f"<p>{_e(message)}</p>", status=404)
@@ -133,6 +142,24 @@ def render_web_page(
 
 def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
+
+
+MIN_SECRET_LENGTH = 4
+"""Shorter secure vault values are left alone (replacing them would garble every page)."""
+
+
+def without_secrets(page: str, secrets: list[str]) -> str:
+    """``page`` (HTML) with every occurrence of ``secrets`` (as written, or HTML-escaped)
+    replaced by ``***``: a job that prints its secure vault to stderr, or an error quoting it, is
+    shown without it. ``get_job_stderr`` itself returns what the job wrote, as YT does.
+
+    >>> without_secrets("<pre>key=s3cr&amp;t!</pre>", ["s3cr&t!"])
+    '<pre>key=***</pre>'
+    """
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_LENGTH:
+            page = page.replace(_e(secret), "***").replace(secret, "***")
+    return page
 
 
 def _redirect(location: str) -> WebResponse:

@@ -18,7 +18,7 @@ Usage::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,9 +237,11 @@ def failed_job_stderrs(
     *,
     limit: int = STDERR_EXCERPT_CHARS,
     max_jobs: int = MAX_FAILED_JOBS_READ,
+    hidden: Sequence[str] = (),
 ) -> list[JobFailure]:
     """The failed jobs' stderrs grouped by distinct failure (the end of the stderr, where a
-    traceback names its cause, is what makes two failures the same)."""
+    traceback names its cause, is what makes two failures the same); each of ``hidden`` (the
+    secure vault's values: a job may print them) shows as ``***``."""
     jobs = client.list_jobs(operation_id, job_state="failed", limit=max_jobs).get("jobs") or []
     groups: dict[str, list[tuple[str, str, str]]] = {}
     for job in jobs:
@@ -250,8 +252,8 @@ def failed_job_stderrs(
                 stderr = client.get_job_stderr(operation_id, job_id).read()
             except yt.YtResponseError:
                 stderr = b""
-        excerpt = _excerpt(stderr.decode("utf-8", "replace"), limit)
-        error = _error_text(job.get("error"))
+        excerpt = _excerpt(hide_values(stderr.decode("utf-8", "replace"), hidden), limit)
+        error = hide_values(_error_text(job.get("error")), hidden)
         groups.setdefault(_last_line(excerpt) or error, []).append((job_id, error, excerpt))
     return [
         JobFailure(
@@ -261,6 +263,22 @@ def failed_job_stderrs(
         )
         for members in groups.values()
     ]
+
+
+MIN_HIDDEN_LENGTH = 4
+"""Shorter values are not hidden (replacing them would garble the text)."""
+
+
+def hide_values(text: str, hidden: Sequence[str]) -> str:
+    """``text`` with each of ``hidden`` (longest first) replaced by ``***``.
+
+    >>> hide_values("key=abcd1234 id=abcd", ["abcd", "abcd1234"])
+    'key=*** id=***'
+    """
+    for value in sorted(hidden, key=len, reverse=True):
+        if len(value) >= MIN_HIDDEN_LENGTH:
+            text = text.replace(value, "***")
+    return text
 
 
 def _excerpt(text: str, limit: int) -> str:

@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yt.wrapper as yt
 
 from yt_assets.local_yt import LocalYT
 from yt_assets.yt.links import operation_url, table_url, web_ui_base
@@ -46,7 +47,7 @@ def test_pages_show_nodes_tables_files_operations_and_stderr(server: LocalYT) ->
     )
     client.write_file("//home/web/notes.txt", b"x" * 1234)
     operation = client.run_map(
-        "echo job-says-hi >&2; cat",
+        "echo job-says-hi $YT_SECURE_VAULT_S3_SECRET_KEY >&2; cat",
         "//home/web/words",
         "//home/web/copy",
         format="json",
@@ -96,8 +97,11 @@ def test_pages_show_nodes_tables_files_operations_and_stderr(server: LocalYT) ->
     assert len(stderr_links) == 2
     for index, link in enumerate(stderr_links):
         status, page = fetch(f"{server.proxy_url}{link}")
-        assert status == 200 and "job-says-hi" in page
+        assert status == 200 and "job-says-hi ***" in page  # the job printed its secret
         pages[f"stderr{index}"] = page
+    # the command returns what the job wrote, as YT does; only the pages hide it
+    job_id = stderr_links[0].split("/")[-2]
+    assert VAULT_SECRET.encode() in client.get_job_stderr(operation.id, job_id).read()
 
     # The link yt.wrapper prints for an operation opens its page too.
     status, page = fetch(f"{server.proxy_url}/?page=operation&mode=detail&id={operation.id}")
@@ -109,6 +113,30 @@ def test_pages_show_nodes_tables_files_operations_and_stderr(server: LocalYT) ->
     for name, page in pages.items():
         for secret in SECRETS:
             assert secret not in page, f"{secret} shown on the {name} page"
+
+
+def test_a_failed_job_printing_its_secret_shows_it_on_no_page(server: LocalYT) -> None:
+    client = server.client()
+    client.write_table("//tmp/web_in", [{"x": 1}])
+    operation = client.run_map(
+        "echo leaking $YT_SECURE_VAULT_S3_SECRET_KEY >&2; exit 3",
+        "//tmp/web_in",
+        "//tmp/web_out",
+        format="json",
+        spec={"max_failed_job_count": 1, "secure_vault": {"S3_SECRET_KEY": VAULT_SECRET}},
+        sync=False,
+    )
+    with pytest.raises(yt.YtOperationFailedError):
+        operation.wait(print_progress=False)
+    base = web_ui_base(None, server.proxy_url, is_local=True)
+
+    status, page = fetch(str(operation_url(base, operation.id)))
+    assert status == 200 and "failed" in page
+    stderr_link = next(link for link in links(page) if link.endswith("/stderr"))
+    status, stderr_page = fetch(f"{server.proxy_url}{stderr_link}")
+
+    assert status == 200 and "leaking ***" in stderr_page
+    assert VAULT_SECRET not in page and VAULT_SECRET not in stderr_page
 
 
 def test_a_restarted_server_binds_the_port_its_links_carry(tmp_path: Path) -> None:
