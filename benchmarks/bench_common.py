@@ -74,11 +74,19 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
-def wait_for_port(port: int, timeout: float) -> None:
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something listens on ``port``; fails at once if ``process`` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"the server exited with code {process.returncode} before listening on "
+                f"127.0.0.1:{port}"
+            )
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
@@ -175,7 +183,10 @@ def seaweed_s3(data_dir: Path) -> Iterator[SeaweedS3]:
     )
     server = SeaweedS3(f"http://127.0.0.1:{http['s3']}", process.pid, process)
     try:
-        wait_for_port(http["s3"], 60)
+        try:
+            wait_for_port(http["s3"], 60, process)
+        except RuntimeError as error:  # e.g. another weed still holds the data directory
+            raise RuntimeError(f"weed mini: {error}; see {data_dir / 'logs'}") from None
         _wait_until_usable(server, 60)
         yield server
     finally:
@@ -184,7 +195,9 @@ def seaweed_s3(data_dir: Path) -> Iterator[SeaweedS3]:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM by pid, SIGKILL after 30 s."""
+    """SIGTERM by pid, SIGKILL after 30 s (nothing if it has exited already)."""
+    if process.poll() is not None:
+        return
     os.kill(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=30)
