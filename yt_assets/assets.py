@@ -293,7 +293,8 @@ def _list_in_operation(
     prefix: str,
 ) -> WrittenTable:
     """The listing as one YT map operation: the key space cut into ranges
-    (:func:`~yt_assets.yt_jobs.s3_listing.split_key_space`, one delimited request), one input row
+    (:func:`~yt_assets.yt_jobs.s3_listing.split_key_space`: one delimited request, and one-key
+    ``StartAfter`` probes for a prefix without sub-prefixes), one input row
     per range, ``listing_jobs`` jobs listing them (:class:`~yt_assets.yt_jobs.s3_listing.S3RangeLister`,
     only the download keys in the secure vault), the output sorted by ``(bucket, path)`` into a
     table of the listing schema and, with ``max_files``, cut after its first ``max_files`` rows
