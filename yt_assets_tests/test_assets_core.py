@@ -265,14 +265,39 @@ def _all_run_text(instance: dg.DagsterInstance, run_id: str) -> str:
     return "\n".join(parts)
 
 
+def _processed_run(
+    local_yt: LocalYT,
+    s3_server: S3TestServer,
+    bucket: str,
+    name: str,
+    objects: dict[str, bytes],
+    **processing: Any,
+) -> tuple[dg.ExecuteInProcessResult, str]:
+    """``objects`` put under ``<name>/``, listed by ``<name>_listing`` and processed by
+    ``<name>_processed`` (``processing``: its options) in one run; the run and all its text."""
+    put_objects(s3_server, bucket, {f"{name}/{key}": body for key, body in objects.items()})
+    listing = build_s3_listing_asset(f"{name}_listing", prefix=f"{name}/")
+    processed = build_s3_processing_asset(f"{name}_processed", listing=listing, **processing)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [listing, processed],
+            resources=make_resources(local_yt, s3_server),
+            run_config=listing_config(f"{name}_listing", bucket),
+            instance=instance,
+            raise_on_error=False,
+        )
+        return result, _all_run_text(instance, result.run_id)
+
+
 def test_secrets_stay_out_of_logs_metadata_and_environment(
     dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str, yt_client: yt.YtClient
 ) -> None:
-    put_objects(s3_server, s3_bucket, {"s/one.txt": b"1\n"})
-    listing = build_s3_listing_asset("secret_listing", prefix="s/")
-    processed = build_s3_processing_asset(
-        "secret_processed",
-        listing=listing,
+    result, text = _processed_run(
+        dagster_local_yt,
+        s3_server,
+        s3_bucket,
+        "secret",
+        {"one.txt": b"1\n"},
         processor=environment_probe,
         output_columns=[
             ColumnSpec("bucket", "string", required=True),
@@ -282,15 +307,7 @@ def test_secrets_stay_out_of_logs_metadata_and_environment(
             ColumnSpec("error", "string"),
         ],
     )
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [listing, processed],
-            resources=make_resources(dagster_local_yt, s3_server),
-            run_config=listing_config("secret_listing", s3_bucket),
-            instance=instance,
-        )
-        assert result.success
-        text = _all_run_text(instance, result.run_id)
+    assert result.success
     for secret in (s3_server.secret_key, s3_server.access_key, UPLOAD_ACCESS, UPLOAD_SECRET):
         assert secret not in text
 
@@ -327,24 +344,16 @@ def test_a_job_printing_its_keys_shows_them_nowhere_in_the_run(
     handler = logging.Handler(logging.INFO)
     handler.emit = lambda record: yt_log.append(record.getMessage())  # type: ignore[method-assign]
     monkeypatch.setattr(YT_LOGGER, "handlers", [*YT_LOGGER.handlers, handler])
-    put_objects(s3_server, s3_bucket, {"leak/one.txt": b"1\n"})
-    listing = build_s3_listing_asset("leak_listing", prefix="leak/")
-    processed = build_s3_processing_asset(
-        "leak_processed",
-        listing=listing,
+    result, text = _processed_run(
+        dagster_local_yt,
+        s3_server,
+        s3_bucket,
+        "leak",
+        {"one.txt": b"1\n"},
         processor=prints_its_keys_then_fails,
         on_error="fail",
         max_failed_job_count=1,
     )
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [listing, processed],
-            resources=make_resources(dagster_local_yt, s3_server),
-            run_config=listing_config("leak_listing", s3_bucket),
-            instance=instance,
-            raise_on_error=False,
-        )
-        text = _all_run_text(instance, result.run_id)
 
     assert not result.success
     # the failure and its stderr excerpt are in the run, the keys are not
