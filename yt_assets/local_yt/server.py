@@ -432,8 +432,13 @@ class LocalYtServer(ThreadingHTTPServer):
     def proxy_url(self) -> str:
         return f"http://{LOOPBACK_HOST}:{self.port}"
 
+    closing = False
+    """Set by :meth:`close`: requests still arriving on kept-alive connections get a 503 (a
+    retriable YT error, as from a proxy going away), not an error from the released state."""
+
     def close(self) -> None:
         """Stop accepting connections and release the state (call after ``shutdown``)."""
+        self.closing = True
         self.server_close()
         if self.idle is not None:
             self.idle.stop()
@@ -488,6 +493,9 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as error:  # never leave a request hanging
+            if self.server.closing and not self._response_started:
+                self._answer_shutting_down()  # the state was released under this request
+                return
             if not isinstance(error, YtLocalError):
                 logger.exception("Unexpected error in %s %s", self.command, self.path)
             if self._response_started:
@@ -496,8 +504,18 @@ class LocalYtRequestHandler(BaseHTTPRequestHandler):
                 self._finish_body_or_close()
                 self._send_error(error_to_dict(error), HTTPStatus.BAD_REQUEST)
 
+    def _answer_shutting_down(self) -> None:
+        self._finish_body_or_close()
+        self.close_connection = True
+        self._send_error(
+            GenericError("The local YT server is shutting down").to_dict(),
+            HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+
     def _route(self, path: str, query: str) -> None:
-        if path == "/api":
+        if self.server.closing:
+            self._answer_shutting_down()
+        elif path == "/api":
             self._send_json([API_VERSION])
         elif path == f"/api/{API_VERSION}":
             self._send_json(self.server.dispatcher.descriptors())

@@ -3,6 +3,9 @@ restarts, several client processes at once. Local-only (skipped against a real c
 
 from __future__ import annotations
 
+import http.client
+import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -13,6 +16,7 @@ import pytest
 import yt.wrapper as yt
 
 from yt_assets.local_yt import LocalYT
+from yt_assets.local_yt.server import LocalYtServer, serve_in_thread
 
 from .conftest import read_file_bytes
 
@@ -219,3 +223,29 @@ def test_multi_range_read_resumes_after_dropped_connections(local_yt: LocalYT) -
     numbers = [row["n"] for row in client.read_table(yt.TablePath(table, ranges=ranges))]
     assert numbers == list(range(100, 5_000)) + list(range(20_000, 29_000))
     assert local_yt.get_faults()[0]["hits"] == 4
+
+
+def test_a_request_arriving_while_the_server_closes_gets_a_retriable_503(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = LocalYtServer(tmp_path / "yt", port=0)
+    serve_in_thread(server)
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.request("GET", "/api/v4/exists?path=//sys")
+        first = connection.getresponse()
+        assert first.status == 200 and b"true" in first.read()
+        server.shutdown()  # no new connections are served; this kept-alive one still is
+        server.close()
+
+        with caplog.at_level(logging.ERROR):
+            connection.request("GET", "/api/v4/exists?path=//sys")
+            answer = connection.getresponse()
+            body = answer.read()
+    finally:
+        connection.close()
+
+    assert answer.status == 503  # yt.wrapper retries it, as when a proxy goes away
+    assert "shutting down" in json.loads(body)["message"]
+    assert "shutting down" in answer.headers["X-YT-Error"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
