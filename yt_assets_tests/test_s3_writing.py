@@ -131,6 +131,15 @@ def test_processor_writes_one_object_per_input_in_bounded_memory_and_reruns_idem
             assert written["etag"] == derived[written["key"]]
         assert rows["in/b-big.bin"]["written"][0]["size"] == BIG
         assert rows["in/b-big.bin"]["written"][0]["etag"].endswith("-6")  # six 8 MiB parts
+        # typed, so YT queries see the members: optional<list<struct<key, size, etag>>>
+        schema = yt_client.get(f"{ROOT}/w_copies/@schema")
+        (written_type,) = [c["type_v3"] for c in schema if c["name"] == "written"]
+        members = written_type["item"]["item"]["members"]
+        assert [(m["name"], m["type"]) for m in members] == [
+            ("key", "string"),
+            ("size", "int64"),
+            ("etag", "string"),
+        ]
         body = admin.get_object(Bucket=bucket, Key="derived/in/b-big.bin.copy")["Body"].read()
         assert hashlib.sha256(body).digest() == hashlib.sha256(big).digest()
         # The writing job got the upload keys besides the download keys.

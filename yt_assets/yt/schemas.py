@@ -151,9 +151,15 @@ def listing_row(bucket: str, obj: S3Object) -> dict[str, Any]:
     }
 
 
+WRITTEN_OBJECT_TYPE = (
+    "{type_name=struct;members=["
+    "{name=key;type=string};{name=size;type=int64};{name=etag;type=string}]}"
+)
+"""One object a processor wrote, as YT ``type_v3``: ``struct<key: string, size: int64, etag: string>``."""
+
 WRITTEN_COLUMN = ColumnSpec(
     "written",
-    "any",
+    f"{{type_name=list;item={WRITTEN_OBJECT_TYPE}}}",
     description="Objects the processor wrote: a list of {key, size, etag}; null on an error",
 )
 """The column a processing asset that writes to S3 adds to its table."""
