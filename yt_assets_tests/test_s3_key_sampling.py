@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import random
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import Any
@@ -17,10 +18,12 @@ from typing import Any
 import pytest
 
 from yt_assets.demo.local_s3 import DemoKeys, LocalS3, weed_binary
+from yt_assets.s3 import fast_listing
 from yt_assets.s3.fast_listing import (
     FastPageFetcher,
     iter_range_pages,
     probe_first_keys,
+    probes_pay_off,
     sampled_key_ranges,
 )
 from yt_assets.s3.key_sampling import Cut, KeyDigits, sampled_cuts
@@ -102,6 +105,29 @@ def test_a_short_rest_gives_few_cuts_and_an_empty_rest_none() -> None:
     assert sampled_cuts(bucket.probe, "k/", bucket.keys, pieces=16) == []
 
 
+def test_a_rest_too_small_for_ranges_of_min_range_keys_is_not_cut() -> None:
+    bucket = SortedKeys([f"k/{n:05d}" for n in range(20_000)])
+    listed = bucket.keys[:5_000]  # 15,000 keys after them
+
+    few = sampled_cuts(bucket.probe, "k/", listed, pieces=16, min_range_keys=8_000)
+    none = sampled_cuts(bucket.probe, "k/", listed, pieces=16, min_range_keys=16_000)
+
+    # the rest is estimated up to the probes' bound on its end: within 2x of its 15,000 keys
+    assert 1 <= len(few) <= 2
+    assert none == []  # not even 2 ranges of 16,000
+    assert sampled_cuts(bucket.probe, "k/", listed, pieces=16) != []  # without the minimum
+
+
+def test_only_large_cuts_nothing_of_a_rest_under_16_times_the_listed_span() -> None:
+    small = SortedKeys([f"k/{n:05d}" for n in range(60_000)])  # 55,000 after 5,000: 11x
+    large = SortedKeys([f"k/{n:06d}" for n in range(200_000)])  # 195,000 after 5,000: 39x
+
+    assert sampled_cuts(small.probe, "k/", small.keys[:5_000], 16, only_large=True) == []
+    assert len(small.points) == 1  # the bracket round only
+    assert sampled_cuts(small.probe, "k/", small.keys[:5_000], 16)  # cut without it
+    assert sampled_cuts(large.probe, "k/", large.keys[:5_000], 16, only_large=True)
+
+
 def test_a_server_ignoring_start_after_gets_no_cuts() -> None:
     keys = [f"k/{n:05d}" for n in range(20_000)]
 
@@ -124,7 +150,23 @@ def test_key_digits_order_keys_as_s3_does() -> None:
     )
 
 
-# Against real servers
+def test_probes_are_sent_only_where_they_cost_well_under_a_page() -> None:
+    def slow_probe(points: Sequence[str]) -> list[str | None]:
+        time.sleep(0.2)
+        return [None for _ in points]
+
+    assert probes_pay_off(lambda points: [None for _ in points], "k/1", page_seconds=0.1)
+    assert not probes_pay_off(slow_probe, "k/1", page_seconds=0.1)  # moto: a probe is a page
+
+
+# Against real servers: sampled cuts even where tiny test pages make probes cost like pages
+
+
+@pytest.fixture
+def sample_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fast_listing, "PROBE_COST_SHARE", float("inf"))
+    monkeypatch.setattr(fast_listing, "SAMPLE_ONLY_LARGE_RESTS", False)
+    monkeypatch.setattr(fast_listing, "MIN_SAMPLED_RANGE_PAGES", 1)
 
 
 FLAT_KEYS = [
@@ -143,6 +185,7 @@ def flat_bucket(s3_server: S3TestServer) -> str:
 
 
 @pytest.mark.parametrize(("fan_out", "page_size"), [(4, 7), (3, 20), (8, 5)])
+@pytest.mark.usefixtures("sample_always")
 def test_a_flat_prefix_fans_out_and_lists_what_the_paginator_lists(
     s3_server: S3TestServer, flat_bucket: str, fan_out: int, page_size: int
 ) -> None:
@@ -195,6 +238,7 @@ def test_a_point_named_like_a_directory_loses_nothing_on_seaweedfs(weed: LocalS3
     assert listed == keys
 
 
+@pytest.mark.usefixtures("sample_always")
 def test_a_flat_prefix_on_seaweedfs_lists_what_the_paginator_lists(weed: LocalS3) -> None:
     client = weed.client("admin")
     client.create_bucket(Bucket="flat")

@@ -21,6 +21,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from yt_assets.s3 import fast_listing
 from yt_assets.s3.direct_requests import direct_lister_from
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import (
@@ -296,8 +297,11 @@ def test_max_files_and_extension_are_exact_under_fan_out(
 
 
 def test_stopping_early_stops_the_pool_and_lookahead_is_bounded(
-    s3_server: S3TestServer, awkward_bucket: str
+    s3_server: S3TestServer, awkward_bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(fast_listing, "PROBE_COST_SHARE", float("inf"))  # fan out at tiny pages
+    monkeypatch.setattr(fast_listing, "SAMPLE_ONLY_LARGE_RESTS", False)
+    monkeypatch.setattr(fast_listing, "MIN_SAMPLED_RANGE_PAGES", 1)
     client = s3_server.client()
     calls = record_list_calls(client)
     objects = cast(

@@ -11,6 +11,8 @@ from dagster_aws.s3 import S3Resource
 from yt_assets.assets import build_s3_listing_asset
 from yt_assets.local_yt import LocalYT
 from yt_assets.resources import YTResource
+from yt_assets.s3 import fast_listing
+from yt_assets.yt_jobs import s3_listing
 from yt_assets.yt_jobs.s3_listing import split_key_space
 from yt_assets_tests.conftest import S3TestServer, bucket_of_keys
 from yt_assets_tests.dagster_stack import UPLOAD_ACCESS, UPLOAD_SECRET, stack_resources
@@ -73,6 +75,7 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 
 
 @SLOW
+@pytest.mark.usefixtures("sample_always")
 @pytest.mark.parametrize(
     ("case", "options"),
     [
@@ -166,6 +169,14 @@ def test_key_space_split_covers_every_key_once(s3_server: S3TestServer, bucket: 
     assert listed == expected
 
 
+@pytest.fixture
+def sample_always(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sampled cuts even on moto's server and for a prefix of ranges of less than a page."""
+    monkeypatch.setattr(fast_listing, "PROBE_COST_SHARE", float("inf"))
+    monkeypatch.setattr(s3_listing, "MIN_RANGE_KEYS_PER_JOB", 1)
+
+
+@pytest.mark.usefixtures("sample_always")
 def test_a_flat_prefix_is_split_at_sampled_keys(s3_server: S3TestServer, bucket: str) -> None:
     from yt_assets.s3.fast_listing import FastPageFetcher, iter_range_pages
 

@@ -178,11 +178,25 @@ def _evenly(low: int, high: int, parts: int) -> list[int]:
 
 
 def sampled_cuts(
-    probe: Probe, prefix: str, listed: Sequence[str], pieces: int, delimiter: str = "/"
+    probe: Probe,
+    prefix: str,
+    listed: Sequence[str],
+    pieces: int,
+    delimiter: str = "/",
+    *,
+    listed_count: int | None = None,
+    min_range_keys: int = 0,
+    only_large: bool = False,
 ) -> list[Cut]:
     """Up to ``pieces - 1`` cuts of the keys after ``listed[-1]`` under ``prefix``, in key order,
     each at a key the probe found (module docstring). ``listed``: keys listed so far, in order
-    (the first and the last give the scale, all of them the characters)."""
+    (the first and the last give the scale, all of them the characters), of ``listed_count``
+    keys in all (default: ``len(listed)``). Fewer pieces when the rest, estimated from that
+    density up to the probes' bound on the end, holds less than ``min_range_keys`` keys a piece: a
+    range's last page runs into the next range, so small ranges cost more requests than they
+    save (none when the rest is too small for two). With ``only_large``, none either unless the
+    rest is more than :data:`BRACKET_FACTOR` times the listed span (the first bracket point finds
+    a key): a smaller rest costs only the bracket round."""
     if not listed or pieces < 2:
         return []
     digits = KeyDigits.of(prefix, listed, delimiter)
@@ -195,9 +209,18 @@ def sampled_cuts(
         bracket.append(start + step)
         step *= BRACKET_FACTOR
     bracket.append(digits.top)
-    low, high = _narrowed(_answers(probe, digits, last_key, bracket), digits, start, digits.top)
+    answers = _answers(probe, digits, last_key, bracket)
+    if only_large and (not answers or answers[0][2] is None):
+        return []
+    low, high = _narrowed(answers, digits, start, digits.top)
     refine = _evenly(low, high, BRACKET_FACTOR)
     _, high = _narrowed(_answers(probe, digits, last_key, refine), digits, low, high)
+    if min_range_keys > 0:
+        count = len(listed) if listed_count is None else listed_count
+        rest = count * (high - start) // span  # at most this many keys after last_key
+        pieces = min(pieces, rest // min_range_keys)
+        if pieces < 2:
+            return []
     cuts: list[Cut] = []
     for _, point, key in _answers(probe, digits, last_key, _evenly(start, high, pieces)):
         if key is None or key <= last_key or (cuts and key < cuts[-1].key):

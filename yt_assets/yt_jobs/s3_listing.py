@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -37,10 +38,12 @@ from typing import Any, ClassVar
 from yt_assets.s3.client import DEFAULT_REGION
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import (
+    MIN_SAMPLED_RANGE_PAGES,
     KeyRange,
     iter_range_pages,
     key_ranges,
     probe_first_keys,
+    probes_pay_off,
     sampled_key_ranges,
     sub_prefix_level,
 )
@@ -82,6 +85,10 @@ _VAULT_PREFIX = "YT_SECURE_VAULT_"
 MAX_PROBES_AT_ONCE = 16
 """Driver side: how many one-key probes of a split are sent at once."""
 
+MIN_RANGE_KEYS_PER_JOB = MIN_SAMPLED_RANGE_PAGES * LIST_PAGE_SIZE
+"""A prefix without sub-prefixes is cut into ranges of about this many keys or more (a job
+starting costs seconds; a smaller prefix is one range)."""
+
 ERROR_MARKER = "s3_listing failed: "
 """What starts the stderr line of a job whose listing failed (the error's description follows)."""
 
@@ -99,12 +106,18 @@ def split_key_space(
     """
     if jobs <= 1:
         return prefix, [KeyRange(None, None)]
+    started = time.monotonic()
     level, first = sub_prefix_level(fetch_page, bucket, prefix)
+    page_seconds = time.monotonic() - started
     ranges = list(key_ranges(iter([first]), jobs))
     if len(ranges) == 1 and first.is_truncated and first.objects:
         probe = probe_first_keys(fetch_page, bucket, level, min(jobs, MAX_PROBES_AT_ONCE))
         listed = [row[0] for row in first.objects]
-        ranges = sampled_key_ranges(sampled_cuts(probe, level, listed, 2 * jobs), None)
+        if probes_pay_off(probe, listed[-1], page_seconds):
+            cuts = sampled_cuts(
+                probe, level, listed, 2 * jobs, min_range_keys=MIN_RANGE_KEYS_PER_JOB
+            )
+            ranges = sampled_key_ranges(cuts, None)
     return level, ranges
 
 
