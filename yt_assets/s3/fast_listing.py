@@ -39,7 +39,8 @@ sequential listing's continuation token, the others are sequential listings with
 range, so the output is in global key order and memory is bounded by ``workers x lookahead``
 pages. A prefix without sub-prefixes beyond what was listed is cut at keys found by one-key
 ``StartAfter`` probes instead (:mod:`yt_assets.s3.key_sampling`: three rounds of at most a few
-dozen requests); a prefix holding a single sub-prefix and nothing else is walked down first
+dozen requests), when probes are cheap and the rest is large (:data:`PROBE_COST_SHARE`,
+:data:`MIN_SAMPLED_RANGE_PAGES`); a prefix holding a single sub-prefix and nothing else is walked down first
 (``"" -> "data/" -> ...``).
 When the sequential start shows sub-prefixes of half a page or more (:data:`SUB_PREFIX_PAGES`),
 each later sub-prefix is listed on its own, with ``Prefix`` set to it, as obstore and s5cmd do,

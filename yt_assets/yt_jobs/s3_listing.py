@@ -10,7 +10,8 @@ prefix that holds a single sub-prefix, as the in-process fan-out does) cuts the 
 (:func:`yt_assets.s3.fast_listing.key_ranges`); :func:`range_rows` makes one input row per range
 (:data:`~yt_assets.yt.schemas.LISTING_RANGE_COLUMNS`). A prefix without sub-prefixes whose first
 page is full is cut at keys found by one-key ``StartAfter`` probes
-(:mod:`yt_assets.s3.key_sampling`), as the in-process fan-out does; a smaller one is one range.
+(:mod:`yt_assets.s3.key_sampling`), as the in-process fan-out does, into ranges of
+:data:`MIN_RANGE_KEYS_PER_JOB` keys or more; a smaller one is one range.
 
 Job side, :class:`S3RangeLister` (a ``yt.wrapper`` mapper): for every input row it lists the range
 (``StartAfter=low``, up to ``high``; :func:`yt_assets.s3.fast_listing.iter_range_pages`, with the
