@@ -99,6 +99,7 @@ __all__ = [
     "probe_first_keys",
     "probes_pay_off",
     "sampled_key_ranges",
+    "sampled_ranges",
     "sub_prefix_level",
 ]
 
@@ -854,7 +855,7 @@ def iter_fanned_out_pages(
     """
     pages = iter_listing_pages(fetch_page, bucket, prefix, max_keys=lambda: page_size)
     first_key: str | None = None
-    sample: list[str] = []
+    last_objects: list[S3Row] = []  # of the last page that had any
     listed = 0
     page_seconds = float("inf")  # the quickest page of the sequential start
     for count in itertools.count(1):
@@ -869,9 +870,11 @@ def iter_fanned_out_pages(
         listed += len(page.objects)
         if page.objects:
             first_key = first_key or page.objects[0][0]
-            sample = [first_key, *(obj[0] for obj in page.objects)]
-        if workers >= 2 and sample and count >= sequential_pages:
+            last_objects = page.objects
+        if workers >= 2 and last_objects and count >= sequential_pages:
             break
+    assert first_key is not None
+    sample = [first_key, *(obj[0] for obj in last_objects)]
     yield from _iter_rest_fanned_out(
         fetch_page,
         bucket,
@@ -942,22 +945,31 @@ def _iter_rest_fanned_out(
     the first cut, and the ranges between the later cuts in parallel. Without sub-prefixes to
     cut at, the cuts are sampled (:mod:`yt_assets.s3.key_sampling`)."""
     last_key = sample[-1]
-    level_prefix, first = sub_prefix_level(fetch_page, bucket, prefix, page_size, delimiter)
-    if not first.common_prefixes or first.common_prefixes[-1] <= last_key:
-        # no sub-prefix to cut at (in this page)
-        yield from _iter_sampled_ranges(
+
+    def sampled() -> Iterator[list[S3Row]]:  # no sub-prefix to cut at past last_key
+        pieces = sampled_ranges(
             fetch_page,
             bucket,
             prefix,
-            rest,
             sample,
-            listed,
-            page_seconds,
+            after=last_key,
+            page_seconds=page_seconds,
             workers=workers,
-            page_size=page_size,
-            lookahead_pages=lookahead_pages,
+            listed_count=listed,
+            min_range_keys=MIN_SAMPLED_RANGE_PAGES * page_size,
+            only_large=SAMPLE_ONLY_LARGE_RESTS,
             delimiter=delimiter,
         )
+        if not pieces:
+            return (page.objects for page in rest)
+        head, *later = pieces
+        return _iter_rest_and_ranges(
+            fetch_page, bucket, prefix, rest, head, iter(later), workers, page_size, lookahead_pages
+        )
+
+    level_prefix, first = sub_prefix_level(fetch_page, bucket, prefix, page_size, delimiter)
+    if not first.common_prefixes or first.common_prefixes[-1] <= last_key:
+        yield from sampled()  # (in this page)
         return
     level_pages = iter_listing_pages(
         fetch_page,
@@ -984,19 +996,7 @@ def _iter_rest_fanned_out(
     ranges = _ranges_after(key_ranges(level_pages, workers), last_key)
     head = next(ranges)
     if head.high is None:
-        yield from _iter_sampled_ranges(
-            fetch_page,
-            bucket,
-            prefix,
-            rest,
-            sample,
-            listed,
-            page_seconds,
-            workers=workers,
-            page_size=page_size,
-            lookahead_pages=lookahead_pages,
-            delimiter=delimiter,
-        )
+        yield from sampled()
         return
     yield from _iter_rest_and_ranges(
         fetch_page, bucket, level_prefix, rest, head, ranges, workers, page_size, lookahead_pages
@@ -1060,44 +1060,40 @@ def probes_pay_off(probe: Probe, after: str, page_seconds: float) -> bool:
     return time.monotonic() - started <= PROBE_COST_SHARE * page_seconds
 
 
-def _iter_sampled_ranges(
+def sampled_ranges(
     fetch_page: PageFetcher,
     bucket: str,
     prefix: str,
-    rest: Iterator[ListingPage],
-    sample: list[str],
-    listed: int,
-    page_seconds: float,
+    listed: Sequence[str],
     *,
+    after: str | None,
+    page_seconds: float,
     workers: int,
-    page_size: int,
-    lookahead_pages: int,
-    delimiter: str,
-) -> Iterator[list[S3Row]]:
-    """The keys after ``sample[-1]`` (``listed`` keys listed before) in ranges between sampled
-    cuts, each of :data:`MIN_SAMPLED_RANGE_PAGES` pages or more (estimated); ``rest`` to the end when
-    probes cost too much (:data:`PROBE_COST_SHARE`) or find no cut."""
+    pieces: int | None = None,
+    listed_count: int | None = None,
+    min_range_keys: int = 0,
+    only_large: bool = False,
+    delimiter: str = DELIMITER,
+) -> list[KeyRange]:
+    """The key space past ``listed[-1]`` (keys listed so far, in order) cut at sampled keys
+    into ranges, the first from ``after``; ``[]`` when one probe costs more than
+    :data:`PROBE_COST_SHARE` of ``page_seconds`` or the probes find no cut. ``pieces``: at most
+    this many ranges (default ``2 x workers``); the other options are
+    :func:`~yt_assets.s3.key_sampling.sampled_cuts`'."""
     probe = probe_first_keys(fetch_page, bucket, prefix, workers)
-    if not probes_pay_off(probe, sample[-1], page_seconds):
-        yield from (page.objects for page in rest)
-        return
+    if not probes_pay_off(probe, listed[-1], page_seconds):
+        return []
     cuts = sampled_cuts(
         probe,
         prefix,
-        sample,
-        2 * workers,
+        listed,
+        pieces or 2 * workers,
         delimiter,
-        listed_count=listed,
-        min_range_keys=MIN_SAMPLED_RANGE_PAGES * page_size,
-        only_large=SAMPLE_ONLY_LARGE_RESTS,
+        listed_count=listed_count,
+        min_range_keys=min_range_keys,
+        only_large=only_large,
     )
-    if not cuts:
-        yield from (page.objects for page in rest)
-        return
-    head, *ranges = sampled_key_ranges(cuts, sample[-1])
-    yield from _iter_rest_and_ranges(
-        fetch_page, bucket, prefix, rest, head, iter(ranges), workers, page_size, lookahead_pages
-    )
+    return sampled_key_ranges(cuts, after) if cuts else []
 
 
 @dataclass(frozen=True, slots=True)

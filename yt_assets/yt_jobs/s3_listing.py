@@ -43,12 +43,9 @@ from yt_assets.s3.fast_listing import (
     KeyRange,
     iter_range_pages,
     key_ranges,
-    probe_first_keys,
-    probes_pay_off,
-    sampled_key_ranges,
+    sampled_ranges,
     sub_prefix_level,
 )
-from yt_assets.s3.key_sampling import sampled_cuts
 from yt_assets.s3.listing import (
     LISTING_RETRY,
     RetryingPageFetcher,
@@ -112,13 +109,18 @@ def split_key_space(
     page_seconds = time.monotonic() - started
     ranges = list(key_ranges(iter([first]), jobs))
     if len(ranges) == 1 and first.is_truncated and first.objects:
-        probe = probe_first_keys(fetch_page, bucket, level, min(jobs, MAX_PROBES_AT_ONCE))
-        listed = [row[0] for row in first.objects]
-        if probes_pay_off(probe, listed[-1], page_seconds):
-            cuts = sampled_cuts(
-                probe, level, listed, 2 * jobs, min_range_keys=MIN_RANGE_KEYS_PER_JOB
-            )
-            ranges = sampled_key_ranges(cuts, None)
+        sampled = sampled_ranges(
+            fetch_page,
+            bucket,
+            level,
+            [row[0] for row in first.objects],
+            after=None,
+            page_seconds=page_seconds,
+            workers=min(jobs, MAX_PROBES_AT_ONCE),
+            pieces=2 * jobs,
+            min_range_keys=MIN_RANGE_KEYS_PER_JOB,
+        )
+        ranges = sampled or ranges
     return level, ranges
 
 
