@@ -22,7 +22,7 @@ strings carrying ``.attributes``, or ``yt.wrapper`` ``YPath``/``TablePath`` obje
 
 **Rows** are ``dict``s with ``str`` keys. On write, values may be any YSON-compatible Python value;
 strings may be ``str`` or ``bytes`` (``bytes`` keys are decoded as UTF-8). Rows are stored as binary
-YSON and read back as ``yt.yson.load(..., encoding="utf-8", always_create_attributes=False)`` gives
+YSON (a YSON request body as it came, :mod:`.verbatim_writes`) and read back as ``yt.yson.load(..., encoding="utf-8", always_create_attributes=False)`` gives
 them: strings are ``str`` when they are valid UTF-8, else ``yt.yson.YsonStringProxy`` (get the raw bytes
 with ``yt.yson.get_bytes``); ``uint64`` values are ``yt.yson.YsonUint64`` (an ``int``); nulls are
 ``None``; values that carried YSON attributes keep their ``yt.yson`` types. ``yt.yson.dumps`` of a row

@@ -43,6 +43,7 @@ __all__ = [
     "SkiffFormat",
     "YamrFormat",
     "YsonFormat",
+    "YsonRows",
     "dump_structured",
     "format_name",
     "load_structured",
@@ -162,27 +163,50 @@ class YsonFormat:
             encoding="utf-8",
         )
 
-    def load_rows(self, stream: BinaryIO) -> Iterator[Row]:
-        return _without_control_rows(self.load_entries(stream))
+    def load_rows(self, stream: BinaryIO) -> YsonRows:
+        return YsonRows(stream)
 
     def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
         """Rows and control rows (``<table_index=2>#``...), in stream order."""
-        try:
-            # Plain Python values (bytes, int, float, bool, None) unless a value carries
-            # attributes: the row validator's fast paths work on exact types.
-            for loaded in yson.load(
-                stream, yson_type="list_fragment", encoding=None, always_create_attributes=False
-            ):
-                if is_control_row(loaded):
-                    yield make_control_row(
-                        **{_as_str(key): value for key, value in loaded.attributes.items()}
-                    )
-                    continue
-                if not isinstance(loaded, Mapping):
-                    raise FormatError(f"Table row must be a map, got {type(loaded).__name__}")
-                yield _row_from_loaded(loaded)
-        except yson.YsonError as error:
-            raise FormatError(f"Error parsing YSON rows: {error}") from None
+        return map(entry_as_row, parsed_yson_entries(stream))
+
+
+class YsonRows(Iterator[Row]):
+    """The rows of a YSON stream, as :meth:`YsonFormat.load_rows` gives them (control rows
+    skipped); ``stream`` is there for a table write that keeps the bytes as they came
+    (:mod:`.verbatim_writes`) instead of iterating."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self._rows: Iterator[Row] | None = None
+
+    def __next__(self) -> Row:
+        if self._rows is None:
+            self._rows = _without_control_rows(YsonFormat().load_entries(self.stream))
+        return next(self._rows)
+
+
+def parsed_yson_entries(stream: BinaryIO) -> Iterator[Any]:
+    """The items of a YSON list fragment as parsed: maps with ``bytes`` keys, control rows as
+    ``YsonEntity``; plain Python values (bytes, int, float, bool, None) unless a value carries
+    attributes, so that the row validator's fast paths work on exact types. A parse error is a
+    :class:`FormatError`."""
+    try:
+        yield from yson.load(
+            stream, yson_type="list_fragment", encoding=None, always_create_attributes=False
+        )
+    except yson.YsonError as error:
+        raise FormatError(f"Error parsing YSON rows: {error}") from None
+
+
+def entry_as_row(loaded: Any) -> Row | yson.YsonEntity:
+    """A parsed item as a row with ``str`` keys (a row's own attributes dropped) or a control
+    row; anything but a map is a :class:`FormatError`."""
+    if is_control_row(loaded):
+        return make_control_row(**{_as_str(key): value for key, value in loaded.attributes.items()})
+    if not isinstance(loaded, Mapping):
+        raise FormatError(f"Table row must be a map, got {type(loaded).__name__}")
+    return _row_from_loaded(loaded)
 
 
 # --------------------------------------------------------------------------------------- JSON

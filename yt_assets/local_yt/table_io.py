@@ -5,6 +5,7 @@ key ranges back, ``concatenate`` (a layer of :class:`~.cluster.Cluster`).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import itertools
 import json
 import time
@@ -30,9 +31,11 @@ from .exceptions import (
     ResolveError,
     TableSortOrderViolation,
 )
+from .formats import YsonRows
 from .tables import (
     Schema,
     SortedWriteChecker,
+    make_batch_check,
     make_key_function,
     make_row_validator,
     normalize_schema,
@@ -44,7 +47,12 @@ from .transactions import (
     check_lock,
 )
 from .values import is_control_row
+from .verbatim_writes import copy_yson_rows
 from .ypath import RichPath, parse_rich_path
+
+
+def _dump_rows(rows: Iterable[Row], chunk: Any) -> None:
+    yt.yson.dump(rows, chunk, yson_type="list_fragment", yson_format="binary")
 
 
 def _row_limits(
@@ -181,10 +189,25 @@ class TableIO(CypressWrites):
                 count += 1
                 yield row
 
-        with self._storage.new_chunk(TABLE_CHUNK_TYPE_CODE) as chunk:
-            yt.yson.dump(
-                validated_rows(), chunk.file, yson_type="list_fragment", yson_format="binary"
-            )
+        check_batch = make_batch_check(plan.schema) if isinstance(rows, YsonRows) else None
+        with contextlib.ExitStack() as chunks:
+            chunk = chunks.enter_context(self._storage.new_chunk(TABLE_CHUNK_TYPE_CODE))
+            if isinstance(rows, YsonRows) and check_batch is not None:
+                copied = copy_yson_rows(
+                    rows.stream,
+                    chunk.file,
+                    check_batch=check_batch,
+                    validate=validate,
+                    checker=checker,
+                )
+                count = copied.rows
+                if not copied.exact:
+                    chunk.file.flush()
+                    copy = chunks.enter_context(open(chunk.path, "rb"))
+                    chunk = chunks.enter_context(self._storage.new_chunk(TABLE_CHUNK_TYPE_CODE))
+                    _dump_rows(YsonRows(copy), chunk.file)
+            else:
+                _dump_rows(validated_rows(), chunk.file)
             size = chunk.finish()
             if count:
                 self._storage.sync_chunks_directory()

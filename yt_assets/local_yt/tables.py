@@ -21,7 +21,9 @@ Usage::
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -521,6 +523,65 @@ def make_row_validator(schema: Schema, *, table_path: str) -> Callable[[Row], Ro
     return validate
 
 
+def make_batch_check(schema: Schema) -> Callable[[list[Any]], bool] | None:
+    """A check of many rows at once as the YSON parser gives them (``bytes`` keys), in C loops:
+    ``True`` when each is a plain ``dict`` that :func:`make_row_validator`'s fast paths accept
+    unchanged; ``False`` only says "check these one by one" (the validator then raises or passes).
+    ``None`` for a schema with composite columns: the validator normalizes their values.
+
+    >>> check = make_batch_check(normalize_schema([{"name": "a", "type": "int8"}]))
+    >>> check([{b"a": 1}, {b"a": None}, {}]), check([{b"a": 1}, {b"a": 300}])
+    (True, False)
+    """
+    columns = []
+    for column in schema.columns:
+        if is_composite(column["type_v3"]):
+            return None
+        primitive = _primitive_name(column["type_v3"]) or ""
+        accepted = set(_FAST_ACCEPTED_TYPES.get(primitive, ()))
+        if not column["required"]:
+            accepted.add(type(None))
+        columns.append(
+            (
+                operator.methodcaller("get", column["name"].encode("utf-8")),
+                frozenset(accepted),
+                _FAST_INT_RANGES.get(primitive),
+            )
+        )
+    known = frozenset(column["name"].encode("utf-8") for column in schema.columns)
+    strict = schema.strict
+
+    def check(rows: list[Any]) -> bool:
+        if set(map(type, rows)) - {dict}:
+            return False
+        unknown = set(itertools.chain.from_iterable(rows)) - known
+        if unknown and (strict or not all(map(_is_column_name, unknown))):
+            return False
+        for get, accepted, int_range in columns:
+            values = list(map(get, rows))
+            kinds = set(map(type, values))
+            if kinds <= accepted:
+                continue
+            if int_range is None or not kinds <= accepted | {int}:
+                return False
+            ints = [value for value in values if type(value) is int]
+            if not (int_range[0] <= min(ints) and max(ints) < int_range[1]):
+                return False
+        return True
+
+    return check
+
+
+def _is_column_name(key: Any) -> bool:
+    if type(key) is not bytes:
+        return False
+    try:
+        key.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 # ---- keys and sort order -----------------------------------------------------------------------
 
 
@@ -586,6 +647,7 @@ class SortedWriteChecker:
         self.sort_columns = schema.sort_columns
         self.unique = schema.unique_keys
         self.table_path = table_path
+        self._descending = schema.descending
         self._key = make_key_function(self.sort_columns, schema.descending)
         self.first_key: list[Any] | None = None
         self.last_key: list[Any] | None = None
@@ -595,6 +657,25 @@ class SortedWriteChecker:
                 dict(zip(self.sort_columns, previous_last_key, strict=False))
             )
         self._previous_table_key = previous_last_key
+
+    def check_run(self, key_columns: list[list[Any]], first: Row, last: Row) -> bool:
+        """Check a run of rows at once, from each sort column's values over the run and the run's
+        first and last rows: ``True`` when checked, ``False`` when the run's values are not all
+        ``bytes`` or all ``int`` in each column (or a column is descending): check each row then."""
+        if any(self._descending):
+            return False
+        for values in key_columns:
+            kinds = set(map(type, values))
+            if len(kinds) != 1 or not kinds <= {bytes, int}:
+                return False
+        keys = list(zip(*key_columns, strict=True))
+        in_order = operator.lt if self.unique else operator.le
+        if not all(map(in_order, keys, itertools.islice(keys, 1, None))):
+            return False
+        self.check(first)
+        if len(keys) > 1:
+            self.check(last)
+        return True
 
     def check(self, row: Row) -> None:
         compiled = self._key(row)

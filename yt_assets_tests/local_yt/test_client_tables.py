@@ -170,3 +170,23 @@ def test_generator_write_and_streamed_read(yt_env: YtEnv) -> None:
     client.write_table(table, ({"n": n} for n in range(20_000)))
     total = sum(row["n"] for row in client.read_table(table))
     assert total == sum(range(20_000))
+
+
+@pytest.mark.parametrize("yson_format", ["binary", "text"])
+def test_a_bad_row_deep_in_a_yson_write_fails_it_and_keeps_the_table(
+    yt_env: YtEnv, yson_format: str
+) -> None:
+    client = yt_env.client
+    table = yt_env.path(f"deep_{yson_format}")
+    client.create("table", table, attributes={"schema": _schema()})
+    earlier = [{"id": 0, "name": "earlier", "score": None}]
+    client.write_table(table, earlier)
+    rows = [{"id": index, "name": f"n{index}", "score": index / 3} for index in range(5000)]
+    bad = [*rows[:4000], {"id": "not an int", "name": "x", "score": None}, *rows[4000:]]
+    fmt = yt.YsonFormat(format=yson_format)
+    with pytest.raises(yt.YtResponseError, match="id"):
+        client.write_table(table, bad, format=fmt)
+    assert list(client.read_table(table)) == earlier
+    client.write_table(table, rows, format=fmt)
+    assert list(client.read_table(table)) == rows
+    assert client.get(table + "/@row_count") == len(rows)
