@@ -25,11 +25,12 @@ from yt_assets.yt.schemas import LISTING_COLUMNS, yt_schema
 
 
 def listing_rows(count: int) -> Iterator[dict[str, Any]]:
+    """Rows in key order (the listing schema is sorted by ``(bucket, path)``)."""
     base = 1_764_000_000_000_000
     for index in range(count):
         yield {
             "bucket": "bench-bucket",
-            "path": f"events/2026-11-{index % 28 + 1:02d}/part-{index:09d}.json",
+            "path": f"events/2026-11-{index * 28 // count + 1:02d}/part-{index:09d}.json",
             "size": 1000 + index % 5000,
             "etag": f"{index:032x}",
             "last_modified": base + index,
