@@ -13,8 +13,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from .formats import YsonRows
 from .interfaces import RichPath, Row
-from .job_io import ROUTED_FORMAT, route_job_output
+from .job_io import route_job_output
 from .job_python import MissingDockerImage
 from .job_statistics import job_statistics
 from .jobs import (
@@ -31,6 +32,7 @@ from .operation_state import (
     DEFAULT_MAX_FAILED_JOB_COUNT,
     JOB_ADDRESS,
     JOB_OBJECT_TYPE,
+    FilesInTurn,
     JobUnit,
     TaskPlan,
     _as_int,
@@ -42,7 +44,6 @@ from .operation_state import (
     appended_path,
     auto_merge_group,
     env_value,
-    load_rows_from,
     now_iso,
     secure_vault_environment,
 )
@@ -385,8 +386,8 @@ def task_outputs(
 
 
 def _routed_table_rows(units: list[JobUnit], table_index: int) -> Iterator[Row]:
-    for unit in units:
-        yield from load_rows_from(ROUTED_FORMAT, unit.output_files[table_index])
+    """The units' rows of one output table (binary YSON files, stored as they are)."""
+    return YsonRows(FilesInTurn(unit.output_files[table_index] for unit in units))  # type: ignore[arg-type]
 
 
 def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +139,30 @@ def auto_merge_group(spec: Mapping[str, Any]) -> int | None:
         if auto_merge.get(name) is not None
     ]
     return max(1, min(limits, default=AUTO_MERGE_CHUNKS_PER_JOB))
+
+
+class FilesInTurn:
+    """The bytes of ``paths`` one file after another, as one stream (``read`` only; each file
+    is open only while it is being read). Routed job outputs are binary YSON list fragments,
+    so their concatenation is one: ``YsonRows(FilesInTurn(paths))`` is what a table write keeps
+    as it came (:mod:`.verbatim_writes`)."""
+
+    def __init__(self, paths: Iterable[Path | str]) -> None:
+        self._paths = iter(paths)
+        self._file: BinaryIO | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self._file is None:
+                path = next(self._paths, None)
+                if path is None:
+                    return b""
+                self._file = open(path, "rb")  # noqa: SIM115 - closed at its end
+            data = self._file.read(size)
+            if data or size == 0:
+                return data
+            self._file.close()
+            self._file = None
 
 
 def load_rows_from(row_format: RowFormat, path: Path) -> Iterator[Row]:

@@ -1,4 +1,5 @@
-"""A YSON table write kept as it came: the request body's bytes become the table's chunk.
+"""A YSON table write kept as it came: the request body's bytes (or a map's routed job
+outputs, :class:`~.operation_state.FilesInTurn`) become the table's chunk.
 
 YT checks every row it is given. The plain write path parses each row into a ``dict``, checks
 it and dumps it again as binary YSON; per row that costs more CPU than anything else the local

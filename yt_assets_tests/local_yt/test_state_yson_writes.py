@@ -21,6 +21,7 @@ import yt.yson
 from yt_assets.local_yt.cluster import Cluster
 from yt_assets.local_yt.exceptions import YtLocalError
 from yt_assets.local_yt.formats import YsonRows
+from yt_assets.local_yt.operation_state import FilesInTurn
 from yt_assets.local_yt.tables import make_batch_check, make_row_validator, normalize_schema
 from yt_assets.local_yt.verbatim_writes import BATCH_ROWS, copy_yson_rows
 
@@ -297,3 +298,26 @@ def test_an_appended_yson_body_is_checked_against_the_sorted_table(
         outcomes.append((error, cluster.get(TABLE + "/@row_count")))
     assert outcomes[0] == outcomes[1]
     assert (outcomes[0][0] is not None) == (first_key < "m")
+
+
+def test_job_output_files_in_turn_are_one_yson_body(
+    clusters: tuple[Cluster, Cluster], tmp_path: Path
+) -> None:
+    parts = [_numbered(BATCH_ROWS + 3), [], _numbered(2, k="z")]
+    paths = []
+    for index, rows in enumerate(parts):
+        path = tmp_path / f"routed_{index}"
+        path.write_bytes(_body(rows, "binary"))
+        paths.append(path)
+    stream = FilesInTurn(paths)
+    assert stream.read(0) == b""
+    assert stream.read(7) == paths[0].read_bytes()[:7]
+    assert (
+        b"".join(iter(lambda: stream.read(1000), b""))
+        == b"".join(path.read_bytes() for path in paths)[7:]
+    )
+    verbatim, by_row = clusters
+    kept = _outcome(verbatim, STRICT, YsonRows(FilesInTurn(paths)))
+    expected = _outcome(by_row, STRICT, [row for rows in parts for row in rows])
+    assert kept == expected
+    assert kept["row_count"] == BATCH_ROWS + 5
