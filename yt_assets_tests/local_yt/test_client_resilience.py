@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import subprocess
 import sys
 import textwrap
@@ -249,3 +250,58 @@ def test_a_request_arriving_while_the_server_closes_gets_a_retriable_503(
     assert "shutting down" in json.loads(body)["message"]
     assert "shutting down" in answer.headers["X-YT-Error"]
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def _send_raw_write(local_yt: LocalYT, table: str, chunks: list[bytes], *, cut: bool) -> bytes:
+    """PUT write_table with a chunked YSON text body of ``chunks`` (each sent as framed; a
+    ``cut`` one goes away after them, without the last chunk): the response body, if any."""
+    host, port = local_yt.proxy_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("PUT", "/api/v4/write_table")
+    connection.putheader("X-YT-Header-Format", "json")
+    input_format = {"$value": "yson", "$attributes": {"format": "text"}}
+    connection.putheader(
+        "X-YT-Parameters", json.dumps({"path": table, "input_format": input_format})
+    )
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    for chunk in chunks:
+        connection.send(chunk)
+    try:
+        if cut:
+            connection.sock.shutdown(socket.SHUT_RDWR)
+            return b""
+        connection.send(b"0\r\n\r\n")
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        return response.read()
+    finally:
+        connection.close()
+
+
+def _framed(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+@pytest.mark.parametrize("cut_inside", ["a row", "the chunk framing"])
+def test_a_write_body_cut_midway_keeps_the_old_table(local_yt: LocalYT, cut_inside: str) -> None:
+    """The client goes away mid-body (a YSON write, the one the server keeps as it came): the
+    table keeps its rows, no partial chunk shows, and the next write works."""
+    client = local_yt.client()
+    table = "//tmp/cut_body"
+    rows = b"".join(b"{n=%d};" % n for n in range(5000))
+    client.create("table", table)
+    _send_raw_write(local_yt, table, [_framed(rows)], cut=False)  # the request itself is right
+    assert client.get(table + "/@row_count") == 5000
+    client.write_table(table, [{"n": -1}])
+    if cut_inside == "a row":
+        chunks = [_framed(b"".join(b"{n=%d};" % n for n in range(2500)) + b"{n=25")]
+    else:  # whole rows, then a chunk shorter than its size line says
+        chunks = [_framed(rows), b"%x\r\n%s" % (100, b"{n=1};")]
+    _send_raw_write(local_yt, table, chunks, cut=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and client.get(table + "/@lock_count"):
+        time.sleep(0.05)  # the server notices the cut and unlocks the table
+    assert list(client.read_table(table)) == [{"n": -1}]
+    client.write_table(table, [{"n": n} for n in range(3)])
+    assert list(client.read_table(table)) == [{"n": 0}, {"n": 1}, {"n": 2}]
