@@ -219,7 +219,7 @@ def _list_into_rows(
 
 
 class ListingRows:
-    """The rows of a listing, streamed once, as row dicts or as YSON text blocks (the IO
+    """The rows of a listing, streamed once, as row dicts or as YSON blocks (the IO
     manager writes the latter: :class:`~yt_assets.yt.tables.YsonRows`, listed and formatted in a
     thread of their own while the table is written); after that, :meth:`output_metadata` holds
     the listing's final counts (keys listed and matched, pages, seconds, keys/s)."""

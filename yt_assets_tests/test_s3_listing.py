@@ -374,6 +374,14 @@ AWKWARD_TABLE_KEYS = [
     "odd/./c.json",
     "semi;colon=equals{}[]<>#%",
     " leading and trailing ",
+    "percent %s %d %% %",
+    # Lengths around the binary YSON string's one-byte length (63 bytes) and past 1,024 bytes
+    # (S3's limit; save_s3_paths_to_table takes any path).
+    "k" * 63,
+    "k" * 64,
+    "é" * 40,
+    "x" * 1024,
+    "long/" + "y" * 3000,
 ]
 
 
@@ -381,7 +389,7 @@ AWKWARD_TABLE_KEYS = [
 def test_save_s3_paths_writes_the_same_table_as_writing_row_dicts(
     yt_client: Any, chunk_bytes: int
 ) -> None:
-    """Our YSON text blocks and yt.wrapper's own row serialisation give identical tables: the
+    """Our YSON blocks and yt.wrapper's own row serialisation give identical tables: the
     same rows byte for byte (awkward keys included), order, schema; over several write chunks
     (each block whole: a chunk never cuts a row)."""
     directory = f"//tmp/s3_listing_{uuid.uuid4().hex}"
@@ -417,8 +425,8 @@ class TextRows:
         return listing_yson_blocks(self.bucket, self.objects)
 
 
-def test_listing_rows_as_yson_text_make_the_same_table_as_row_dicts(yt_client: Any) -> None:
-    """The listing asset's publication (YSON text blocks) and yt.wrapper's serialisation of the
+def test_listing_rows_as_yson_blocks_make_the_same_table_as_row_dicts(yt_client: Any) -> None:
+    """The listing asset's publication (YSON blocks) and yt.wrapper's serialisation of the
     row dicts give identical tables: rows (awkward keys and ETags, sizes past 2**32, times with
     and without microseconds), order, schema; over several blocks."""
     directory = f"//tmp/s3_listing_{uuid.uuid4().hex}"

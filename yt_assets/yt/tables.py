@@ -200,11 +200,11 @@ def write_table_atomically(
 
 @runtime_checkable
 class YsonRows(Protocol):
-    """Rows that can format themselves as YSON text (e.g. a listing's): :func:`publish_rows`
+    """Rows that can format themselves as YSON (e.g. a listing's): :func:`publish_rows`
     writes their :meth:`yson_blocks` instead of serialising row dicts."""
 
     def yson_blocks(self) -> Iterator[bytes]:
-        """The rows as YSON text, whole rows per block (each row ends with ``;``)."""
+        """The rows as YSON (binary strings, text integers), whole rows per block (each row ends with ``;``)."""
         ...
 
 
@@ -218,7 +218,7 @@ def publish_rows(
 ) -> YTTable:
     """:func:`write_table_atomically`, then :func:`describe_table` of the result.
 
-    Rows that are :class:`YsonRows` are written as their YSON text blocks, formatted in a thread
+    Rows that are :class:`YsonRows` are written as their YSON blocks, formatted in a thread
     of their own while this one waits on the proxy (:func:`write_yson_blocks_atomically`).
     """
     if isinstance(rows, YsonRows):
@@ -430,27 +430,62 @@ holds a chunk about 5 times over (row objects, joined, split into 2 MB pieces, t
 
 
 PATHS_BLOCK_ROWS = 1000
-"""Rows of the paths table per block of YSON text handed to ``write_table``."""
+"""Rows of the paths table per block of YSON handed to ``write_table``."""
 PATHS_BLOCKS_AHEAD = 32
 """Blocks the listing may run ahead of the writer (32,000 rows, about 2 MB)."""
 
-PATHS_ROW_FORMAT = yt.YsonFormat(format="text")
-_YSON_NEEDS_ESCAPE = re.compile(rb"[^\x20\x21\x23-\x5b\x5d-\x7e]")
-_YSON_NEEDS_ESCAPE_BESIDES_NEWLINE = re.compile(rb"[^\n\x20\x21\x23-\x5b\x5d-\x7e]")
+PATHS_ROW_FORMAT = yt.YsonFormat(format="binary")
+"""The format of the blocks: binary YSON strings (length-prefixed, no escapes), integers as text
+(YSON parsers read the two mixed)."""
 _Item = TypeVar("_Item")
 
 
-def yson_string(text: str) -> bytes:
-    r"""``text`` (UTF-8) as a quoted YSON string: every byte outside printable ASCII, and ``"``
-    and ``\``, as a ``\xNN`` escape, so any key comes back byte for byte.
+def _varint(value: int) -> bytes:
+    """``value`` (>= 0) as a base-128 varint, low group first."""
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
-    >>> yson_string('a/"b"\tc/é')
-    b'"a/\\x22b\\x22\\x09c/\\xc3\\xa9"'
+
+_STRING_HEADERS = [b"\x01" + _varint(2 * length) for length in range(1025)]
+"""The binary YSON string marker and zigzag-encoded length of strings of up to 1,024 bytes
+(an S3 key's limit)."""
+
+
+def _string_header(length: int) -> bytes:
+    if length < len(_STRING_HEADERS):
+        return _STRING_HEADERS[length]
+    return b"\x01" + _varint(2 * length)
+
+
+def yson_binary_string(text: str) -> bytes:
+    r"""``text`` (UTF-8) as a binary YSON string: the marker, its length, its bytes; any text
+    comes back byte for byte.
+
+    >>> yson_binary_string("a\tb/é")
+    b'\x01\x0ca\tb/\xc3\xa9'
     """
     data = text.encode("utf-8")
-    if _YSON_NEEDS_ESCAPE.search(data) is not None:
-        data = _YSON_NEEDS_ESCAPE.sub(lambda match: b"\\x%02x" % match[0][0], data)
-    return b'"' + data + b'"'
+    return _string_header(len(data)) + data
+
+
+def _binary_string_parts(texts: Sequence[str]) -> tuple[Iterable[bytes], Sequence[bytes]]:
+    """Each text's binary YSON string header and its UTF-8 bytes; the usual texts (no newline
+    in any) encoded in one piece."""
+    if not texts:
+        return [], []
+    joined = "\n".join(texts)
+    if joined.count("\n") == len(texts) - 1:
+        encoded: Sequence[bytes] = joined.encode("utf-8").split(b"\n")
+    else:
+        encoded = [text.encode("utf-8") for text in texts]
+    lengths = list(map(len, encoded))
+    if max(lengths) < len(_STRING_HEADERS):
+        return map(_STRING_HEADERS.__getitem__, lengths), encoded
+    return map(_string_header, lengths), encoded
 
 
 def _path_key(path: str | S3Object) -> str:
@@ -460,23 +495,18 @@ def _path_key(path: str | S3Object) -> str:
     return key
 
 
-def _yson_string_bodies(texts: Sequence[str]) -> Sequence[bytes]:
-    """Each text as :func:`yson_string` without its quotes; the usual texts (none needs an
-    escape) encoded in one piece."""
-    if not texts:
-        return []
-    joined = "\n".join(texts).encode("utf-8")
-    if (
-        joined.count(b"\n") == len(texts) - 1
-        and _YSON_NEEDS_ESCAPE_BESIDES_NEWLINE.search(joined) is None
-    ):
-        return joined.split(b"\n")
-    return [yson_string(text)[1:-1] for text in texts]
+def _row_template(bucket: str, columns: Sequence[tuple[str, bytes]]) -> bytes:
+    r"""A ``bytes %`` template of a row: ``bucket`` first, then each column with its value's
+    placeholder (``%s%s`` for a binary string's header and bytes, ``%d`` for an integer).
 
-
-def _row_template(bucket: str, rest: bytes) -> bytes:
-    """``{"bucket"=<bucket>;`` then ``rest``: a ``bytes %`` template of a row."""
-    return b'{"bucket"=' + yson_string(bucket).replace(b"%", b"%%") + b";" + rest
+    >>> _row_template("b", [("size", b"%d")]) % (3,)
+    b'{\x01\x0cbucket=\x01\x02b;\x01\x08size=3;};'
+    """
+    fixed = [b"{", yson_binary_string("bucket"), b"=", yson_binary_string(bucket), b";"]
+    template = b"".join(fixed).replace(b"%", b"%%")
+    for name, placeholder in columns:
+        template += yson_binary_string(name).replace(b"%", b"%%") + b"=" + placeholder + b";"
+    return template + b"};"
 
 
 def _chunks(items: Iterable[_Item], counter: list[int] | None) -> Iterator[list[_Item]]:
@@ -498,40 +528,51 @@ def _chunks(items: Iterable[_Item], counter: list[int] | None) -> Iterator[list[
 def _paths_yson_blocks(
     bucket: str, paths: Iterable[str | S3Object], counter: list[int] | None = None
 ) -> Iterator[bytes]:
-    """The rows ``{bucket, path}`` as YSON text, :data:`PATHS_BLOCK_ROWS` rows to a block."""
-    template = _row_template(bucket, b'"path"="%s"};')
+    """The rows ``{bucket, path}`` as YSON (:data:`PATHS_ROW_FORMAT`), :data:`PATHS_BLOCK_ROWS`
+    rows to a block."""
+    template = _row_template(bucket, [("path", b"%s%s")])
     for chunk in _chunks(paths, counter):
-        keys = _yson_string_bodies(list(map(_path_key, chunk)))
-        yield b"".join(map(template.__mod__, keys))
+        headers, keys = _binary_string_parts(list(map(_path_key, chunk)))
+        yield b"".join(map(template.__mod__, zip(headers, keys, strict=True)))
 
 
 def listing_yson_blocks(
     bucket: str, objects: Iterable[S3Object], counter: list[int] | None = None
 ) -> Iterator[bytes]:
-    r""":func:`~yt_assets.yt.schemas.listing_row` of each object as YSON text (the same values:
-    ``size`` and ``last_modified`` as int64, like yt.wrapper writes Python ints), joined
-    :data:`PATHS_BLOCK_ROWS` rows to a block (a page's columns formatted at once: about 4x
-    less CPU than a row at a time); ``counter[0]`` counts the rows.
+    r""":func:`~yt_assets.yt.schemas.listing_row` of each object as YSON
+    (:data:`PATHS_ROW_FORMAT`; the same values: ``size`` and ``last_modified`` as int64, like
+    yt.wrapper writes Python ints), joined :data:`PATHS_BLOCK_ROWS` rows to a block (a page's
+    columns formatted at once: about 4x less CPU than a row at a time); ``counter[0]`` counts
+    the rows.
 
     >>> from datetime import UTC, datetime
+    >>> import yt.yson
     >>> moment = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> next(listing_yson_blocks("b", [S3Object("k\t", 3, "e", moment)]))
-    b'{"bucket"="b";"path"="k\\x09";"size"=3;"etag"="e";"last_modified"=1767225600000000};'
+    >>> block = next(listing_yson_blocks("b", [S3Object("k\t", 3, "e", moment)]))
+    >>> yt.yson.loads(block, yson_type="list_fragment").__next__()["path"]
+    'k\t'
     """
-    template = _row_template(bucket, b'"path"="%s";"size"=%d;"etag"="%s";"last_modified"=%d};')
+    template = _row_template(
+        bucket,
+        [("path", b"%s%s"), ("size", b"%d"), ("etag", b"%s%s"), ("last_modified", b"%d")],
+    )
     for chunk in _chunks(objects, counter):
         if not chunk:
             yield b""
             continue
         keys, sizes, etags, times = zip(*chunk, strict=True)
         microseconds = {moment: timestamp_microseconds(moment) for moment in set(times)}
+        key_headers, key_bytes = _binary_string_parts(keys)
+        etag_headers, etag_bytes = _binary_string_parts(etags)
         yield b"".join(
             map(
                 template.__mod__,
                 zip(
-                    _yson_string_bodies(keys),
+                    key_headers,
+                    key_bytes,
                     sizes,
-                    _yson_string_bodies(etags),
+                    etag_headers,
+                    etag_bytes,
                     map(microseconds.__getitem__, times),
                     strict=True,
                 ),
@@ -605,7 +646,7 @@ def write_yson_blocks_atomically(
     owner: str | None = None,
     write_chunk_bytes: int = SAVE_WRITE_CHUNK_BYTES,
 ) -> None:
-    """:func:`write_table_atomically` of blocks of YSON text rows, overlapped: the blocks are
+    """:func:`write_table_atomically` of blocks of YSON rows, overlapped: the blocks are
     produced (e.g. listed and formatted) in a thread of their own, at most
     :data:`PATHS_BLOCKS_AHEAD` ahead, while this thread waits on the YT proxy; the client's write
     chunk is capped at ``write_chunk_bytes`` (see :func:`save_s3_paths_to_table`)."""
