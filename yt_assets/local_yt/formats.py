@@ -43,7 +43,7 @@ __all__ = [
     "SkiffFormat",
     "YamrFormat",
     "YsonFormat",
-    "YsonRows",
+    "YsonStreamRows",
     "dump_structured",
     "format_name",
     "load_structured",
@@ -163,15 +163,15 @@ class YsonFormat:
             encoding="utf-8",
         )
 
-    def load_rows(self, stream: BinaryIO) -> YsonRows:
-        return YsonRows(stream)
+    def load_rows(self, stream: BinaryIO) -> YsonStreamRows:
+        return YsonStreamRows(stream)
 
     def load_entries(self, stream: BinaryIO) -> Iterator[Row | yson.YsonEntity]:
         """Rows and control rows (``<table_index=2>#``...), in stream order."""
         return map(entry_as_row, parsed_yson_entries(stream))
 
 
-class YsonRows(Iterator[Row]):
+class YsonStreamRows(Iterator[Row]):
     """The rows of a YSON stream, as :meth:`YsonFormat.load_rows` gives them (control rows
     skipped); ``stream`` is there for a table write that keeps the bytes as they came
     (:mod:`.verbatim_writes`) instead of iterating."""

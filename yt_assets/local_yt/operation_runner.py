@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
-from .formats import YsonRows
+from .formats import YsonStreamRows
 from .interfaces import RichPath, Row
 from .job_io import route_job_output
 from .job_python import MissingDockerImage
@@ -387,7 +387,7 @@ def task_outputs(
 
 def _routed_table_rows(units: list[JobUnit], table_index: int) -> Iterator[Row]:
     """The units' rows of one output table (binary YSON files, stored as they are)."""
-    return YsonRows(FilesInTurn(unit.output_files[table_index] for unit in units))  # type: ignore[arg-type]
+    return YsonStreamRows(FilesInTurn(unit.output_files[table_index] for unit in units))  # type: ignore[arg-type]
 
 
 def _output_fds(user_job: Mapping[str, Any], count: int) -> list[int]:

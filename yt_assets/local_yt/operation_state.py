@@ -144,7 +144,7 @@ def auto_merge_group(spec: Mapping[str, Any]) -> int | None:
 class FilesInTurn:
     """The bytes of ``paths`` one file after another, as one stream (``read`` only; each file
     is open only while it is being read). Routed job outputs are binary YSON list fragments,
-    so their concatenation is one: ``YsonRows(FilesInTurn(paths))`` is what a table write keeps
+    so their concatenation is one: ``YsonStreamRows(FilesInTurn(paths))`` is what a table write keeps
     as it came (:mod:`.verbatim_writes`)."""
 
     def __init__(self, paths: Iterable[Path | str]) -> None:

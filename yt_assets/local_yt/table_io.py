@@ -31,7 +31,7 @@ from .exceptions import (
     ResolveError,
     TableSortOrderViolation,
 )
-from .formats import YsonRows
+from .formats import YsonStreamRows
 from .tables import (
     Schema,
     SortedWriteChecker,
@@ -189,10 +189,10 @@ class TableIO(CypressWrites):
                 count += 1
                 yield row
 
-        check_batch = make_batch_check(plan.schema) if isinstance(rows, YsonRows) else None
+        check_batch = make_batch_check(plan.schema) if isinstance(rows, YsonStreamRows) else None
         with contextlib.ExitStack() as chunks:
             chunk = chunks.enter_context(self._storage.new_chunk(TABLE_CHUNK_TYPE_CODE))
-            if isinstance(rows, YsonRows) and check_batch is not None:
+            if isinstance(rows, YsonStreamRows) and check_batch is not None:
                 copied = copy_yson_rows(
                     rows.stream,
                     chunk.file,
@@ -205,7 +205,7 @@ class TableIO(CypressWrites):
                     chunk.file.flush()
                     copy = chunks.enter_context(open(chunk.path, "rb"))
                     chunk = chunks.enter_context(self._storage.new_chunk(TABLE_CHUNK_TYPE_CODE))
-                    _dump_rows(YsonRows(copy), chunk.file)
+                    _dump_rows(YsonStreamRows(copy), chunk.file)
             else:
                 _dump_rows(validated_rows(), chunk.file)
             size = chunk.finish()

@@ -1,7 +1,7 @@
 """YSON table writes kept as they came (``verbatim_writes``) against the row-by-row write path.
 
 Each case writes one YSON body twice into fresh clusters: once as a request body
-(``YsonRows``: the bytes become the chunk, rows checked a batch at a time) and once as the rows
+(``YsonStreamRows``: the bytes become the chunk, rows checked a batch at a time) and once as the rows
 ``YsonFormat.load_rows`` gives (parsed, validated and dumped one by one). The table read back,
 its row count, sort attributes and the error (class and message) must be the same; a failed
 write leaves the table's earlier rows. Bad rows sit past the first batch to check the batch
@@ -20,7 +20,7 @@ import yt.yson
 
 from yt_assets.local_yt.cluster import Cluster
 from yt_assets.local_yt.exceptions import YtLocalError
-from yt_assets.local_yt.formats import YsonRows
+from yt_assets.local_yt.formats import YsonStreamRows
 from yt_assets.local_yt.operation_state import FilesInTurn
 from yt_assets.local_yt.tables import make_batch_check, make_row_validator, normalize_schema
 from yt_assets.local_yt.verbatim_writes import BATCH_ROWS, copy_yson_rows
@@ -222,9 +222,9 @@ def test_a_yson_body_writes_what_the_row_path_writes(
 ) -> None:
     schema, body, fails = CASES[case]
     verbatim, by_row = clusters
-    kept = _outcome(verbatim, schema, YsonRows(io.BytesIO(body)))
-    # A generator of the same rows (not YsonRows): parsed, checked and dumped one by one.
-    expected = _outcome(by_row, schema, (row for row in YsonRows(io.BytesIO(body))))
+    kept = _outcome(verbatim, schema, YsonStreamRows(io.BytesIO(body)))
+    # A generator of the same rows (not YsonStreamRows): parsed, checked and dumped one by one.
+    expected = _outcome(by_row, schema, (row for row in YsonStreamRows(io.BytesIO(body))))
     assert kept == expected
     assert (kept["error"] is not None) == fails
     if fails:
@@ -238,7 +238,7 @@ def test_a_truncated_body_is_a_format_error_and_keeps_the_table(tmp_path: Path) 
         cluster.write_table(TABLE, EARLIER_ROWS)
         body = _body(_numbered(BATCH_ROWS + 2)) + b'{"k"="x";"n"='
         with pytest.raises(Exception, match="Error parsing YSON rows"):
-            cluster.write_table(TABLE, YsonRows(io.BytesIO(body)))
+            cluster.write_table(TABLE, YsonStreamRows(io.BytesIO(body)))
         assert list(cluster.read_table(TABLE)[1]) == EARLIER_ROWS
     finally:
         cluster.close()
@@ -249,7 +249,7 @@ def test_a_plain_body_is_stored_as_it_came(tmp_path: Path) -> None:
     try:
         body = _body(_numbered(_MANY))
         cluster.create("table", TABLE, attributes={"schema": STRICT})
-        cluster.write_table(TABLE, YsonRows(io.BytesIO(body)))
+        cluster.write_table(TABLE, YsonStreamRows(io.BytesIO(body)))
         assert cluster.get(TABLE + "/@uncompressed_data_size") == len(body)
         assert cluster.get(TABLE + "/@row_count") == _MANY
     finally:
@@ -285,7 +285,7 @@ def test_an_appended_yson_body_is_checked_against_the_sorted_table(
     outcomes = []
     for cluster, rows in zip(
         clusters,
-        (YsonRows(io.BytesIO(body)), (row for row in YsonRows(io.BytesIO(body)))),
+        (YsonStreamRows(io.BytesIO(body)), (row for row in YsonStreamRows(io.BytesIO(body)))),
         strict=True,
     ):
         cluster.create("table", TABLE, attributes={"schema": SORTED})
@@ -317,7 +317,7 @@ def test_job_output_files_in_turn_are_one_yson_body(
         == b"".join(path.read_bytes() for path in paths)[7:]
     )
     verbatim, by_row = clusters
-    kept = _outcome(verbatim, STRICT, YsonRows(FilesInTurn(paths)))
+    kept = _outcome(verbatim, STRICT, YsonStreamRows(FilesInTurn(paths)))
     expected = _outcome(by_row, STRICT, [row for rows in parts for row in rows])
     assert kept == expected
     assert kept["row_count"] == BATCH_ROWS + 5
