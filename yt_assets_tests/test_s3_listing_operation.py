@@ -29,6 +29,8 @@ KEYS = [
     "x/./y",
     "ctl/\x01\x1f.json",
     "x/ spaced .JSON",
+    "odd/",  # a folder marker named like a range's low end (listed with StartAfter=low)
+    "spread/",
 ]
 
 SLOW = pytest.mark.slow  # each materialisation runs a YT operation (5 s or more)
@@ -113,6 +115,14 @@ def test_operation_writes_the_in_process_table(
     metadata = _metadata(operation)
     assert metadata["yt_jobs_completed"].value == 3  # several jobs listed it
     assert metadata["dagster/row_count"].value == len(rows)
+    if "max_files" not in options:  # with it, each job lists up to max_files of its own range
+        local_metadata = _metadata(local)
+        # the same counts whichever folder markers a mode's ranges skip (none is counted)
+        assert metadata["s3/keys_listed"].value == local_metadata["keys_listed"].value
+        assert metadata["s3/keys_matched"].value == local_metadata["keys_matched"].value
+        assert local_metadata["keys_matched"].value == len(rows)
+        listed = [key for key in KEYS if key.startswith(options.get("prefix", ""))]
+        assert local_metadata["keys_listed"].value == sum(not k.endswith("/") for k in listed)
     if case == "all":
         assert {row["path"] for row in rows} == {key for key in KEYS if not key.endswith("/")}
         _check_jobs_saw_only_download_keys(

@@ -91,7 +91,8 @@ class ListingProgress:
     prefix: str
     pages: int
     keys_listed: int
-    """Keys S3 returned so far, before filters."""
+    """Objects S3 returned so far, before the extension filter; folder markers (keys ending in
+    ``/``) are not counted: how many a listing meets depends on where its key ranges start."""
     keys_matched: int
     """Keys yielded so far (after skipping folder markers and the extension filter)."""
     elapsed_seconds: float
@@ -376,6 +377,7 @@ def _iter_matching_objects(
             for obj in s3_objects(rows):
                 key = obj.key
                 if key.endswith("/"):
+                    reporter.keys_listed -= 1  # page_done counted it
                     continue
                 if not key_matches_extension(key, normalized_extension):
                     reporter.filtered_out(key)

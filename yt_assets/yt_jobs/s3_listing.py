@@ -226,10 +226,11 @@ class S3RangeLister:
     ) -> Iterator[dict[str, Any]]:
         matched = 0
         for objects in iter_range_pages(fetch_page, bucket, prefix, key_range, self.page_size):
-            filtered_out = 0
+            filtered_out = folder_markers = 0
             rows = []
             for obj in s3_objects(objects):
                 if obj.key.endswith("/"):
+                    folder_markers += 1
                     continue
                 if not key_matches_extension(obj.key, self.extension):
                     filtered_out += 1
@@ -239,7 +240,7 @@ class S3RangeLister:
                     break
             matched += len(rows)
             statistics.add(STAT_PAGES, 1)
-            statistics.add(STAT_KEYS_LISTED, len(objects))
+            statistics.add(STAT_KEYS_LISTED, len(objects) - folder_markers)
             statistics.add(STAT_KEYS_FILTERED_OUT, filtered_out)
             statistics.add(STAT_KEYS_MATCHED, len(rows))
             yield from rows
