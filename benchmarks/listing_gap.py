@@ -1,0 +1,93 @@
+"""What is left between our default listing and obstore's best (issue 13 item 1), side by side.
+
+Not a section of its own in BENCHMARKS.md: a measurement behind section 1's reading. It times,
+on the 100,000-key partitioned layout of benchmark 1 (same SeaweedFS data), our default listing
+with each of the two costs the issue's other items ask for taken away in turn, by patching the
+module for the run only:
+
+- the sequential start (item 0: the first pages are the paginator's own requests), shortened
+  from :data:`~yt_assets.s3.fast_listing.SEQUENTIAL_PAGES` pages to 1 or 2;
+- ``encoding-type=url`` (exactness: without it Go servers replace control characters of keys
+  with U+FFFD), dropped from the direct requests.
+
+    benchmarks/.venv/bin/python benchmarks/listing_gap.py --rounds 9
+
+Prints wall, client CPU and SeaweedFS CPU medians per variant; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from bench_common import CACHE_DIR, ensure_keys, seaweed_s3, time_in_rotation
+from listing_speed import PARTITIONED, obstore_list
+
+import yt_assets.s3.fast_listing as fast_listing
+from yt_assets.s3.direct_requests import DirectLister
+from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.s3.pages import ListingPage
+
+_SHIPPED_DIRECT_PAGE = fast_listing._direct_page
+
+
+def _direct_page_unencoded(lister: DirectLister, request: dict[str, Any]) -> ListingPage | None:
+    query = {"list-type": "2"}
+    for name, value in request.items():
+        if name in fast_listing._QUERY_NAMES:
+            query[fast_listing._QUERY_NAMES[name]] = str(value)
+    body = lister.get(query)
+    return None if body is None else fast_listing.parse_list_objects_v2(body)
+
+
+def variant(client: Any, sequential_pages: int, encoded: bool) -> Callable[[], int]:
+    defaults = fast_listing.iter_fanned_out_pages.__kwdefaults__
+
+    def run() -> int:
+        fast_listing._direct_page = _SHIPPED_DIRECT_PAGE if encoded else _direct_page_unencoded
+        defaults["sequential_pages"] = sequential_pages
+        try:
+            objects = iter_s3_objects(client, PARTITIONED.bucket, PARTITIONED.prefix)
+            return sum(1 for _ in objects)
+        finally:
+            fast_listing._direct_page = _SHIPPED_DIRECT_PAGE
+            defaults["sequential_pages"] = fast_listing.SEQUENTIAL_PAGES
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    keys = PARTITIONED.keys(100_000)
+    with seaweed_s3(CACHE_DIR / "weed-listing") as server:
+        ensure_keys(server, PARTITIONED.bucket, PARTITIONED.prefix, keys)
+        client = server.client(max_pool_connections=16)
+        shipped = fast_listing.SEQUENTIAL_PAGES
+        methods = {
+            f"ours as shipped ({shipped} sequential pages, encoded keys)": variant(
+                client, shipped, True
+            ),
+            "ours, 2 sequential pages": variant(client, 2, True),
+            "ours, 1 sequential page": variant(client, 1, True),
+            f"ours, {shipped} sequential pages, no encoding-type": variant(client, shipped, False),
+            "ours, 1 sequential page, no encoding-type": variant(client, 1, False),
+            "obstore, fan-out 8 over CommonPrefixes": obstore_list(server, PARTITIONED, 8),
+        }
+        timings = time_in_rotation(methods, args.rounds, len(keys), server_pid=server.pid)
+    obstore = statistics.median(timings.wall["obstore, fan-out 8 over CommonPrefixes"])
+    print("| variant | wall s | vs obstore | client CPU s | server CPU s |\n|---|---|---|---|---|")
+    for name in methods:
+        wall = statistics.median(timings.wall[name])
+        print(
+            f"| {name} | {wall:.3f} | {obstore / wall:.2f}x | "
+            f"{statistics.median(timings.client_cpu[name]):.2f} | "
+            f"{statistics.median(timings.server_cpu[name]):.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
