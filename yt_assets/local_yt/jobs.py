@@ -87,7 +87,7 @@ class JobLaunch:
     time_limit_seconds: float | None = None
     check_input_fully_consumed: bool = False
     tmpfs_path: str | None = None
-    pid_path: Path | None = None  # holds the pid while the job runs (see kill_orphaned_job)
+    pid_path: Path | None = None  # exists while the job may run, holds its pid (kill_orphaned_job)
     statistics_path: Path | None = None  # receives what the job writes to fd 5
     setup_error: dict[str, Any] | None = None  # the node cannot start it (e.g. a missing image)
 
@@ -279,6 +279,10 @@ class JobProcess:
         with self._lock:
             if self._aborted:
                 return JobOutcome(error=None, aborted=True, exit_code=None, stderr_size=0)
+            if launch.pid_path is not None:
+                # Named before the job can run: a server killed at any point after this leaves
+                # the file that makes its restart look for the job's processes.
+                launch.pid_path.touch()
             self._process = subprocess.Popen(
                 ["bash", "-c", script, "bash", launch.command],
                 stdin=stdin,
@@ -337,12 +341,12 @@ class JobProcess:
 def kill_orphaned_job(pid_path: Path, job_id: str) -> int:
     """Kill what is left of a job whose server died (after a restart); returns processes killed.
 
-    Only processes in the job's process group whose environment carries ``YT_JOB_ID=<job_id>`` are
-    killed, so a recycled pid is never hit.
+    The processes killed are those whose environment carries ``YT_JOB_ID=<job_id>`` (a job id is
+    unique, so a recycled pid is never hit), in the job's process group or not: the pid file
+    exists from before the job starts, and may still be empty when the server was killed right
+    after starting it.
     """
-    try:
-        group = int(pid_path.read_text().strip())
-    except (OSError, ValueError):
+    if not pid_path.exists():
         return 0
     marker = f"YT_JOB_ID={job_id}".encode()
     killed = 0
@@ -350,9 +354,6 @@ def kill_orphaned_job(pid_path: Path, job_id: str) -> int:
         if not entry.name.isdigit():
             continue
         try:
-            stat_fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat_fields[2]) != group:
-                continue
             if marker not in (entry / "environ").read_bytes().split(b"\0"):
                 continue
             os.kill(int(entry.name), signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from yt_assets.local_yt.jobs import (
     JobLaunch,
     JobProcess,
     SandboxFile,
+    kill_orphaned_job,
     output_table_fd,
     sandbox_relative_path,
 )
@@ -170,6 +172,38 @@ def test_abort_kills_the_whole_process_group(tmp_path: Path) -> None:
     while pid_alive(child_pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not pid_alive(child_pid)
+
+
+def test_the_pid_file_is_there_before_the_job_runs_and_gone_after(tmp_path: Path) -> None:
+    pid_path = tmp_path / "job.pid"
+    launch = make_launch(tmp_path, f"test -e {pid_path}", pid_path=pid_path)
+
+    outcome = JobProcess(launch).run()
+
+    assert outcome.exit_code == 0, "the job ran before its pid file existed"
+    assert not pid_path.exists()
+
+
+def test_an_orphan_is_killed_by_its_job_id_even_with_an_empty_pid_file(tmp_path: Path) -> None:
+    """A server killed between starting a job and writing its pid leaves an empty pid file."""
+
+    def sleeper(job_id: str) -> subprocess.Popen[bytes]:
+        env = {**BASE_ENV, "YT_JOB_ID": job_id}
+        return subprocess.Popen(["sleep", "600"], env=env, start_new_session=True)
+
+    orphan, other = sleeper("1-2-3-4"), sleeper("5-6-7-8")
+    try:
+        (tmp_path / "1-2-3-4.pid").write_text("")
+
+        assert kill_orphaned_job(tmp_path / "1-2-3-4.pid", "1-2-3-4") == 1
+
+        assert orphan.wait(timeout=10) == -9
+        assert other.poll() is None, "a process of another job was killed"
+        assert not (tmp_path / "1-2-3-4.pid").exists()
+    finally:
+        for process in (orphan, other):
+            process.kill()
+            process.wait()
 
 
 def test_abort_before_start_never_spawns(tmp_path: Path) -> None:
