@@ -180,9 +180,10 @@ def test_sub_prefixes_of_half_a_page_or_more_are_each_listed_with_their_own_pref
     s3_server: S3TestServer, awkward_bucket: str, page_size: int
 ) -> None:
     """spread/ has 30 sub-prefixes of 7 keys and objects of its own between them: past the
-    sequential start, each later sub-prefix is listed from its start with Prefix set to it
-    (no StartAfter, so no page runs into the next sub-prefix), and the level's own objects come
-    from the delimited listing; the same objects in the same order as the paginator's."""
+    sequential start, the sub-prefix it stopped in is listed after its last key and each later
+    sub-prefix from its start, with Prefix set to it (so no page runs into the next
+    sub-prefix: no key is listed twice), and the level's own objects come from the delimited
+    listing; the same objects in the same order as the paginator's."""
     client = s3_server.client()
     calls = record_list_calls(client)
 
@@ -193,16 +194,48 @@ def test_sub_prefixes_of_half_a_page_or_more_are_each_listed_with_their_own_pref
     assert listed == paginator_objects(s3_server.client(), awkward_bucket, "spread/")
     assert "spread/05.txt" in [key for key, *_ in listed]
     after_discovery = calls[SEQUENTIAL_PAGES + 1 :]
-    assert not [call for call in calls if "StartAfter" in call]
-    per_sub_prefix = [call for call in after_discovery if call["Prefix"] != "spread/"]
-    first_calls = {call["Prefix"] for call in per_sub_prefix if "ContinuationToken" not in call}
     sequential_reached = max(key for key, *_ in listed[: SEQUENTIAL_PAGES * page_size])
+    stopped_in = sequential_reached[: sequential_reached.rindex("/") + 1]
+    assert [(call["Prefix"], call["StartAfter"]) for call in calls if "StartAfter" in call] == [
+        (stopped_in, sequential_reached)
+    ]
+    assert all(call["Prefix"] != "spread/" or "Delimiter" in call for call in after_discovery)
+    per_sub_prefix = [
+        call for call in after_discovery if call["Prefix"] != "spread/" and "StartAfter" not in call
+    ]
+    first_calls = {call["Prefix"] for call in per_sub_prefix if "ContinuationToken" not in call}
     later = sorted(
         {key[: key.rindex("/") + 1] for key, *_ in listed if key > sequential_reached} - {"spread/"}
     )
     assert sorted(first_calls) == [group for group in later if group > sequential_reached]
     assert len(first_calls) == sum(1 for call in per_sub_prefix if "ContinuationToken" not in call)
     assert len({call["thread"] for call in per_sub_prefix}) >= 2
+
+
+def test_a_sequential_start_ending_on_a_level_object_goes_on_from_the_level(
+    s3_server: S3TestServer,
+) -> None:
+    """The sequential start's last key is the level's own object (no sub-prefix to finish):
+    everything after it comes from the later sub-prefixes and the delimited listing."""
+    bucket = s3_server.create_bucket("level-object-last")
+    keys = [
+        *(f"level/a/{index:02d}" for index in range(14)),
+        "level/a0",  # the 15th key: the last of 5 pages of 3
+        "level/b/0",
+        "level/b/1",
+        "level/c0",
+        "level/d/0",
+    ]
+    put_objects(s3_server, bucket, dict.fromkeys(keys, b""))
+    client = s3_server.client()
+    calls = record_list_calls(client)
+
+    listed = [obj.key for obj in iter_s3_objects(client, bucket, "level/", fan_out=3, page_size=3)]
+
+    assert listed == sorted(keys)
+    assert not [call for call in calls if "StartAfter" in call]
+    later = [call["Prefix"] for call in calls[SEQUENTIAL_PAGES + 1 :] if "Delimiter" not in call]
+    assert sorted(later) == ["level/b/", "level/d/"]
 
 
 @pytest.mark.parametrize(

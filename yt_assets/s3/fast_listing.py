@@ -44,8 +44,10 @@ dozen requests), when probes are cheap and the rest is large (:data:`PROBE_COST_
 (``"" -> "data/" -> ...``).
 When the sequential start shows sub-prefixes of half a page or more (:data:`SUB_PREFIX_PAGES`),
 each later sub-prefix is listed on its own, with ``Prefix`` set to it, as obstore and s5cmd do,
-and the level's own objects between sub-prefixes come from the delimited listing: no request
-lists keys another one lists. Otherwise (many small sub-prefixes) a range spans several, and its
+the rest of the one the sequential start stopped in with ``StartAfter`` its last key, and the
+level's own objects between sub-prefixes come from the delimited listing: no request lists keys
+another one lists (the sequential listing is not followed further: its next page would run into
+the next sub-prefix). Otherwise (many small sub-prefixes) a range spans several, and its
 last page may run into the next range (those keys are dropped): at most one extra page per range.
 """
 
@@ -101,6 +103,7 @@ __all__ = [
     "sampled_key_ranges",
     "sampled_ranges",
     "sub_prefix_level",
+    "sub_prefix_of",
 ]
 
 DELIMITER = "/"
@@ -986,8 +989,7 @@ def _iter_rest_fanned_out(
         yield from _iter_units_in_parallel(
             fetch_page,
             bucket,
-            rest,
-            _sub_prefix_units(level_pages, last_key),
+            _sub_prefix_units(level_pages, level_prefix, last_key, delimiter),
             workers,
             lookahead_pages,
             page_size,
@@ -1098,56 +1100,65 @@ def sampled_ranges(
 
 @dataclass(frozen=True, slots=True)
 class SubPrefix:
-    """A sub-prefix of the level, listed with ``Prefix=prefix``."""
+    """A sub-prefix of the level, listed with ``Prefix=prefix`` (and ``StartAfter=after``)."""
 
     prefix: str
+    after: str | None = None
 
 
-_ListingUnit = KeyRange | SubPrefix | list[S3Row]
-"""What one worker lists: the sequential listing's rest up to ``high`` (a :class:`KeyRange`),
-a sub-prefix, or objects the level's delimited listing already holds."""
+_ListingUnit = SubPrefix | list[S3Row]
+"""What one worker lists: a sub-prefix, or objects the level's delimited listing already holds."""
 
 
-def _sub_prefix_units(level_pages: Iterator[ListingPage], last_key: str) -> Iterator[_ListingUnit]:
-    """After ``last_key``, in key order: the rest of the sequential listing up to the first
-    sub-prefix past it, then each later sub-prefix and the level's own objects between them."""
-    head_done = False
+def sub_prefix_of(key: str, level_prefix: str, delimiter: str = DELIMITER) -> str | None:
+    """The sub-prefix of ``level_prefix`` that ``key`` lies under (None: a level object).
+
+    Example::
+
+        assert sub_prefix_of("data/004/part-1.json", "data/") == "data/004/"
+        assert sub_prefix_of("data/readme", "data/") is None
+    """
+    cut = key.find(delimiter, len(level_prefix))
+    return None if cut == -1 else key[: cut + len(delimiter)]
+
+
+def _sub_prefix_units(
+    level_pages: Iterator[ListingPage], level_prefix: str, last_key: str, delimiter: str
+) -> Iterator[_ListingUnit]:
+    """After ``last_key``, in key order: the rest of the sub-prefix it lies under (listed after
+    it, with that sub-prefix as ``Prefix``: no page runs into the next sub-prefix), then each
+    later sub-prefix and the level's own objects between them."""
+    current = sub_prefix_of(last_key, level_prefix, delimiter)
+    if current is not None:
+        yield SubPrefix(current, after=last_key)
     for page in level_pages:
         objects = [obj for obj in page.objects if obj[0] > last_key]
         taken = 0
         for sub_prefix in page.common_prefixes:
-            if sub_prefix <= last_key:
+            if sub_prefix <= last_key:  # listed, or ``current``
                 continue
             before = taken
             while taken < len(objects) and objects[taken][0] < sub_prefix:
                 taken += 1
-            if not head_done:
-                yield KeyRange(last_key, sub_prefix)  # the sequential listing lists those
-                head_done = True
-            elif taken > before:
+            if taken > before:
                 yield objects[before:taken]
             yield SubPrefix(sub_prefix)
-        if head_done and taken < len(objects):
+        if taken < len(objects):
             yield objects[taken:]
-    if not head_done:
-        yield KeyRange(last_key, None)
 
 
 def _iter_units_in_parallel(
     fetch_page: PageFetcher,
     bucket: str,
-    rest: Iterator[ListingPage],
     units: Iterator[_ListingUnit],
     workers: int,
     lookahead_pages: int,
     page_size: int,
 ) -> Iterator[list[S3Row]]:
     def list_unit(unit: _ListingUnit) -> Iterator[list[S3Row]]:
-        if isinstance(unit, KeyRange):
-            return _bounded_pages((page.objects for page in rest), unit.high)
         if isinstance(unit, SubPrefix):
-            pages = iter_listing_pages(fetch_page, bucket, unit.prefix, max_keys=lambda: page_size)
-            return (page.objects for page in pages)
+            key_range = KeyRange(unit.after, None)
+            return iter_range_pages(fetch_page, bucket, unit.prefix, key_range, page_size)
         return iter([unit])
 
     return _iter_ranges_in_parallel(list_unit, units, workers, lookahead_pages)
