@@ -257,6 +257,50 @@ def test_progress_is_logged(
     assert messages[-1] == "Found 10 files"
 
 
+@pytest.mark.parametrize(
+    ("extension", "max_files", "listed", "matched", "filtered_out"),
+    [
+        # stops at p/d.json: p/e.txt, p/f/ and p/g.json are never looked at
+        ("json", 2, 6, 2, ["p/b.txt"]),
+        ("json", 5, 5, 3, ["p/b.txt", "p/e.txt"]),
+        # without a filter, pages ask for no more keys than still wanted: 3, then 1
+        (None, 3, 3, 3, []),
+        (None, None, 5, 5, []),
+    ],
+)
+def test_progress_counts_only_the_keys_up_to_where_max_files_stops(
+    s3_server: S3TestServer,
+    s3_bucket: str,
+    extension: str | None,
+    max_files: int | None,
+    listed: int,
+    matched: int,
+    filtered_out: list[str],
+) -> None:
+    """Within one page: the folder markers and filtered keys past the max_files-th match are
+    not counted, as when the keys are walked one by one and the walk stops there."""
+    keys = ["p/a.json", "p/b.txt", "p/c/", "p/d.json", "p/e.txt", "p/f/", "p/g.json"]
+    put_objects(s3_server, s3_bucket, dict.fromkeys(keys, b""))
+    progress: list[ListingProgress] = []
+
+    objects = iter_s3_objects(
+        s3_server.client(),
+        s3_bucket,
+        "p/",
+        extension=extension,
+        max_files=max_files,
+        on_progress=progress.append,
+    )
+    yielded = [obj.key for obj in objects]
+
+    assert len(yielded) == matched
+    final = progress[-1]
+    assert final.finished
+    assert (final.keys_listed, final.keys_matched) == (listed, matched)
+    assert list(final.filtered_out_examples) == filtered_out[:3]
+    assert final.keys_filtered_out == len(filtered_out)
+
+
 def test_accepts_dagster_aws_s3_resource(s3_server: S3TestServer, s3_bucket: str) -> None:
     dagster_aws_s3 = pytest.importorskip("dagster_aws.s3")
     put_objects(s3_server, s3_bucket, {"a.json": b"{}", "b.txt": b""})

@@ -356,12 +356,32 @@ def make_page_fetcher(client: Any, fetcher: FetcherName) -> PageFetcher:
     return Boto3PageFetcher(client)
 
 
-def _matching_rows(
-    rows: list[S3Row], normalized_extension: str | None, reporter: _ProgressReporter
+def _rows_through_match(
+    rows: list[S3Row], normalized_extension: str | None, limit: int | None
 ) -> list[S3Row]:
-    """The page's rows that are not folder markers and match the extension, in order; the
-    markers are taken off ``keys_listed`` (``page_done`` counted them), the others reported as
-    filtered out."""
+    """The page's rows up to its ``limit``-th matching key (all of them without a limit, or
+    when it has fewer): the rows a key-by-key walk stopping at ``max_files`` looks at."""
+    if limit is None or limit >= len(rows):
+        return rows
+    matches = 0
+    for index, (key, *_) in enumerate(rows):
+        if not key.endswith("/") and key_matches_extension(key, normalized_extension):
+            matches += 1
+            if matches == limit:
+                return rows[: index + 1]
+    return rows
+
+
+def _matching_rows(
+    rows: list[S3Row],
+    normalized_extension: str | None,
+    reporter: _ProgressReporter,
+    limit: int | None,
+) -> list[S3Row]:
+    """The page's rows that are not folder markers and match the extension, in order, at most
+    ``limit``; of the rows up to the last one taken, the markers are taken off ``keys_listed``
+    (``page_done`` counted them) and the others reported as filtered out."""
+    rows = _rows_through_match(rows, normalized_extension, limit)
     kept = [row for row in rows if not row[0].endswith("/")]
     reporter.keys_listed -= len(rows) - len(kept)
     if normalized_extension is None:
@@ -393,13 +413,11 @@ def _iter_matching_objects(
     try:
         for rows in pages:
             reporter.page_done(len(rows))
-            matched = _matching_rows(rows, normalized_extension, reporter)
-            if max_files is not None:
-                matched = matched[: max_files - reporter.keys_matched]
+            remaining = None if max_files is None else max_files - reporter.keys_matched
+            matched = _matching_rows(rows, normalized_extension, reporter, remaining)
             yield from s3_objects(matched)
-            reporter.keys_matched += len(
-                matched
-            )  # a page at a time: half the CPU of a key at a time
+            # Counted a page at a time: half the CPU of a key at a time.
+            reporter.keys_matched += len(matched)
             if max_files is not None and reporter.keys_matched >= max_files:
                 reporter.finish()
                 return
