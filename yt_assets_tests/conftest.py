@@ -162,6 +162,17 @@ def s3_server_subprocess() -> Iterator[S3TestServer]:
             process.wait()
 
 
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """SeaweedFS ``weed mini`` on 127.0.0.1 (a ``LocalS3``; its ``admin`` identity may do all)."""
+    from yt_assets.demo.local_s3 import DemoKeys, LocalS3, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("SeaweedFS (weed) not installed")
+    with LocalS3(tmp_path_factory.mktemp("weed"), DemoKeys.generate(), "seaweedfs") as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def dagster_local_yt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local YT server (a subprocess on a free loopback port) for the Dagster-level tests."""

@@ -11,13 +11,13 @@ import bisect
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
 import pytest
 
-from yt_assets.demo.local_s3 import DemoKeys, LocalS3, weed_binary
+from yt_assets.demo.local_s3 import LocalS3
 from yt_assets.s3 import fast_listing
 from yt_assets.s3.fast_listing import (
     FastPageFetcher,
@@ -203,14 +203,6 @@ def test_a_flat_prefix_fans_out_and_lists_what_the_paginator_lists(
     range_threads = {call["thread"] for call in calls if call["MaxKeys"] != 1}
     assert len({name for name in range_threads if name.startswith("s3-list")}) >= 2
     assert threading.current_thread().name in range_threads  # the sequential start
-
-
-@pytest.fixture(scope="module")
-def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
-    if weed_binary() is None:
-        pytest.skip("SeaweedFS (weed) not installed")
-    with LocalS3(tmp_path_factory.mktemp("weed"), DemoKeys.generate(), "seaweedfs") as server:
-        yield server
 
 
 def _list_ranges(fetch: Any, bucket: str, prefix: str, cuts: Sequence[Cut]) -> list[str]:

@@ -30,7 +30,7 @@ from yt_assets.yt.tables import (
     publish_rows,
 )
 from yt_assets_tests.conftest import S3TestServer, put_objects
-from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml
+from yt_assets_tests.s3_fake_http import canned_s3_server, error_xml, list_page_xml, query_of
 
 
 def count_list_requests(client: Any) -> list[dict[str, Any]]:
@@ -241,6 +241,37 @@ def test_repeated_continuation_token_raises_instead_of_looping() -> None:
 
     assert caught.value.code == "RepeatedContinuationToken"
     assert len(server.requests) == 2
+
+
+def test_a_token_that_lost_characters_is_not_followed_the_listing_goes_on_after_the_last_key() -> (
+    None
+):
+    def lossy_token(request_number: int, _path: str) -> tuple[int, str]:
+        if request_number == 1:
+            # as SeaweedFS answers when the last key is "b\x01": the token is that key, in XML
+            return 200, list_page_xml(["a", "b"], truncated=True, next_token="b\ufffd")
+        if request_number == 2:
+            return 200, list_page_xml(["b0", "b1"], truncated=True, next_token="tok-3")
+        return 200, list_page_xml(["c"], truncated=False)
+
+    with canned_s3_server(lossy_token) as server:
+        keys = [obj.key for obj in iter_s3_objects(server.client(), "bucket", "", fetcher="boto3")]
+
+    assert keys == ["a", "b", "b0", "b1", "c"]
+    queries = [query_of(path) for path in server.requests]
+    assert "continuation-token" not in queries[1] and queries[1]["start-after"] == "b"
+    assert queries[2]["continuation-token"] == "tok-3"
+
+
+def test_a_token_that_lost_characters_after_a_page_without_keys_raises() -> None:
+    def keyless(request_number: int, _path: str) -> tuple[int, str]:
+        return 200, list_page_xml([], truncated=True, next_token="x\ufffd")
+
+    with canned_s3_server(keyless) as server, pytest.raises(S3ListingError) as caught:
+        list(iter_s3_objects(server.client(), "bucket", "raw/", fetcher="boto3"))
+
+    assert caught.value.code == "LossyContinuationToken"
+    assert "bucket" in str(caught.value) and len(server.requests) == 1
 
 
 def test_progress_is_logged(

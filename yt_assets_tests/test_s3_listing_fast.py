@@ -22,7 +22,7 @@ import pytest
 from botocore.config import Config
 
 from yt_assets.s3 import fast_listing
-from yt_assets.s3.direct_requests import direct_lister_from
+from yt_assets.s3.direct_requests import DirectLister, direct_lister_from
 from yt_assets.s3.errors import S3ListingError
 from yt_assets.s3.fast_listing import (
     LOOKAHEAD_PAGES,
@@ -64,6 +64,7 @@ AWKWARD_KEYS = [
     "odd/question?hash#",
     "odd/tilde~ and trailing space ",
     "odd/tab\there",
+    "odd/soh\x01, carriage\rreturn, del\x7f",  # moto writes them raw into a plain listing
     "odd/ sub with space/x.json",
     "odd/+/plus-dir.json",
     "odd/%/percent-dir.json",
@@ -870,3 +871,81 @@ def test_a_kept_connection_the_server_closed_is_replaced_not_reported_as_a_failu
 
         assert proxy.counts["list_requests"] - before == 4
     assert all(body is not None and body.count(b"<Key>k/") == 3 for body in bodies)
+
+
+LOSSY_IN_XML = ("\x01", "\x02", "\ufffe", "\ufffd")
+"""What a plain (not URL-encoded) SeaweedFS listing can't carry: it writes U+FFFD for the first
+three, so U+FFFD itself can't be told from them either."""
+XML_AWKWARD_KEYS = [
+    *(f"ctl/{index:02d}-plain" for index in range(8)),
+    "ctl/08-soh\x01",  # a page of 3 ends here: its token "ctl/08-soh\ufffd" skips the next two
+    "ctl/08-soh\x01x",
+    "ctl/08-stx\x02",
+    "ctl/09-carriage\rreturn",
+    "ctl/10-line\nfeed",
+    "ctl/11-tab\there",
+    "ctl/12-amp&amp;lt",
+    "ctl/13-reference&#x41;",
+    *(f"ctl/{index:02d}-plain" for index in range(14, 19)),
+    "ctl/20-noncharacter\ufffe",  # a page ends here: its token lists it again
+    "ctl/21-replacement\ufffd",
+    *(f"ctl/{index:02d}-plain" for index in range(22, 30)),
+]
+
+
+@pytest.mark.parametrize(("fetcher", "fan_out"), [("fast", 1), ("fast", 4), ("boto3", 1)])
+def test_keys_xml_cannot_carry_are_listed_exactly_once_on_seaweedfs(
+    weed: Any, monkeypatch: pytest.MonkeyPatch, fetcher: str, fan_out: int
+) -> None:
+    """SeaweedFS writes U+FFFD for ``\\x01``, ``\\x02`` and ``\\ufffe`` in plain listings, and in
+    its continuation tokens (the page's last key) even URL-encoded: every key still comes back
+    exactly once. Direct pages are asked for plain, and again URL-encoded only if they hold
+    U+FFFD."""
+    client = weed.client("admin")
+    bucket = f"xml-awkward-{fetcher}-{fan_out}"
+    client.create_bucket(Bucket=bucket)
+    for key in XML_AWKWARD_KEYS:
+        client.put_object(Bucket=bucket, Key=key, Body=key.encode()[:7])
+    expected = paginator_objects(client, bucket, "ctl/")  # one page: no token to follow
+    keys = sorted(XML_AWKWARD_KEYS, key=str.encode)
+    assert [key for key, *_ in expected] == keys
+    queries: list[dict[str, str]] = []
+    original_get = DirectLister.get
+
+    def recording_get(self: DirectLister, query: dict[str, str]) -> bytes | None:
+        queries.append(dict(query))
+        return original_get(self, query)
+
+    monkeypatch.setattr(DirectLister, "get", recording_get)
+
+    listed = as_tuples(
+        iter_s3_objects(client, bucket, "ctl/", fan_out=fan_out, page_size=3, fetcher=fetcher)
+    )
+
+    assert listed == expected
+    if fetcher == "boto3":
+        assert not queries
+        return
+    encoded = [query for query in queries if query.get("encoding-type") == "url"]
+    plain = [query for query in queries if "encoding-type" not in query]
+    assert len(plain) >= 9 and len(encoded) + len(plain) == len(queries)
+    for again in encoded:  # right after the same request, plain
+        before = queries[queries.index(again) - 1]
+        assert before == {name: value for name, value in again.items() if name != "encoding-type"}
+    if fan_out == 1:  # pages of 3 keys in order, the first through botocore (URL-encoded)
+        pages = [keys[start : start + 3] for start in range(3, len(keys), 3)]
+        lossy = [page for page in pages if any(c in key for key in page for c in LOSSY_IN_XML)]
+        assert len(plain) == len(pages) and len(encoded) == len(lossy)
+        # the page after "ctl/08-soh\x01" (whose token is "ctl/08-soh\ufffd") goes on after it
+        after_lossy_token = plain[2]
+        assert after_lossy_token["start-after"] == "ctl/08-soh\x01"
+        assert "continuation-token" not in after_lossy_token
+
+
+def test_numeric_character_references_of_a_plain_listing_are_read_as_characters() -> None:
+    """AWS, asked without ``encoding-type``, writes a control character as ``&#x1;``."""
+    body = list_result_xml(["KEY"]).replace("<Key>KEY<", "<Key>a&#x1;b&#13;c&amp;#x41;<")
+
+    page = parse_list_objects_v2(body.encode())
+
+    assert [row[0] for row in page.objects] == ["a\x01b\rc&#x41;"]

@@ -9,9 +9,10 @@ How requests are sent (:class:`FastPageFetcher`): a client's first page of a buc
 with the client's own ``list_objects_v2``, so botocore serializes the request, resolves the
 endpoint and addressing style and signs it; the request it sent makes a
 :class:`~yt_assets.s3.direct_requests.DirectLister`, which sends the bucket's later pages
-itself, for every later fetcher of that client too (the same URL and query,
-``encoding-type=url``, signed with botocore's signer and the client's credentials, over
-kept-alive ``http.client`` connections: about 3 ms of CPU less per page). Anything but a 200
+itself, for every later fetcher of that client too (the same URL and query, but without
+``encoding-type=url`` unless a page needs it, see :func:`_direct_page`; signed with botocore's
+signer and the client's credentials, over kept-alive ``http.client`` connections: about 3 ms of
+CPU less per page). Anything but a 200
 listing, or a network error, and every request of a client the direct lister can't stand in for
 (see :mod:`yt_assets.s3.direct_requests`), goes through ``list_objects_v2``: botocore retries
 throttling, 5xx and connection errors with its configured retry mode and raises the usual
@@ -117,7 +118,8 @@ with 8, in 27 s with 2 (the ranges after the one being consumed stall sooner). H
 
 SEQUENTIAL_PAGES = 5
 """Truncated pages listed sequentially before fanning out: listings of up to this many pages
-cost exactly the paginator's requests (5,000 keys at 1,000 a page)."""
+cost exactly the paginator's requests (5,000 keys at 1,000 a page; the same pages, those sent
+directly without ``encoding-type=url`` unless they need it)."""
 
 SUB_PREFIX_PAGES = 0.5
 """Pages per sub-prefix (estimated from the sequential start) from which each sub-prefix is
@@ -674,14 +676,43 @@ _QUERY_NAMES = {
 }
 
 
+_REPLACEMENT_CHARACTER = "\ufffd".encode()
+_ECHOED_START_AFTER = re.compile(rb"<StartAfter>[^<]*</StartAfter>")
+
+
+def _may_have_lost_characters(body: bytes) -> bool:
+    """Whether a plain listing holds U+FFFD (the request's own ``StartAfter``, echoed, aside)."""
+    if _REPLACEMENT_CHARACTER not in body:
+        return False
+    return _REPLACEMENT_CHARACTER in _ECHOED_START_AFTER.sub(b"", body, count=1)
+
+
 def _direct_page(lister: DirectLister, request: dict[str, Any]) -> ListingPage | None:
     """The page through ``lister``, or None when it got no 200 listing (the caller asks the
-    client: its retries, errors and parser apply)."""
-    query = {"list-type": "2", "encoding-type": "url"}
+    client: its retries, errors and parser apply).
+
+    Asked for without ``encoding-type=url`` first: URL-encoded keys cost SeaweedFS about 6% more
+    CPU per listing (BENCHMARKS.md, section 1), and a plain body is exact wherever it holds no
+    U+FFFD: servers writing XML with Go's ``encoding/xml`` (SeaweedFS, MinIO) put U+FFFD for each
+    character XML can't carry (``\\x01``, ``\\ufffe``), AWS writes ``&#x1;`` references and moto
+    the raw characters, both read exactly by the plain reader. A page holding U+FFFD, or one the
+    plain reader can't read (``xml.etree`` would turn a raw carriage return into a line feed), is
+    asked for again with ``encoding-type=url``."""
+    query = {"list-type": "2"}
     for name, value in request.items():
         if name in _QUERY_NAMES:
             query[_QUERY_NAMES[name]] = str(value)
     body = lister.get(query)
+    if body is None:
+        return None
+    if not _may_have_lost_characters(body):
+        try:
+            page = _parse_plain_listing(body)
+        except ValueError:
+            page = None
+        if page is not None:
+            return page
+    body = lister.get({**query, "encoding-type": "url"})
     if body is None:
         return None
     try:
@@ -843,7 +874,7 @@ def iter_fanned_out_pages(
 ) -> Iterator[list[S3Row]]:
     """All objects under ``prefix``, as lists in global key order; in parallel once it is large.
 
-    The listing starts sequential, exactly as the boto3 paginator does (same requests), and fans
+    The listing starts sequential, exactly as the boto3 paginator does (the same pages), and fans
     out only when it shows it is large: ``sequential_pages`` pages came back truncated (a count,
     not a time: a slow page may be a busy server, which parallel requests would only slow
     down further). A small listing costs no extra request.

@@ -202,6 +202,11 @@ def iter_listing_pages(
     ``max_keys`` is asked before each request (lets the caller shrink the last page).
     ``first_page``, when given, is a page already fetched with the same arguments: it is yielded
     first and the listing goes on from its token.
+
+    A token holding U+FFFD is not followed: SeaweedFS's token is the page's last key written
+    into XML, where a character XML can't carry (``\\x01``, ``\\ufffe``) became U+FFFD, and
+    following it lists again or skips the keys between the two (the paginator does). The listing
+    goes on with ``StartAfter`` the page's last key instead (exact: it travels URL-encoded).
     """
     token: str | None = None
     seen_tokens: set[str] = set()
@@ -228,8 +233,36 @@ def iter_listing_pages(
                 "TruncatedWithoutContinuationToken",
                 "the server marked a page truncated but sent no NextContinuationToken",
             )
+        if "\ufffd" in token:
+            start_after, token = _key_to_go_on_after(page, bucket, prefix, start_after), None
+            continue
         if token in seen_tokens:
             raise S3ListingError(
                 bucket, prefix, "RepeatedContinuationToken", "the server sent the same token twice"
             )
         seen_tokens.add(token)
+
+
+def _key_to_go_on_after(
+    page: ListingPage, bucket: str, prefix: str, start_after: str | None
+) -> str:
+    """The last key of a truncated page whose token can't be trusted, to list on after it."""
+    last_key = page.objects[-1][0] if page.objects else None
+    last_prefix = page.common_prefixes[-1] if page.common_prefixes else None
+    if last_key is None or (last_prefix is not None and last_prefix > last_key):
+        raise S3ListingError(
+            bucket,
+            prefix,
+            "LossyContinuationToken",
+            "the server's continuation token lost characters (U+FFFD) after a page that ends "
+            "with no key to go on after",
+        )
+    if start_after is not None and last_key <= start_after:
+        raise S3ListingError(
+            bucket,
+            prefix,
+            "LossyContinuationToken",
+            "the server's continuation token lost characters (U+FFFD) and its pages stopped "
+            "moving forward",
+        )
+    return last_key
