@@ -949,3 +949,27 @@ def test_numeric_character_references_of_a_plain_listing_are_read_as_characters(
     page = parse_list_objects_v2(body.encode())
 
     assert [row[0] for row in page.objects] == ["a\x01b\rc&#x41;"]
+
+
+def test_a_slow_range_at_the_head_does_not_hold_back_the_ranges_after_it() -> None:
+    """With 2 workers, while the first range waits, the next three still get listed one after
+    another on the other worker; the pages come out in range order all the same."""
+    later_started: list[str] = []
+    all_later_started = threading.Event()
+    waited: list[bool] = []
+
+    def list_range(name: str) -> Iterator[list[Any]]:
+        if name == "slow":
+            waited.append(all_later_started.wait(timeout=10))  # False: they never started
+        else:
+            later_started.append(name)
+            if len(later_started) == 3:
+                all_later_started.set()
+        yield [(name, 0, "", datetime(2026, 1, 1, tzinfo=UTC))]
+
+    pages = fast_listing._iter_ranges_in_parallel(
+        list_range, iter(["slow", "b", "c", "d"]), workers=2, lookahead_pages=4
+    )
+
+    assert [page[0][0] for page in pages] == ["slow", "b", "c", "d"]
+    assert waited == [True] and later_started == ["b", "c", "d"]

@@ -37,8 +37,9 @@ prefix's sub-prefixes and the rest of the key space is cut at some of them into 
 ``[low, high)`` listed in parallel by a bounded pool: the first range goes on from the
 sequential listing's continuation token, the others are sequential listings with
 ``StartAfter``; each range buffers at most a few pages ahead and pages are yielded range after
-range, so the output is in global key order and memory is bounded by ``workers x lookahead``
-pages. A prefix without sub-prefixes beyond what was listed is cut at keys found by one-key
+range, so the output is in global key order and memory is bounded by
+``(workers + 1) x lookahead`` pages (a finished range frees its worker while an earlier one is
+still being listed: :func:`_iter_ranges_in_parallel`). A prefix without sub-prefixes beyond what was listed is cut at keys found by one-key
 ``StartAfter`` probes instead (:mod:`yt_assets.s3.key_sampling`: three rounds of at most a few
 dozen requests), when probes are cheap and the rest is large (:data:`PROBE_COST_SHARE`,
 :data:`MIN_SAMPLED_RANGE_PAGES`); a prefix holding a single sub-prefix and nothing else is walked down first
@@ -111,8 +112,8 @@ DELIMITER = "/"
 """The delimiter used to discover sub-prefixes."""
 
 LOOKAHEAD_PAGES = 8
-"""Pages a range may list ahead of the consumer: at most ``workers x`` this many pages in
-memory (8 x 8 pages of 1,000 keys: about 16 MB); 1,000,000 keys on SeaweedFS listed in 20 s
+"""Pages a range may list ahead of the consumer: at most ``(workers + 1) x`` this many pages
+waiting (9 x 8 pages of 1,000 keys: about 18 MB); 1,000,000 keys on SeaweedFS listed in 20 s
 with 8, in 27 s with 2 (the ranges after the one being consumed stall sooner). Handing the pool
 2 ranges per worker with half this lookahead each was slower still: 13.5 s against 11.5 s."""
 
@@ -803,59 +804,105 @@ def iter_range_pages(
 _Unit = TypeVar("_Unit")
 
 
+@dataclass(eq=False)
+class _Lane:
+    """One range's pages on their way to the consumer."""
+
+    pages: queue.Queue[Any]
+    listing: bool = True
+    """Whether its producer may still add pages (then it may hold up to the lookahead)."""
+
+
 def _iter_ranges_in_parallel(
     list_range: Callable[[_Unit], Iterator[list[S3Row]]],
     ranges: Iterator[_Unit],
     workers: int,
     lookahead_pages: int,
 ) -> Iterator[list[S3Row]]:
-    """Pages of the ranges, range after range; up to ``workers`` ranges listed at once."""
+    """Pages of the ranges, range after range; up to ``workers`` ranges listed at once.
+
+    A range that is done frees its worker for the next one even while an earlier range is still
+    being listed (its pages wait their turn), as long as the pages that can wait stay within
+    ``(workers + 1) x lookahead_pages``: each range still listing counts for its whole
+    lookahead, each finished one for the pages it holds. Without this, one slow request at the
+    head of the window left the other workers idle: with sub-prefixes of one page each, the
+    window of ``workers`` ranges emptied down to the slow one before a new range started.
+    """
     stop = threading.Event()
     done = object()
+    lock = threading.Lock()
+    window: deque[_Lane | Raised] = deque()
+    budget = (workers + 1) * lookahead_pages
+    more_ranges = True
+    listing = 0  # lanes whose producer has not finished
 
-    def produce(key_range: _Unit, out: queue.Queue[Any]) -> None:
+    def produce(key_range: _Unit, lane: _Lane) -> None:
+        nonlocal listing
         try:
             for objects in list_range(key_range):
-                if not put_unless_stopped(out, objects, stop):
+                if not put_unless_stopped(lane.pages, objects, stop):
                     return
-            put_unless_stopped(out, done, stop)
+            put_unless_stopped(lane.pages, done, stop)
         except BaseException as error:  # handed to the consumer, in order
-            put_unless_stopped(out, Raised(error), stop)
+            put_unless_stopped(lane.pages, Raised(error), stop)
+        finally:
+            with lock:
+                lane.listing = False
+                listing -= 1
+            fill_window()
 
-    window: deque[queue.Queue[Any] | Raised] = deque()
-    more_ranges = True
+    def held_pages() -> int:
+        return sum(
+            (lookahead_pages if lane.listing else lane.pages.qsize())
+            for lane in window
+            if isinstance(lane, _Lane)
+        )
 
     def fill_window() -> None:
-        nonlocal more_ranges
-        while more_ranges and len(window) < workers:
-            try:
-                key_range = next(ranges)
-            except StopIteration:
-                more_ranges = False
-                return
-            except Exception as error:  # raised after the ranges before it were yielded
-                window.append(Raised(error))
-                more_ranges = False
-                return
-            out: queue.Queue[Any] = queue.Queue(maxsize=lookahead_pages)
-            executor.submit(produce, key_range, out)
-            window.append(out)
+        nonlocal more_ranges, listing
+        with lock:
+            while (
+                more_ranges
+                and not stop.is_set()
+                and listing < workers
+                and held_pages() + lookahead_pages <= budget
+            ):
+                try:
+                    key_range = next(ranges)
+                except StopIteration:
+                    more_ranges = False
+                    return
+                except Exception as error:  # raised after the ranges before it were yielded
+                    window.append(Raised(error))
+                    more_ranges = False
+                    return
+                lane = _Lane(queue.Queue(maxsize=lookahead_pages))
+                try:
+                    executor.submit(produce, key_range, lane)
+                except RuntimeError:  # shut down: the consumer stopped
+                    return
+                listing += 1
+                window.append(lane)
 
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-list")
     try:
         fill_window()
-        while window:
-            head = window[0]
+        while True:
+            with lock:
+                head = window[0] if window else None
+            if head is None:
+                return
             if isinstance(head, Raised):
                 raise head.error
-            item = head.get()
+            item = head.pages.get()
             if isinstance(item, Raised):
                 raise item.error
             if item is done:
-                window.popleft()
-                fill_window()
-                continue
-            yield item
+                with lock:
+                    window.popleft()
+            fill_window()
+            if item is not done:
+                yield item
     finally:
         stop.set()
         executor.shutdown(wait=True, cancel_futures=True)
