@@ -13,7 +13,10 @@ module for the run only:
 
     benchmarks/.venv/bin/python benchmarks/listing_gap.py --rounds 9
 
-Prints wall, client CPU and SeaweedFS CPU medians per variant; nothing is written.
+Prints wall, client CPU and SeaweedFS CPU medians per variant, and each variant's speed against
+obstore paired round by round (both timed in the same round, a few seconds apart: on a shared
+machine whose speed drifts by 10-40% over minutes, the pairs cancel the drift that separate
+medians keep); nothing is written.
 """
 
 from __future__ import annotations
@@ -80,12 +83,21 @@ def main() -> None:
             "obstore, fan-out 8 over CommonPrefixes": obstore_list(server, PARTITIONED, 8),
         }
         timings = time_in_rotation(methods, args.rounds, len(keys), server_pid=server.pid)
-    obstore = statistics.median(timings.wall["obstore, fan-out 8 over CommonPrefixes"])
-    print("| variant | wall s | vs obstore | client CPU s | server CPU s |\n|---|---|---|---|---|")
+    obstore_walls = timings.wall["obstore, fan-out 8 over CommonPrefixes"]
+    print(
+        "| variant | wall s | vs obstore (medians) | vs obstore, paired by round: median "
+        "(quartiles) | rounds faster than obstore | client CPU s | server CPU s |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     for name in methods:
-        wall = statistics.median(timings.wall[name])
+        walls = timings.wall[name]
+        paired = [theirs / ours for theirs, ours in zip(obstore_walls, walls, strict=True)]
+        low, _, high = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
         print(
-            f"| {name} | {wall:.3f} | {obstore / wall:.2f}x | "
+            f"| {name} | {statistics.median(walls):.3f} | "
+            f"{statistics.median(obstore_walls) / statistics.median(walls):.2f}x | "
+            f"{statistics.median(paired):.3f}x ({low:.3f}-{high:.3f}) | "
+            f"{sum(ratio > 1 for ratio in paired)} of {len(paired)} | "
             f"{statistics.median(timings.client_cpu[name]):.2f} | "
             f"{statistics.median(timings.server_cpu[name]):.2f} |"
         )

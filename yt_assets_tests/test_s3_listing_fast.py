@@ -773,6 +773,15 @@ ODD_PAGES = {
         contents_xml("c", "&quot;f&quot;"),
     ],
     "spaced blocks": ["\n  " + contents_xml("a", "&quot;e&quot;") + "\n  ", contents_xml("b", "")],
+    "a spaced block after compact ones": [
+        contents_xml("a", "&quot;e&quot;"),
+        contents_xml("b", "&quot;f&quot;").replace("><", ">\n    <"),
+        contents_xml("c", "&quot;g&quot;"),
+    ],
+    "compact blocks after a spaced one": [
+        contents_xml("a", "&quot;e&quot;").replace("><", "> <"),
+        contents_xml("b", "&quot;f&quot;"),
+    ],
     "prefixes between blocks": [
         contents_xml("a", "&quot;e&quot;"),
         "<CommonPrefixes><Prefix>p%2F/</Prefix></CommonPrefixes>",

@@ -240,8 +240,9 @@ def _url_decoded(text: str) -> str:
 _CHILD_ELEMENT = re.compile(r"<(\w+)>(.*?)</\1>", re.DOTALL)
 _FIELD_NAMES = ("Key", "LastModified", "ETag", "Size")
 _ContentsPattern = tuple[re.Pattern[str], tuple[int, ...]]
-_ContentsLayout = tuple[tuple[tuple[str, bool], ...], str]
-"""A ``<Contents>`` block's children (name, whether it holds elements) and its ETag's quote."""
+_ContentsLayout = tuple[tuple[tuple[str, bool], ...], str, bool]
+"""A ``<Contents>`` block's children (name, whether it holds elements), its ETag's quote, and
+whether nothing stands between its elements (no whitespace: the usual server's body)."""
 _contents_patterns: dict[_ContentsLayout, _ContentsPattern | None] = {}
 
 FieldColumns = tuple[Sequence[str], Sequence[str], Sequence[str], Sequence[str]]
@@ -267,7 +268,7 @@ def _contents_pattern(layout: _ContentsLayout) -> _ContentsPattern | None:
     The Key and ETag groups hold no ``&`` (nor the ETag group a quote): they capture the final
     text (an ETag without its quotes), and a block with an entity there doesn't match, so its
     page is read block by block (entities decoded)."""
-    children, quote = layout
+    children, quote, compact = layout
     names = [name for name, _ in children]
     if len(set(names)) != len(names) or not {"Key", "LastModified", "Size"} <= set(names):
         return None
@@ -281,7 +282,10 @@ def _contents_pattern(layout: _ContentsLayout) -> _ContentsPattern | None:
             parts.append(f"<{name}>([^<]*)</{name}>")
         else:  # Owner holds elements; StorageClass only text (matched faster)
             parts.append(f"<{name}>{'.*?' if nested else '[^<]*'}</{name}>")
-    pattern = re.compile(r"<Contents>\s*" + r"\s*".join(parts) + r"\s*</Contents>", re.DOTALL)
+    between = "" if compact else r"\s*"  # a block with whitespace then doesn't match: see caller
+    pattern = re.compile(
+        "<Contents>" + between + between.join(parts) + between + "</Contents>", re.DOTALL
+    )
     groups = [name for name in names if name in _FIELD_NAMES]
     return pattern, tuple(groups.index(name) if name in groups else -1 for name in _FIELD_NAMES)
 
@@ -307,10 +311,10 @@ def _contents_columns(text: str, count: int) -> FieldColumns:
         return (), (), (), ()
     first = text.index("<Contents>") + len("<Contents>")
     first_block = text[first : text.index("</Contents>", first)]
-    children = tuple(
-        (match.group(1), "<" in match.group(2)) for match in _CHILD_ELEMENT.finditer(first_block)
-    )
-    layout = (children, _etag_quote(first_block))
+    elements = list(_CHILD_ELEMENT.finditer(first_block))
+    children = tuple((match.group(1), "<" in match.group(2)) for match in elements)
+    compact = sum(len(match.group(0)) for match in elements) == len(first_block)
+    layout = (children, _etag_quote(first_block), compact)
     if layout not in _contents_patterns:
         if len(_contents_patterns) > 32:
             _contents_patterns.clear()
