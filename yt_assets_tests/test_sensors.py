@@ -19,6 +19,7 @@ from dagster._core.definitions.dynamic_partitions_request import AddDynamicParti
 from dagster_aws.s3 import S3Resource
 
 from yt_assets.partitions import s3_prefix_partitions
+from yt_assets.s3.pages import LOST_CHARACTER
 from yt_assets.s3.prefixes import (
     PrefixPage,
     S3PrefixError,
@@ -452,6 +453,51 @@ def test_list_child_prefixes_pages_past_objects_and_decodes_unusual_names(
     assert by_token.prefixes == second.prefixes
     assert prefix_is_ready(client, s3_bucket, "r/z/", "y/x")
     assert not prefix_is_ready(client, s3_bucket, "r/z/", "_SUCCESS")
+
+
+XML_AWKWARD_PREFIXES = [
+    *(f"ctl/{index:02d}-plain/" for index in range(5)),
+    "ctl/05-soh\x01/",  # SeaweedFS's token after it reads "ctl/05-soh\ufffd/"
+    "ctl/05-soh\x01x/",
+    "ctl/05-stx\x02/",
+    "ctl/06-noncharacter\ufffe/",
+    "ctl/07-replacement\ufffd/",
+    *(f"ctl/{index:02d}-plain/" for index in range(8, 12)),
+]
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 3])
+def test_child_prefixes_xml_cannot_carry_are_found_exactly_once_on_seaweedfs(
+    weed: Any, page_size: int
+) -> None:
+    """SeaweedFS's continuation token is the page's last entry written into XML, U+FFFD in place
+    of ``\x01``, ``\x02`` or ``\ufffe``: a page after such a prefix goes on with StartAfter, so
+    every prefix comes back once, in order, within a call and across calls."""
+    client = weed.client("admin")
+    bucket = f"xml-awkward-prefixes-{page_size}"
+    client.create_bucket(Bucket=bucket)
+    for prefix in XML_AWKWARD_PREFIXES:
+        client.put_object(Bucket=bucket, Key=f"{prefix}part-0", Body=b"x")
+    expected = tuple(sorted(XML_AWKWARD_PREFIXES, key=str.encode))
+
+    in_one_call = list_child_prefixes(client, bucket, "ctl/", max_pages=50, page_size=page_size)
+
+    assert in_one_call.prefixes == expected and in_one_call.next_token is None
+    found: list[str] = []
+    page = list_child_prefixes(client, bucket, "ctl/", max_pages=2, page_size=page_size)
+    found += page.prefixes
+    while page.next_token is not None:
+        page = list_child_prefixes(
+            client, bucket, "ctl/", max_pages=2, page_size=page_size, start_after=page.resume_after
+        )
+        found += page.prefixes
+    assert tuple(found) == expected
+    if page_size == 1:  # a call ending on a lossy token: its token can't be passed back
+        stopped = list_child_prefixes(client, bucket, "ctl/", max_pages=6, page_size=1)
+        assert stopped.prefixes[-1] == "ctl/05-soh\x01/" and stopped.next_token is not None
+        assert LOST_CHARACTER in stopped.next_token
+        with pytest.raises(S3PrefixError, match=r"lost characters \(U\+FFFD\); continue with"):
+            list_child_prefixes(client, bucket, "ctl/", continuation_token=stopped.next_token)
 
 
 def test_known_partitions_lookup_asks_about_the_page_only(

@@ -22,6 +22,7 @@ from yt_assets.s3.errors import S3ListingError, listing_error
 
 __all__ = [
     "LIST_PAGE_SIZE",
+    "LOST_CHARACTER",
     "Boto3PageFetcher",
     "ListingPage",
     "PageFetcher",
@@ -35,6 +36,10 @@ __all__ = [
 
 LIST_PAGE_SIZE = 1000
 """Keys per ``ListObjectsV2`` request (the S3 maximum)."""
+
+LOST_CHARACTER = "\ufffd"
+"""What a server writing XML with Go's encoding/xml (SeaweedFS, MinIO) puts in place of a
+character XML can't carry: a continuation token holding it can't be followed exactly."""
 
 
 class S3Object(NamedTuple):
@@ -233,7 +238,7 @@ def iter_listing_pages(
                 "TruncatedWithoutContinuationToken",
                 "the server marked a page truncated but sent no NextContinuationToken",
             )
-        if "\ufffd" in token:
+        if LOST_CHARACTER in token:
             start_after, token = _key_to_go_on_after(page, bucket, prefix, start_after), None
             continue
         if token in seen_tokens:

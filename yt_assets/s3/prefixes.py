@@ -55,7 +55,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from yt_assets.s3.errors import describe_s3_error, s3_error_code
-from yt_assets.s3.pages import LIST_PAGE_SIZE, list_objects_v2_request
+from yt_assets.s3.pages import LIST_PAGE_SIZE, LOST_CHARACTER, list_objects_v2_request
 from yt_assets.s3.retries import RetryBudgetExhausted, RetryCounter, RetryPolicy, call_with_retries
 
 __all__ = [
@@ -118,7 +118,9 @@ class PrefixPage:
     prefixes: tuple[str, ...]
     """Child prefixes in S3 order, each ending with ``/``."""
     next_token: str | None
-    """Continuation token for the rest of the listing; ``None`` when this was the last page."""
+    """Continuation token for the rest of the listing; ``None`` when this was the last page. The
+    server's own: where it lost characters (U+FFFD: SeaweedFS writes the page's last entry into
+    it), only ``resume_after`` goes on exactly, and passing it back raises."""
     resume_after: str | None = None
     """``StartAfter`` value that continues the listing right after this page (``None`` if empty)."""
 
@@ -180,9 +182,15 @@ def list_child_prefixes(
         raise ValueError(f"max_pages must be >= 1, got {max_pages}")
     if not 1 <= page_size <= LIST_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {LIST_PAGE_SIZE}, got {page_size}")
+    if continuation_token is not None and LOST_CHARACTER in continuation_token:
+        raise S3PrefixError(
+            f"Listing prefixes of s3://{bucket}/{root} failed: the continuation token lost "
+            "characters (U+FFFD); continue with start_after=page.resume_after"
+        )
     prefixes: list[str] = []
     resume_after = start_after
     token = continuation_token
+    next_token = None
     for _ in range(max_pages):
         request = list_objects_v2_request(
             bucket=bucket,
@@ -205,17 +213,28 @@ def list_child_prefixes(
         # The page ends at its largest entry, a prefix or an object directly under root.
         last_entries = [start_after_prefix(page_prefixes[-1])] if page_prefixes else []
         last_entries += [entry["Key"] for entry in response.get("Contents", [])[-1:]]
+        went_on_after = resume_after
         if last_entries:
             resume_after = max(last_entries)
-        token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
-        if response.get("IsTruncated") and not token:
+        next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
+        if response.get("IsTruncated") and not next_token:
             raise S3PrefixError(
                 f"Listing prefixes of s3://{bucket}/{root} failed: truncated page without "
                 "NextContinuationToken"
             )
-        if token is None:
+        if next_token is None:
             break
-    return PrefixPage(prefixes=tuple(prefixes), next_token=token, resume_after=resume_after)
+        token = next_token
+        if LOST_CHARACTER in next_token:  # see iter_listing_pages: go on after the last entry
+            if resume_after is None or (
+                went_on_after is not None and resume_after <= went_on_after
+            ):
+                raise S3PrefixError(
+                    f"Listing prefixes of s3://{bucket}/{root} failed: the continuation token "
+                    "lost characters (U+FFFD) and the pages stopped moving forward"
+                )
+            token = None
+    return PrefixPage(prefixes=tuple(prefixes), next_token=next_token, resume_after=resume_after)
 
 
 def prefix_is_ready(
