@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from yt_assets.local_yt import LocalYtStartError, running_server, stop_local_yt
+from yt_assets.local_yt.processes import pid_alive
 from yt_assets.resources import YTResource, build_resources
 from yt_assets.settings import parse_docker_images
 
@@ -51,8 +52,8 @@ def test_local_yt_is_started_on_demand_and_shared_by_processes(tmp_path: Path) -
         assert local_config["write_retries"]["chunk_size"] == 4 * 1024 * 1024
     finally:
         assert stop_local_yt(root)
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    # Exited: gone, or a zombie until whoever adopted it reaps it (seen once in CI under load).
+    assert not pid_alive(pid)
     assert running_server(root) is None
 
 
