@@ -148,6 +148,10 @@ def _failure_cause(error: BaseException) -> str:
     return describe_s3_error(error)
 
 
+def _listing_failed(bucket: str, root: str, cause: str) -> S3PrefixError:
+    return S3PrefixError(f"Listing prefixes of s3://{bucket}/{root} failed: {cause}")
+
+
 def _with_retries(
     request: Callable[[], Any], retry: RetryPolicy | None, counter: RetryCounter | None
 ) -> Any:
@@ -183,9 +187,11 @@ def list_child_prefixes(
     if not 1 <= page_size <= LIST_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {LIST_PAGE_SIZE}, got {page_size}")
     if continuation_token is not None and LOST_CHARACTER in continuation_token:
-        raise S3PrefixError(
-            f"Listing prefixes of s3://{bucket}/{root} failed: the continuation token lost "
-            "characters (U+FFFD); continue with start_after=page.resume_after"
+        raise _listing_failed(
+            bucket,
+            root,
+            "the continuation token lost characters (U+FFFD); continue with "
+            "start_after=page.resume_after",
         )
     prefixes: list[str] = []
     resume_after = start_after
@@ -205,9 +211,7 @@ def list_child_prefixes(
                 partial(s3_client.list_objects_v2, **request), retry, retry_counter
             )
         except (ClientError, BotoCoreError, RetryBudgetExhausted) as error:
-            raise S3PrefixError(
-                f"Listing prefixes of s3://{bucket}/{root} failed: {_failure_cause(error)}"
-            ) from error
+            raise _listing_failed(bucket, root, _failure_cause(error)) from error
         page_prefixes = [entry["Prefix"] for entry in response.get("CommonPrefixes", [])]
         prefixes.extend(page_prefixes)
         # The page ends at its largest entry, a prefix or an object directly under root.
@@ -218,10 +222,7 @@ def list_child_prefixes(
             resume_after = max(last_entries)
         next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         if response.get("IsTruncated") and not next_token:
-            raise S3PrefixError(
-                f"Listing prefixes of s3://{bucket}/{root} failed: truncated page without "
-                "NextContinuationToken"
-            )
+            raise _listing_failed(bucket, root, "truncated page without NextContinuationToken")
         if next_token is None:
             break
         token = next_token
@@ -229,9 +230,11 @@ def list_child_prefixes(
             if resume_after is None or (
                 went_on_after is not None and resume_after <= went_on_after
             ):
-                raise S3PrefixError(
-                    f"Listing prefixes of s3://{bucket}/{root} failed: the continuation token "
-                    "lost characters (U+FFFD) and the pages stopped moving forward"
+                raise _listing_failed(
+                    bucket,
+                    root,
+                    "the continuation token lost characters (U+FFFD) and the pages stopped "
+                    "moving forward",
                 )
             token = None
     return PrefixPage(prefixes=tuple(prefixes), next_token=next_token, resume_after=resume_after)
