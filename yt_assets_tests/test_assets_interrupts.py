@@ -1,6 +1,7 @@
 """Killed and interrupted Dagster steps, for real: a separate process runs the step and is signalled.
 
-- SIGTERM (how Dagster terminates a run) while the processing operation runs: the operation is aborted and its jobs killed.
+- SIGTERM (how Dagster terminates a run) while the processing operation runs: the operation is aborted and its jobs killed,
+  also when it comes between the start and the wait (a slow log line there).
 - SIGKILL in the middle of a listing write: the previous table stays intact.
 """
 
@@ -49,7 +50,12 @@ STEP_SCRIPT = textwrap.dedent(
             import yt_assets.assets as assets_module
             assets_module.iter_s3_objects = lambda *args, **kwargs: stalling_objects()
             listing = build_s3_listing_asset("listing", bucket=settings["bucket"])
-        assets = [listing, processed] if settings["mode"] == "process" else [listing]
+        if settings["mode"] == "slow_start":  # the step is slow between the start and the wait
+            def slow_operation_url(self, operation_id):
+                print("operation started", flush=True)
+                time.sleep(600)
+            YTResource.operation_url = slow_operation_url
+        assets = [listing, processed] if settings["mode"] in ("process", "slow_start") else [listing]
         print("starting", flush=True)
         dg.materialize(assets, resources={"yt_cluster": yt_cluster, "s3": s3,
                        "io_manager": YTTableIOManager(yt_cluster=yt_cluster, root=settings["root"])})
@@ -128,6 +134,33 @@ def test_interrupting_the_step_aborts_the_operation(
         output = stop(step)
     jobs = client.list_jobs(operation_id)["jobs"]
     assert jobs and all(job["state"] != "running" for job in jobs), output
+    assert not client.exists(f"{ROOT}/processed")
+
+
+def test_interrupting_the_step_between_start_and_wait_aborts_the_operation(
+    tmp_path: Path, dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+) -> None:
+    put_objects(s3_server, s3_bucket, {"slow/1": b"1"})
+    client = dagster_local_yt.client()
+    before = {op["id"] for op in client.list_operations()["operations"]}
+    step = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, "slow_start")
+    try:
+        assert step.stdout is not None
+        lines = iter(step.stdout.readline, "")
+        assert any(line.strip() == "operation started" for line in lines), "no operation started"
+        started = [op for op in client.list_operations()["operations"] if op["id"] not in before]
+        assert len(started) == 1, started
+        operation_id = started[0]["id"]
+        step.send_signal(signal.SIGTERM)
+        wait_until(
+            lambda: client.get_operation(operation_id, attributes=["state"])["state"] == "aborted",
+            "the operation to be aborted",
+        )
+        step.wait(timeout=WAIT_SECONDS)
+    finally:
+        output = stop(step)
+    jobs = client.list_jobs(operation_id)["jobs"]
+    assert all(job["state"] != "running" for job in jobs), output
     assert not client.exists(f"{ROOT}/processed")
 
 

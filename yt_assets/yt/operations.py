@@ -5,7 +5,8 @@ Usage::
 
     operation = start_map(client, mapper, "//home/p/listing", "//tmp/p/out", MapSettings(job_count=4),
                           secure_vault={"S3_ACCESS_KEY": key, "S3_SECRET_KEY": secret})
-    summary = wait_with_progress(client, operation, report=print)
+    with aborted_if_left(operation):  # from yt_assets.yt.progress
+        summary = wait_with_progress(client, operation, report=print)
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def start_map(
             except yt.YtError as error:  # a report only: never fail the step for it
                 files = f"job files not described ({str(error).splitlines()[0]})"
             log(f"{shipment.describe()}; {files}; packed, uploaded and started in {elapsed:.1f} s")
-        except BaseException:  # interrupted before the caller could wait_or_abort
+        except BaseException:  # interrupted before the caller could open aborted_if_left
             operation.abort()
             raise
     return operation

@@ -2,14 +2,17 @@
 
 :func:`wait_with_progress` polls the operation and reports its job counts on change, at most once
 per ``interval_seconds``; when it ends it returns an :class:`OperationSummary` (state, duration,
-jobs, rows in and out, the aggregated job statistics). An interrupted wait aborts the operation,
-forwarding cancellation to YT. :func:`failed_job_stderrs` reads the stderr
-of failed jobs (of a failed operation, or of a completed one that retried some jobs), one
-excerpt per distinct failure.
+jobs, rows in and out, the aggregated job statistics). :func:`aborted_if_left` aborts the
+operation when the block around it is left by an exception (an interrupted wait, Dagster's run
+termination), forwarding cancellation to YT: open it right after starting the operation, so that
+nothing between the start and the wait (a log line, metadata) can leave the operation running.
+:func:`failed_job_stderrs` reads the stderr of failed jobs (of a failed operation, or of a
+completed one that retried some jobs), one excerpt per distinct failure.
 
 Usage::
 
-    summary = wait_with_progress(client, operation, report=print, interval_seconds=15)
+    with aborted_if_left(operation):
+        summary = wait_with_progress(client, operation, report=print, interval_seconds=15)
     print(summary.describe())
     for failure in failed_job_stderrs(client, operation.id):
         print(failure.describe())
@@ -18,7 +21,8 @@ Usage::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +156,24 @@ def _or_unknown(value: int | None) -> str:
     return "?" if value is None else f"{value:,}"
 
 
+@contextmanager
+def aborted_if_left(operation: yt.Operation) -> Iterator[yt.Operation]:
+    """Abort ``operation`` when the block is left by an exception (``KeyboardInterrupt``,
+    Dagster's run termination, a poll that failed), then let the exception go on (a failed
+    abort is a note on it); the operation's own failure (``YtOperationFailedError``: it has
+    ended) is let through as is."""
+    try:
+        yield operation
+    except yt.YtOperationFailedError:
+        raise
+    except BaseException as leaving:
+        try:
+            operation.abort()
+        except yt.YtError as error:  # the exception that left the block is the one to see
+            leaving.add_note(f"Aborting YT operation {operation.id} failed: {error}")
+        raise
+
+
 def wait_with_progress(
     client: yt.YtClient,
     operation: yt.Operation,
@@ -164,34 +186,26 @@ def wait_with_progress(
     ``interval_seconds``); returns the summary of a completed operation.
 
     A failed or aborted operation raises ``YtOperationFailedError`` (with the failed jobs'
-    stderrs, as ``Operation.wait`` does); any interruption of the wait (``KeyboardInterrupt``,
-    Dagster's run termination) aborts the operation first.
+    stderrs, as ``Operation.wait`` does). An interrupted wait leaves the operation running:
+    wait inside :func:`aborted_if_left`.
     """
     if interval_seconds <= 0:
         raise ValueError(f"interval_seconds must be > 0, got {interval_seconds}")
     started = time.monotonic()
     reported: JobCounts | None = None
     last_report = float("-inf")
-    try:
-        while True:
-            attributes = client.get_operation(operation.id, attributes=["state", "progress"])
-            state = str(attributes.get("state"))
-            counts = JobCounts.from_progress(attributes.get("progress"))
-            now = time.monotonic()
-            if state in FINISHED_STATES:
-                break
-            if counts != reported and counts.total and now - last_report >= interval_seconds:
-                report(f"YT operation {operation.id} {state}: {counts.describe()}")
-                reported, last_report = counts, now
-            time.sleep(min(poll_seconds, interval_seconds))
-        operation.wait(print_progress=False)  # already finished: raises on failure
-    except yt.YtOperationFailedError:
-        raise
-    except BaseException:
-        try:
-            operation.abort()
-        finally:
-            raise
+    while True:
+        attributes = client.get_operation(operation.id, attributes=["state", "progress"])
+        state = str(attributes.get("state"))
+        counts = JobCounts.from_progress(attributes.get("progress"))
+        now = time.monotonic()
+        if state in FINISHED_STATES:
+            break
+        if counts != reported and counts.total and now - last_report >= interval_seconds:
+            report(f"YT operation {operation.id} {state}: {counts.describe()}")
+            reported, last_report = counts, now
+        time.sleep(min(poll_seconds, interval_seconds))
+    operation.wait(print_progress=False)  # already finished: raises on failure
     progress = attributes.get("progress") or {}
     return OperationSummary(
         operation_id=operation.id,
