@@ -685,11 +685,31 @@ PLAIN = list_result_xml(["a&b <c>", "d'e\"f"], common_prefixes=("p&q/",), next_t
         PLAIN.replace("<ListBucketResult ", '<s3:ListBucketResult xmlns:s3="x" ').replace(
             "</ListBucketResult>", "</s3:ListBucketResult>"
         ),
+        PLAIN.replace(
+            "<NextContinuationToken>t&amp;x</NextContinuationToken>",
+            '<s3:NextContinuationToken xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/">'
+            "t&amp;x</s3:NextContinuationToken>",
+        ),
+        PLAIN.replace(
+            "<CommonPrefixes>",
+            '<s3:CommonPrefixes xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/">',
+        ).replace("</CommonPrefixes>", "</s3:CommonPrefixes>"),
         list_result_xml([f"k{index}" for index in range(50)], namespace=False),
         list_result_xml(["x%2Fy+z%25"], encoding_type="url", last_modified="2024-01-02T03:04:05Z"),
         list_result_xml([]),
     ],
-    ids=["entities", "numeric", "cdata", "comment", "prefixed", "plain", "encoded", "empty"],
+    ids=[
+        "entities",
+        "numeric",
+        "cdata",
+        "comment",
+        "prefixed",
+        "a prefixed element after the blocks",
+        "prefixed common prefixes",
+        "plain",
+        "encoded",
+        "empty",
+    ],
 )
 def test_the_quick_reader_and_the_tree_reader_agree(body: str) -> None:
     try:
@@ -812,6 +832,17 @@ ODD_PAGES = {
         contents_xml("a", "&#34;e&#34;"),
         '<s3:Contents xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Key>b</s3:Key>'
         "<s3:LastModified>2024-01-02T03:04:05Z</s3:LastModified><s3:Size>7</s3:Size></s3:Contents>",
+    ],
+    "a namespace prefix on the first block": [
+        '<s3:Contents xmlns:s3="http://s3.amazonaws.com/doc/2006-03-01/"><s3:Key>a</s3:Key>'
+        "<s3:LastModified>2024-01-02T03:04:05Z</s3:LastModified><s3:Size>7</s3:Size></s3:Contents>",
+        contents_xml("b", "&#34;e&#34;"),
+    ],
+    "a prefix declared inside a block, on its owner": [
+        contents_xml("a", "&#34;e&#34;").replace(
+            "<Size>", '<Owner xmlns:o="urn:o"><o:ID>i</o:ID></Owner><Size>'
+        ),
+        contents_xml("b", "&#34;f&#34;"),
     ],
     "url escapes besides slashes": [
         contents_xml("a%2Fb%20c+d", "&quot;e&quot;"),

@@ -403,12 +403,14 @@ def _parse_plain_listing(body: bytes) -> ListingPage | None:
         or not text[-64:].rstrip().endswith("</ListBucketResult>")
         or ("!" in text and "<!" in text)  # CDATA, comments ("!": one memchr, the usual body)
         or (text.find("?", declaration.end()) != -1 and text.find("<?", declaration.end()) != -1)
-        or "xmlns:" in text  # namespace prefixes
     ):
         return None
     count = text.count("</Contents>")  # an opening tag of any other shape fails the patterns
     without_contents = _without_contents(text, count)
-    if without_contents is None:
+    # Namespace prefixes: looked for outside the <Contents> blocks only (a tenth of a page's
+    # reading, in the whole body). A prefix declared inside a block applies in it alone, and a
+    # block's pattern takes no element but its own plain ones (Owner's children aside: unread).
+    if without_contents is None or "xmlns:" in without_contents:
         return None
     url_encoded = (_top_level_text(without_contents, "EncodingType") or "").lower() == "url"
     try:
@@ -682,12 +684,14 @@ _QUERY_NAMES = {
 
 
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
+_REPLACEMENT_LEAD_BYTE = _REPLACEMENT_CHARACTER[:1]
 _ECHOED_START_AFTER = re.compile(rb"<StartAfter>[^<]*</StartAfter>")
 
 
 def _may_have_lost_characters(body: bytes) -> bool:
     """Whether a plain listing holds U+FFFD (the request's own ``StartAfter``, echoed, aside)."""
-    if _REPLACEMENT_CHARACTER not in body:
+    # One byte is found at memchr speed: about a hundredth of the cost of looking for the three.
+    if _REPLACEMENT_LEAD_BYTE not in body or _REPLACEMENT_CHARACTER not in body:
         return False
     return _REPLACEMENT_CHARACTER in _ECHOED_START_AFTER.sub(b"", body, count=1)
 
