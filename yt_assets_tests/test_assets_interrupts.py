@@ -12,7 +12,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from yt_assets.local_yt import LocalYT
 from yt_assets_tests.conftest import S3TestServer, put_objects
@@ -104,54 +108,53 @@ def stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
-def test_interrupting_the_step_aborts_the_operation(
-    tmp_path: Path, dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
+def started_operation(client: Any, before: set[str], step: subprocess.Popen[str]) -> str:
+    """The step's operation, once the step says it started it (its slow_start mode)."""
+    assert step.stdout is not None
+    lines = iter(step.stdout.readline, "")
+    assert any(line.strip() == "operation started" for line in lines), "no operation started"
+    started = [op for op in client.list_operations()["operations"] if op["id"] not in before]
+    assert len(started) == 1, started
+    return str(started[0]["id"])
+
+
+def operation_running_a_job(client: Any, before: set[str], step: subprocess.Popen[str]) -> str:
+    """The step's operation, once one of its jobs runs."""
+
+    def running_operation() -> str | None:
+        for op in client.list_operations()["operations"]:
+            if op["id"] not in before and op["state"] == "running":
+                jobs = client.list_jobs(op["id"])["jobs"]
+                if any(job["state"] == "running" for job in jobs):
+                    return str(op["id"])
+        return None
+
+    wait_until(lambda: running_operation() is not None, "the map operation to run a job")
+    operation_id = running_operation()
+    assert operation_id is not None
+    return operation_id
+
+
+@pytest.mark.parametrize(
+    ("mode", "find_operation"),
+    [("process", operation_running_a_job), ("slow_start", started_operation)],
+    ids=["while a job runs", "between the start and the wait"],
+)
+def test_terminating_the_step_aborts_the_operation(
+    tmp_path: Path,
+    dagster_local_yt: LocalYT,
+    s3_server: S3TestServer,
+    s3_bucket: str,
+    mode: str,
+    find_operation: Callable[[Any, set[str], subprocess.Popen[str]], str],
 ) -> None:
     put_objects(s3_server, s3_bucket, {"slow/1": b"1"})
     client = dagster_local_yt.client()
     before = {op["id"] for op in client.list_operations()["operations"]}
-    step = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, "process")
+    step = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, mode)
     try:
-
-        def running_operation() -> str | None:
-            for op in client.list_operations()["operations"]:
-                if op["id"] not in before and op["state"] == "running":
-                    jobs = client.list_jobs(op["id"])["jobs"]
-                    if any(job["state"] == "running" for job in jobs):
-                        return str(op["id"])
-            return None
-
-        wait_until(lambda: running_operation() is not None, "the map operation to run a job")
-        operation_id = running_operation()
-        assert operation_id is not None
+        operation_id = find_operation(client, before, step)
         step.send_signal(signal.SIGTERM)  # what terminating a Dagster run sends its worker
-        wait_until(
-            lambda: client.get_operation(operation_id, attributes=["state"])["state"] == "aborted",
-            "the operation to be aborted",
-        )
-        step.wait(timeout=WAIT_SECONDS)
-    finally:
-        output = stop(step)
-    jobs = client.list_jobs(operation_id)["jobs"]
-    assert jobs and all(job["state"] != "running" for job in jobs), output
-    assert not client.exists(f"{ROOT}/processed")
-
-
-def test_interrupting_the_step_between_start_and_wait_aborts_the_operation(
-    tmp_path: Path, dagster_local_yt: LocalYT, s3_server: S3TestServer, s3_bucket: str
-) -> None:
-    put_objects(s3_server, s3_bucket, {"slow/1": b"1"})
-    client = dagster_local_yt.client()
-    before = {op["id"] for op in client.list_operations()["operations"]}
-    step = start_step(tmp_path, dagster_local_yt, s3_server, s3_bucket, "slow_start")
-    try:
-        assert step.stdout is not None
-        lines = iter(step.stdout.readline, "")
-        assert any(line.strip() == "operation started" for line in lines), "no operation started"
-        started = [op for op in client.list_operations()["operations"] if op["id"] not in before]
-        assert len(started) == 1, started
-        operation_id = started[0]["id"]
-        step.send_signal(signal.SIGTERM)
         wait_until(
             lambda: client.get_operation(operation_id, attributes=["state"])["state"] == "aborted",
             "the operation to be aborted",
