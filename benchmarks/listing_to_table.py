@@ -188,7 +188,7 @@ LABELS = {
     "list-only": "ours, listing alone (`iter_s3_objects`, nothing written)",
     "write-only": "ours, writing alone (`save_s3_paths_to_table` of keys made in memory)",
     "asset": "ours, the Dagster `s3_listing` asset (5 columns, `dg.materialize`, overlapped)",
-    "asset-before": "the `s3_listing` asset in the baseline checkout (row dicts, in turn)",
+    "asset-before": "the `s3_listing` asset in the baseline checkout (`--baseline-src`)",
     "asset-operation": "ours, the `s3_listing` asset, `listing_mode: yt_operation`, "
     f"`listing_jobs: {OPERATION_JOBS}` (a map operation, then a sort)",
     "yt-framework": "yt-framework: `list_s3_files` + `save_s3_paths_to_table`, `YTProdClient`",

@@ -1,0 +1,214 @@
+"""A probe behind section 1's reading (issue 13 item 1): how fast could a listing without threads be?
+
+Not the project's code and not a section of its own. It lists the 100,000-key partitioned
+layout of benchmark 1 the way obstore's fan-out mode does: one delimited request, then each
+sub-prefix with its own ``Prefix``. All of it runs in the calling thread. ``N`` requests are in
+flight on non-blocking sockets (``selectors``), each signed with botocore's ``S3SigV4Auth`` and
+read with the project's page reader (``fast_listing._parse_plain_listing``); objects come out
+in key order. There is no Python thread, so no interpreter lock changes hands. It is timed next
+to ours as shipped (8 listing threads) and obstore, paired by round as in ``listing_gap.py``.
+Before timing, it checks that it lists exactly what ours lists.
+
+It covers only what this layout needs: plain HTTP on loopback, 200 responses with a
+``Content-Length``, and no retries, TLS or fallback to botocore. It is a measure of what is
+left, not a lister.
+
+    benchmarks/.venv/bin/python benchmarks/one_thread_listing.py --rounds 11
+"""
+
+from __future__ import annotations
+
+import argparse
+import selectors
+import socket
+import statistics
+from collections import deque
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+from bench_common import (
+    ACCESS_KEY,
+    CACHE_DIR,
+    REGION,
+    SECRET_KEY,
+    ensure_keys,
+    seaweed_s3,
+    time_in_rotation,
+)
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.utils import percent_encode_sequence
+from listing_speed import PARTITIONED, obstore_list
+
+from yt_assets.s3 import fast_listing
+from yt_assets.s3.listing import iter_s3_objects
+from yt_assets.s3.pages import S3Object, S3Row, s3_objects
+
+
+class _Connection:
+    """A kept-alive connection with the request it is waiting for."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+        self.received = bytearray()
+        self.body_start: int | None = None
+        self.body_length = 0
+        self.unit = ""
+
+
+class OneThreadLister:
+    """``in_flight`` connections to ``endpoint``, driven from the calling thread."""
+
+    def __init__(self, endpoint: str, bucket: str, in_flight: int) -> None:
+        parts = urlsplit(endpoint)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._bucket = bucket
+        self._credentials = Credentials(ACCESS_KEY, SECRET_KEY)
+        self._selector = selectors.DefaultSelector()
+        self._idle = [_Connection(self._host, self._port) for _ in range(in_flight)]
+        for connection in self._idle:
+            self._selector.register(connection.sock, selectors.EVENT_READ, connection)
+
+    def _send(self, unit: str, query: dict[str, str]) -> None:
+        connection = self._idle.pop()
+        target = f"/{self._bucket}?{percent_encode_sequence(query)}"
+        request = AWSRequest(method="GET", url=f"http://{self._host}:{self._port}{target}")
+        S3SigV4Auth(self._credentials.get_frozen_credentials(), "s3", REGION).add_auth(request)
+        head = f"GET {target} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in request.headers.items()
+        )
+        connection.received.clear()
+        connection.body_start, connection.unit = None, unit
+        connection.sock.setblocking(True)
+        connection.sock.sendall((head + "\r\n").encode())
+        connection.sock.setblocking(False)
+
+    def _finished_bodies(self) -> list[tuple[str, bytes]]:
+        """Wait for readable connections; the (unit, body) of each response now complete."""
+        finished = []
+        for key, _ in self._selector.select(timeout=30):
+            connection: _Connection = key.data
+            while True:
+                try:
+                    chunk = connection.sock.recv(1 << 20)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    raise ConnectionError("the server closed a connection")
+                connection.received += chunk
+            if connection.body_start is None:
+                end = connection.received.find(b"\r\n\r\n")
+                if end < 0:
+                    continue
+                head = bytes(connection.received[:end]).decode("latin-1").lower()
+                if not head.startswith("http/1.1 200"):
+                    raise RuntimeError(f"not a 200 listing: {head.splitlines()[0]}")
+                lengths = [
+                    line for line in head.split("\r\n") if line.startswith("content-length:")
+                ]
+                if not lengths:
+                    raise RuntimeError("a response without Content-Length")
+                connection.body_start = end + 4
+                connection.body_length = int(lengths[0].split(":", 1)[1])
+            start = connection.body_start
+            if len(connection.received) - start >= connection.body_length:
+                body = bytes(connection.received[start : start + connection.body_length])
+                finished.append((connection.unit, body))
+                self._idle.append(connection)
+        return finished
+
+    def pages(self, prefix: str) -> Iterator[list[S3Row]]:
+        """The level's own objects, then each sub-prefix's pages, in key order."""
+        self._send("", {"list-type": "2", "prefix": prefix, "delimiter": "/", "max-keys": "1000"})
+        bodies: list[tuple[str, bytes]] = []
+        while not bodies:
+            bodies = self._finished_bodies()
+        level = fast_listing._parse_plain_listing(bodies[0][1])
+        if level is None or level.is_truncated:
+            raise RuntimeError("the probe handles one page of sub-prefixes only")
+        yield level.objects
+        waiting = deque(level.common_prefixes)
+        pages: dict[str, deque[list[S3Row]]] = {}
+        done: set[str] = set()
+
+        def start_more() -> None:
+            while self._idle and waiting:
+                unit = waiting.popleft()
+                pages[unit] = deque()
+                self._send(unit, {"list-type": "2", "prefix": unit, "max-keys": "1000"})
+
+        start_more()
+        for unit in level.common_prefixes:
+            while True:
+                if pages.get(unit):
+                    yield pages[unit].popleft()
+                elif unit in done:
+                    break
+                else:
+                    for finished_unit, body in self._finished_bodies():
+                        page = fast_listing._parse_plain_listing(body)
+                        if page is None:
+                            raise RuntimeError("a page the plain reader can't read")
+                        pages[finished_unit].append(page.objects)
+                        if page.is_truncated and page.next_continuation_token:
+                            token = page.next_continuation_token
+                            query = {"list-type": "2", "prefix": finished_unit, "max-keys": "1000"}
+                            self._send(finished_unit, {**query, "continuation-token": token})
+                        else:
+                            done.add(finished_unit)
+                    start_more()
+
+    def objects(self, prefix: str) -> Iterator[S3Object]:
+        for rows in self.pages(prefix):
+            yield from s3_objects(row for row in rows if not row[0].endswith("/"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=11)
+    args = parser.parse_args()
+    keys = PARTITIONED.keys(100_000)
+    with seaweed_s3(CACHE_DIR / "weed-listing") as server:
+        ensure_keys(server, PARTITIONED.bucket, PARTITIONED.prefix, keys)
+        client = server.client(max_pool_connections=16)
+        bucket, prefix = PARTITIONED.bucket, PARTITIONED.prefix
+        ours = [tuple(obj) for obj in iter_s3_objects(client, bucket, prefix)]
+        probe = OneThreadLister(server.endpoint_url, bucket, in_flight=8)
+        if [tuple(obj) for obj in probe.objects(prefix)] != ours:
+            raise RuntimeError("the probe does not list what ours lists")
+
+        def one_thread(in_flight: int) -> Callable[[], int]:
+            lister = OneThreadLister(server.endpoint_url, bucket, in_flight)
+            return lambda: sum(1 for _ in lister.objects(prefix))
+
+        methods: dict[str, Callable[[], int]] = {
+            "ours as shipped (8 listing threads)": lambda: sum(
+                1 for _ in iter_s3_objects(client, bucket, prefix)
+            ),
+            "one thread, 8 requests in flight": one_thread(8),
+            "one thread, 4 requests in flight": one_thread(4),
+            "obstore, fan-out 8 over CommonPrefixes": obstore_list(server, PARTITIONED, 8),
+        }
+        timings = time_in_rotation(methods, args.rounds, len(keys), server_pid=server.pid)
+    obstore_walls = timings.wall["obstore, fan-out 8 over CommonPrefixes"]
+    print(
+        "| variant | wall s | vs obstore, paired by round: median (quartiles) "
+        "| rounds faster than obstore | client CPU s | server CPU s |\n|---|---|---|---|---|---|"
+    )
+    for name in methods:
+        walls = timings.wall[name]
+        paired = [theirs / ours for theirs, ours in zip(obstore_walls, walls, strict=True)]
+        low, _, high = statistics.quantiles(paired, n=4)
+        print(
+            f"| {name} | {statistics.median(walls):.3f} | {statistics.median(paired):.3f}x "
+            f"({low:.3f}-{high:.3f}) | {sum(ratio > 1 for ratio in paired)} of {len(paired)} | "
+            f"{statistics.median(timings.client_cpu[name]):.2f} | "
+            f"{statistics.median(timings.server_cpu[name]):.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
