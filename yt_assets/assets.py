@@ -52,6 +52,7 @@ from yt_assets.yt.progress import (
     aborted_if_left,
     failed_job_stderrs,
     operation_summary,
+    wait_or_abort,
     wait_with_progress,
 )
 from yt_assets.yt.schemas import (
@@ -351,10 +352,11 @@ def _list_in_operation(
                 force=True,
                 attributes={"schema": yt_schema(LISTING_COLUMNS).to_yson_type()},
             )
-            client.run_sort(listed, base, sort_by=["bucket", "path"])
+            wait_or_abort(client.run_sort(listed, base, sort_by=["bucket", "path"], sync=False))
             client.remove(listed, force=True)
             if config.max_files is not None:
-                client.run_erase(yt.TablePath(base, start_index=config.max_files))
+                rest = yt.TablePath(base, start_index=config.max_files)
+                wait_or_abort(client.run_erase(rest, sync=False))
     except BaseException:
         with yt_cluster.get_client() as client:  # a failed listing leaves no scratch table
             client.remove(listed_path, force=True)

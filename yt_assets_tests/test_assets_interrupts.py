@@ -3,6 +3,8 @@
 - SIGTERM (how Dagster terminates a run) while the processing operation runs: the operation is aborted and its jobs killed,
   also when it comes between the start and the wait (a slow log line there).
 - SIGKILL in the middle of a listing write: the previous table stays intact.
+- An interruption that is no ``KeyboardInterrupt`` (as Dagster's) during ``wait_or_abort``'s wait
+  for a sort (the listing operation mode's last step): the sort is aborted.
 """
 
 import json
@@ -187,3 +189,65 @@ def test_killing_the_step_mid_write_keeps_the_previous_table(
         stop(second)
     assert list(client.read_table(f"{ROOT}/listing")) == original
     assert [name for name in client.list(ROOT) if name != "listing"] == []
+
+
+SORT_WAIT_SCRIPT = textwrap.dedent(
+    """
+    import json, signal, sys
+    import yt.wrapper as yt
+    from yt_assets.local_yt.launcher import default_client_config
+    from yt_assets.yt.progress import wait_or_abort
+
+    class Terminated(BaseException):  # what Dagster raises on SIGTERM: no KeyboardInterrupt
+        pass
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    if __name__ == "__main__":
+        settings = json.loads(sys.argv[1])
+        signal.signal(signal.SIGTERM, terminated)
+        client = yt.YtClient(config=default_client_config(settings["proxy"]))
+        sort = client.run_sort(settings["source"], settings["destination"], sort_by=["k"], sync=False)
+        print("sort", sort.id, flush=True)
+        wait_or_abort(sort)
+    """
+)
+
+
+def test_an_interrupted_wait_for_a_sort_aborts_it(
+    tmp_path: Path, dagster_local_yt: LocalYT
+) -> None:
+    client = dagster_local_yt.client()
+    source, destination = f"{ROOT}/unsorted", f"{ROOT}/sorted"
+    client.create("table", source, recursive=True, force=True)
+    rows = 400_000  # a sort of about 3 s on the local YT
+    client.write_table(
+        source, ({"k": rows - index, "path": f"p/{index:09d}.json"} for index in range(rows))
+    )
+    client.create("table", destination, force=True)
+    script = tmp_path / "sort_wait.py"
+    script.write_text(SORT_WAIT_SCRIPT)
+    settings = {"proxy": dagster_local_yt.proxy_url, "source": source, "destination": destination}
+    waiter = subprocess.Popen(
+        [sys.executable, str(script), json.dumps(settings)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert waiter.stdout is not None
+        lines = iter(waiter.stdout.readline, "")  # yt.wrapper logs its own lines too
+        operation_id = next(line.split()[1] for line in lines if line.startswith("sort "))
+        state = client.get_operation(operation_id, attributes=["state"])["state"]
+        assert state in ("starting", "materializing", "running"), f"the sort is {state}: too small"
+        waiter.send_signal(signal.SIGTERM)
+        wait_until(
+            lambda: client.get_operation(operation_id, attributes=["state"])["state"] == "aborted",
+            "the sort to be aborted",
+        )
+        assert waiter.wait(timeout=WAIT_SECONDS) != 0
+    finally:
+        output = stop(waiter)
+    assert "Terminated" in output, output
+    assert client.get(f"{destination}/@row_count") == 0

@@ -6,6 +6,7 @@ jobs, rows in and out, the aggregated job statistics). :func:`aborted_if_left` a
 operation when the block around it is left by an exception (an interrupted wait, Dagster's run
 termination), forwarding cancellation to YT: open it right after starting the operation, so that
 nothing between the start and the wait (a log line, metadata) can leave the operation running.
+:func:`wait_or_abort` waits within it (for a sort or an erase, without progress reports).
 :func:`failed_job_stderrs` reads the stderr of failed jobs (of a failed operation, or of a
 completed one that retried some jobs), one excerpt per distinct failure.
 
@@ -172,6 +173,15 @@ def aborted_if_left(operation: yt.Operation) -> Iterator[yt.Operation]:
         except yt.YtError as error:  # the exception that left the block is the one to see
             leaving.add_note(f"Aborting YT operation {operation.id} failed: {error}")
         raise
+
+
+def wait_or_abort(operation: yt.Operation) -> None:
+    """Wait for ``operation`` (started with ``sync=False``), aborting it when the wait is
+    interrupted by anything (Dagster's run termination is no ``KeyboardInterrupt``, the only
+    interruption ``yt.wrapper``'s own wait aborts on); raises ``YtOperationFailedError`` if it
+    failed."""
+    with aborted_if_left(operation):
+        operation.wait(print_progress=False)
 
 
 def wait_with_progress(
