@@ -22,11 +22,12 @@ medians keep); nothing is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from bench_common import CACHE_DIR, ensure_keys, seaweed_s3, time_in_rotation
+from bench_common import CACHE_DIR, SeaweedS3, Timings, ensure_keys, seaweed_s3, time_in_rotation
 from listing_speed import PARTITIONED, obstore_list
 
 import yt_assets.s3.fast_listing as fast_listing
@@ -35,6 +36,7 @@ from yt_assets.s3.listing import iter_s3_objects
 from yt_assets.s3.pages import ListingPage
 
 _SHIPPED_DIRECT_PAGE = fast_listing._direct_page
+OBSTORE = "obstore, fan-out 8 over CommonPrefixes"
 
 
 def _direct_page_encoded(lister: DirectLister, request: dict[str, Any]) -> ListingPage | None:
@@ -62,14 +64,43 @@ def variant(client: Any, sequential_pages: int, encoded: bool) -> Callable[[], i
     return run
 
 
+@contextlib.contextmanager
+def partitioned_listing() -> Iterator[tuple[SeaweedS3, Any, int]]:
+    """SeaweedFS with benchmark 1's 100,000-key partitioned layout (cached between runs): the
+    server, a client and the key count."""
+    keys = PARTITIONED.keys(100_000)
+    with seaweed_s3(CACHE_DIR / "weed-listing") as server:
+        ensure_keys(server, PARTITIONED.bucket, PARTITIONED.prefix, keys)
+        yield server, server.client(max_pool_connections=16), len(keys)
+
+
+def print_paired(timings: Timings, reference: str) -> None:
+    """A table of every method's wall and CPU medians and its speed against ``reference``: of
+    the medians, and paired round by round (median, quartiles, rounds won)."""
+    reference_walls = timings.wall[reference]
+    print(
+        "| variant | wall s | vs obstore (medians) | vs obstore, paired by round: median "
+        "(quartiles) | rounds faster than obstore | client CPU s | server CPU s |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    for name, walls in timings.wall.items():
+        paired = [theirs / ours for theirs, ours in zip(reference_walls, walls, strict=True)]
+        low, _, high = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+        print(
+            f"| {name} | {statistics.median(walls):.3f} | "
+            f"{statistics.median(reference_walls) / statistics.median(walls):.2f}x | "
+            f"{statistics.median(paired):.3f}x ({low:.3f}-{high:.3f}) | "
+            f"{sum(ratio > 1 for ratio in paired)} of {len(paired)} | "
+            f"{statistics.median(timings.client_cpu[name]):.2f} | "
+            f"{statistics.median(timings.server_cpu[name]):.2f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
-    keys = PARTITIONED.keys(100_000)
-    with seaweed_s3(CACHE_DIR / "weed-listing") as server:
-        ensure_keys(server, PARTITIONED.bucket, PARTITIONED.prefix, keys)
-        client = server.client(max_pool_connections=16)
+    with partitioned_listing() as (server, client, key_count):
         shipped = fast_listing.SEQUENTIAL_PAGES
         methods = {
             f"ours as shipped ({shipped} sequential pages, plain requests)": variant(
@@ -80,27 +111,10 @@ def main() -> None:
             f"ours, {shipped} sequential pages, every request encoded (before)": variant(
                 client, shipped, True
             ),
-            "obstore, fan-out 8 over CommonPrefixes": obstore_list(server, PARTITIONED, 8),
+            OBSTORE: obstore_list(server, PARTITIONED, 8),
         }
-        timings = time_in_rotation(methods, args.rounds, len(keys), server_pid=server.pid)
-    obstore_walls = timings.wall["obstore, fan-out 8 over CommonPrefixes"]
-    print(
-        "| variant | wall s | vs obstore (medians) | vs obstore, paired by round: median "
-        "(quartiles) | rounds faster than obstore | client CPU s | server CPU s |\n"
-        "|---|---|---|---|---|---|---|"
-    )
-    for name in methods:
-        walls = timings.wall[name]
-        paired = [theirs / ours for theirs, ours in zip(obstore_walls, walls, strict=True)]
-        low, _, high = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
-        print(
-            f"| {name} | {statistics.median(walls):.3f} | "
-            f"{statistics.median(obstore_walls) / statistics.median(walls):.2f}x | "
-            f"{statistics.median(paired):.3f}x ({low:.3f}-{high:.3f}) | "
-            f"{sum(ratio > 1 for ratio in paired)} of {len(paired)} | "
-            f"{statistics.median(timings.client_cpu[name]):.2f} | "
-            f"{statistics.median(timings.server_cpu[name]):.2f} |"
-        )
+        timings = time_in_rotation(methods, args.rounds, key_count, server_pid=server.pid)
+    print_paired(timings, OBSTORE)
 
 
 if __name__ == "__main__":

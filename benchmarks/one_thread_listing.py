@@ -21,24 +21,16 @@ from __future__ import annotations
 import argparse
 import selectors
 import socket
-import statistics
 from collections import deque
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
-from bench_common import (
-    ACCESS_KEY,
-    CACHE_DIR,
-    REGION,
-    SECRET_KEY,
-    ensure_keys,
-    seaweed_s3,
-    time_in_rotation,
-)
+from bench_common import ACCESS_KEY, REGION, SECRET_KEY, time_in_rotation
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode_sequence
+from listing_gap import OBSTORE, partitioned_listing, print_paired
 from listing_speed import PARTITIONED, obstore_list
 
 from yt_assets.s3 import fast_listing
@@ -170,11 +162,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
-    keys = PARTITIONED.keys(100_000)
-    with seaweed_s3(CACHE_DIR / "weed-listing") as server:
-        ensure_keys(server, PARTITIONED.bucket, PARTITIONED.prefix, keys)
-        client = server.client(max_pool_connections=16)
-        bucket, prefix = PARTITIONED.bucket, PARTITIONED.prefix
+    bucket, prefix = PARTITIONED.bucket, PARTITIONED.prefix
+    with partitioned_listing() as (server, client, key_count):
         ours = [tuple(obj) for obj in iter_s3_objects(client, bucket, prefix)]
         probe = OneThreadLister(server.endpoint_url, bucket, in_flight=8)
         if [tuple(obj) for obj in probe.objects(prefix)] != ours:
@@ -190,24 +179,10 @@ def main() -> None:
             ),
             "one thread, 8 requests in flight": one_thread(8),
             "one thread, 4 requests in flight": one_thread(4),
-            "obstore, fan-out 8 over CommonPrefixes": obstore_list(server, PARTITIONED, 8),
+            OBSTORE: obstore_list(server, PARTITIONED, 8),
         }
-        timings = time_in_rotation(methods, args.rounds, len(keys), server_pid=server.pid)
-    obstore_walls = timings.wall["obstore, fan-out 8 over CommonPrefixes"]
-    print(
-        "| variant | wall s | vs obstore, paired by round: median (quartiles) "
-        "| rounds faster than obstore | client CPU s | server CPU s |\n|---|---|---|---|---|---|"
-    )
-    for name in methods:
-        walls = timings.wall[name]
-        paired = [theirs / ours for theirs, ours in zip(obstore_walls, walls, strict=True)]
-        low, _, high = statistics.quantiles(paired, n=4)
-        print(
-            f"| {name} | {statistics.median(walls):.3f} | {statistics.median(paired):.3f}x "
-            f"({low:.3f}-{high:.3f}) | {sum(ratio > 1 for ratio in paired)} of {len(paired)} | "
-            f"{statistics.median(timings.client_cpu[name]):.2f} | "
-            f"{statistics.median(timings.server_cpu[name]):.2f} |"
-        )
+        timings = time_in_rotation(methods, args.rounds, key_count, server_pid=server.pid)
+    print_paired(timings, OBSTORE)
 
 
 if __name__ == "__main__":
