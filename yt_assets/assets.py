@@ -597,9 +597,8 @@ def _run_map(
             raise dg.Failure(
                 description=f"Starting the YT map over {source} failed: {yt_error_line(error)}"
             ) from error
-        with aborted_if_left(
-            operation
-        ):  # from here to the end of the wait, a terminated run aborts it
+        # From here to the end of the wait, a terminated run aborts the operation.
+        with aborted_if_left(operation):
             url = yt_cluster.operation_url(operation.id)
             context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
             context.add_output_metadata(
