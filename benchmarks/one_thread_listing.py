@@ -6,8 +6,10 @@ sub-prefix with its own ``Prefix``. All of it runs in the calling thread. ``N`` 
 flight on non-blocking sockets (``selectors``), each signed with botocore's ``S3SigV4Auth`` and
 read with the project's page reader (``fast_listing._parse_plain_listing``); objects come out
 in key order. There is no Python thread, so no interpreter lock changes hands. It is timed next
-to ours as shipped (8 listing threads) and obstore, paired by round as in ``listing_gap.py``.
-Before timing, it checks that it lists exactly what ours lists.
+to ours as shipped (8 listing threads) and obstore, paired by round as in ``listing_gap.py``,
+also after a sequential start of ``SEQUENTIAL_PAGES`` pages as ours makes (item 0), the rest
+then listed past the start's last key. Before timing, it checks that both ways list exactly what
+ours lists.
 
 It covers only what this layout needs: plain HTTP on loopback, 200 responses with a
 ``Content-Length``, and no retries, TLS or fallback to botocore. It is a measure of what is
@@ -34,8 +36,9 @@ from listing_gap import OBSTORE, partitioned_listing, print_paired
 from listing_speed import PARTITIONED, obstore_list
 
 from yt_assets.s3 import fast_listing
+from yt_assets.s3.fast_listing import SEQUENTIAL_PAGES
 from yt_assets.s3.listing import iter_s3_objects
-from yt_assets.s3.pages import S3Object, S3Row, s3_objects
+from yt_assets.s3.pages import ListingPage, S3Object, S3Row, s3_objects
 
 
 class _Connection:
@@ -112,17 +115,37 @@ class OneThreadLister:
                 self._idle.append(connection)
         return finished
 
-    def pages(self, prefix: str) -> Iterator[list[S3Row]]:
-        """The level's own objects, then each sub-prefix's pages, in key order."""
-        self._send("", {"list-type": "2", "prefix": prefix, "delimiter": "/", "max-keys": "1000"})
+    def _one_page(self, unit: str, query: dict[str, str]) -> ListingPage:
+        self._send(unit, query)
         bodies: list[tuple[str, bytes]] = []
         while not bodies:
             bodies = self._finished_bodies()
-        level = fast_listing._parse_plain_listing(bodies[0][1])
-        if level is None or level.is_truncated:
+        page = fast_listing._parse_plain_listing(bodies[0][1])
+        if page is None:
+            raise RuntimeError("a page the plain reader can't read")
+        return page
+
+    def pages(self, prefix: str, sequential_pages: int = 0) -> Iterator[list[S3Row]]:
+        """The first ``sequential_pages`` pages one at a time (as our lister starts), then the
+        level's own objects and each later sub-prefix's pages, in key order."""
+        query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
+        last_key = ""
+        for _ in range(sequential_pages):
+            page = self._one_page(prefix, query)
+            yield page.objects
+            if not page.is_truncated or not page.next_continuation_token:
+                return
+            last_key = page.objects[-1][0]
+            query = {**query, "continuation-token": page.next_continuation_token}
+        level_query = {"list-type": "2", "prefix": prefix, "max-keys": "1000", "delimiter": "/"}
+        level = self._one_page("", level_query)
+        if level.is_truncated:
             raise RuntimeError("the probe handles one page of sub-prefixes only")
-        yield level.objects
-        waiting = deque(level.common_prefixes)
+        yield [row for row in level.objects if row[0] > last_key]
+        stopped_in = last_key[: last_key.rfind("/") + 1] if last_key else ""
+        later = [sub for sub in level.common_prefixes if sub > last_key]
+        units = ([stopped_in] if stopped_in and stopped_in != prefix else []) + later
+        waiting = deque(units)
         pages: dict[str, deque[list[S3Row]]] = {}
         done: set[str] = set()
 
@@ -130,10 +153,12 @@ class OneThreadLister:
             while self._idle and waiting:
                 unit = waiting.popleft()
                 pages[unit] = deque()
-                self._send(unit, {"list-type": "2", "prefix": unit, "max-keys": "1000"})
+                query = {"list-type": "2", "prefix": unit, "max-keys": "1000"}
+                after = {"start-after": last_key} if unit == stopped_in else {}
+                self._send(unit, {**query, **after})
 
         start_more()
-        for unit in level.common_prefixes:
+        for unit in units:
             while True:
                 if pages.get(unit):
                     yield pages[unit].popleft()
@@ -153,8 +178,8 @@ class OneThreadLister:
                             done.add(finished_unit)
                     start_more()
 
-    def objects(self, prefix: str) -> Iterator[S3Object]:
-        for rows in self.pages(prefix):
+    def objects(self, prefix: str, sequential_pages: int = 0) -> Iterator[S3Object]:
+        for rows in self.pages(prefix, sequential_pages):
             yield from s3_objects(row for row in rows if not row[0].endswith("/"))
 
 
@@ -166,12 +191,13 @@ def main() -> None:
     with partitioned_listing() as (server, client, key_count):
         ours = [tuple(obj) for obj in iter_s3_objects(client, bucket, prefix)]
         probe = OneThreadLister(server.endpoint_url, bucket, in_flight=8)
-        if [tuple(obj) for obj in probe.objects(prefix)] != ours:
-            raise RuntimeError("the probe does not list what ours lists")
+        for sequential in (0, SEQUENTIAL_PAGES):
+            if [tuple(obj) for obj in probe.objects(prefix, sequential)] != ours:
+                raise RuntimeError("the probe does not list what ours lists")
 
-        def one_thread(in_flight: int) -> Callable[[], int]:
+        def one_thread(in_flight: int, sequential: int = 0) -> Callable[[], int]:
             lister = OneThreadLister(server.endpoint_url, bucket, in_flight)
-            return lambda: sum(1 for _ in lister.objects(prefix))
+            return lambda: sum(1 for _ in lister.objects(prefix, sequential))
 
         methods: dict[str, Callable[[], int]] = {
             "ours as shipped (8 listing threads)": lambda: sum(
@@ -179,6 +205,12 @@ def main() -> None:
             ),
             "one thread, 8 requests in flight": one_thread(8),
             "one thread, 4 requests in flight": one_thread(4),
+            f"one thread, 4 in flight, after {SEQUENTIAL_PAGES} sequential pages as ours": one_thread(
+                4, SEQUENTIAL_PAGES
+            ),
+            f"one thread, 8 in flight, after {SEQUENTIAL_PAGES} sequential pages as ours": one_thread(
+                8, SEQUENTIAL_PAGES
+            ),
             OBSTORE: obstore_list(server, PARTITIONED, 8),
         }
         timings = time_in_rotation(methods, args.rounds, key_count, server_pid=server.pid)
