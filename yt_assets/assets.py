@@ -597,45 +597,44 @@ def _run_map(
             raise dg.Failure(
                 description=f"Starting the YT map over {source} failed: {yt_error_line(error)}"
             ) from error
-        # From here to the end of the wait, a terminated run aborts the operation.
-        with aborted_if_left(operation):
-            url = yt_cluster.operation_url(operation.id)
-            context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
-            context.add_output_metadata(
-                {"yt_operation_id": operation.id}
-                | ({"yt_operation_url": dg.MetadataValue.url(url)} if url else {})
-            )
-            started = time.monotonic()
-            try:
+        started = time.monotonic()
+        try:
+            # From here to the end of the wait, a terminated run aborts the operation.
+            with aborted_if_left(operation):
+                url = yt_cluster.operation_url(operation.id)
+                context.log.info(f"YT operation {operation.id} started: {url or '(no web UI)'}")
+                context.add_output_metadata(
+                    {"yt_operation_id": operation.id}
+                    | ({"yt_operation_url": dg.MetadataValue.url(url)} if url else {})
+                )
                 summary = wait_with_progress(
                     client,
                     operation,
                     report=context.log.info,
                     interval_seconds=config.progress_interval_seconds,
                 )
-            except yt.YtOperationFailedError as error:  # it has ended: nothing to abort
-                failed: yt.YtOperationFailedError | None = error
-            except yt.YtError as error:
-                raise dg.Failure(
-                    description=f"Waiting for YT operation {operation.id} failed: "
-                    f"{yt_error_line(error)}"
-                ) from error
-            else:
-                failed = None
-        if failed is not None:
+        except yt.YtOperationFailedError as error:  # it has ended: aborted_if_left let it by
             failures = failed_job_stderrs(client, operation.id, hidden=hidden)
             _log_failures(context, failures)
             ended = operation_summary(client, operation.id, time.monotonic() - started)
             context.log.error(ended.describe(bytes_read_statistic))
             cause = (failure_cause(failures) if failure_cause else None) or (
-                yt_error_line(failed.inner_errors[0]) if failed.inner_errors else str(failed)
+                yt_error_line(error.inner_errors[0]) if error.inner_errors else str(error)
             )
             raise dg.Failure(
                 # The first line is the headline; the job stderr follows (and is in metadata).
                 description=f"YT operation {operation.id} failed: {cause}\n"
                 f"Job stderr (excerpt):\n{_failures_text(failures)}",
-                metadata={"yt_operation_id": operation.id, **_summary_metadata(ended, failures)},
-            )
+                metadata={
+                    "yt_operation_id": operation.id,
+                    **_summary_metadata(ended, failures),
+                },
+            ) from None
+        except yt.YtError as error:  # polling failed: the operation was aborted on the way out
+            raise dg.Failure(
+                description=f"Waiting for YT operation {operation.id} failed: "
+                f"{yt_error_line(error)}"
+            ) from error
         context.log.info(summary.describe(bytes_read_statistic))
         failures = (
             failed_job_stderrs(client, operation.id, hidden=hidden) if summary.jobs.failed else []
