@@ -54,6 +54,18 @@ class _Connection:
         self.unit = ""
 
 
+def _listing_query(prefix: str, **extra: str) -> dict[str, str]:
+    """A ``ListObjectsV2`` query of pages of 1,000 keys under ``prefix``."""
+    return {"list-type": "2", "prefix": prefix, "max-keys": "1000", **extra}
+
+
+def _read_page(body: bytes) -> ListingPage:
+    page = fast_listing._parse_plain_listing(body)
+    if page is None:
+        raise RuntimeError("a page the plain reader can't read")
+    return page
+
+
 class OneThreadLister:
     """``in_flight`` connections to ``endpoint``, driven from the calling thread."""
 
@@ -120,15 +132,12 @@ class OneThreadLister:
         bodies: list[tuple[str, bytes]] = []
         while not bodies:
             bodies = self._finished_bodies()
-        page = fast_listing._parse_plain_listing(bodies[0][1])
-        if page is None:
-            raise RuntimeError("a page the plain reader can't read")
-        return page
+        return _read_page(bodies[0][1])
 
     def pages(self, prefix: str, sequential_pages: int = 0) -> Iterator[list[S3Row]]:
         """The first ``sequential_pages`` pages one at a time (as our lister starts), then the
         level's own objects and each later sub-prefix's pages, in key order."""
-        query = {"list-type": "2", "prefix": prefix, "max-keys": "1000"}
+        query = _listing_query(prefix)
         last_key = ""
         for _ in range(sequential_pages):
             page = self._one_page(prefix, query)
@@ -137,8 +146,7 @@ class OneThreadLister:
                 return
             last_key = page.objects[-1][0]
             query = {**query, "continuation-token": page.next_continuation_token}
-        level_query = {"list-type": "2", "prefix": prefix, "max-keys": "1000", "delimiter": "/"}
-        level = self._one_page("", level_query)
+        level = self._one_page("", _listing_query(prefix, delimiter="/"))
         if level.is_truncated:
             raise RuntimeError("the probe handles one page of sub-prefixes only")
         yield [row for row in level.objects if row[0] > last_key]
@@ -153,9 +161,8 @@ class OneThreadLister:
             while self._idle and waiting:
                 unit = waiting.popleft()
                 pages[unit] = deque()
-                query = {"list-type": "2", "prefix": unit, "max-keys": "1000"}
                 after = {"start-after": last_key} if unit == stopped_in else {}
-                self._send(unit, {**query, **after})
+                self._send(unit, _listing_query(unit, **after))
 
         start_more()
         for unit in units:
@@ -166,14 +173,11 @@ class OneThreadLister:
                     break
                 else:
                     for finished_unit, body in self._finished_bodies():
-                        page = fast_listing._parse_plain_listing(body)
-                        if page is None:
-                            raise RuntimeError("a page the plain reader can't read")
+                        page = _read_page(body)
                         pages[finished_unit].append(page.objects)
                         if page.is_truncated and page.next_continuation_token:
-                            token = page.next_continuation_token
-                            query = {"list-type": "2", "prefix": finished_unit, "max-keys": "1000"}
-                            self._send(finished_unit, {**query, "continuation-token": token})
+                            token = {"continuation-token": page.next_continuation_token}
+                            self._send(finished_unit, _listing_query(finished_unit, **token))
                         else:
                             done.add(finished_unit)
                     start_more()
